@@ -1,0 +1,488 @@
+"""Typed messages for every frame family of the execution-event stream.
+
+The platform's WebSocket carries three frame families with no common tag (execution frames of
+the node runner, Agno chat events relayed by agent and team nodes, and platform frames such as
+``ChatHTML``, ``AgentPaused`` and ``interaction_event``), plus the text heartbeat ``pong``.
+:func:`parse` turns one frame into exactly one of:
+
+* a typed message (:class:`ExecutionEvent`, :class:`AgnoEvent`, :class:`ChatHTML`,
+  :class:`AgentPaused`, :class:`InteractionEvent`, or :class:`Unknown` for a well-formed frame
+  whose event name nobody handles);
+* a :class:`Heartbeat`;
+* a :class:`Rejected` with a one-line reason.
+
+It never raises: bad input is data. Nothing of the frame is lost: every message keeps the
+decoded mapping in ``raw``. The host talks to the pipeline through *control messages*
+(:class:`Background`, :class:`Foreground`, :class:`ResolveInteraction`, :class:`ClearRun`) that
+travel through the same stream, and intake announces a run's departure with :class:`Evict`.
+
+Ids are data, never code: an id with quotes, backslashes or markup is stored as is.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, Final
+
+import attrs
+
+__all__ = [
+    "AGNO_EVENTS",
+    "EXECUTION_EVENTS",
+    "KNOWN_STATUSES",
+    "AgentPaused",
+    "AgnoEvent",
+    "Background",
+    "ChatHTML",
+    "ClearRun",
+    "Control",
+    "Evict",
+    "ExecutionEvent",
+    "Foreground",
+    "Heartbeat",
+    "InteractionEvent",
+    "Message",
+    "Parsed",
+    "Rejected",
+    "ResolveInteraction",
+    "Unknown",
+    "parse",
+]
+
+#: Events of the node runner (execution frames).
+EXECUTION_EVENTS: Final = frozenset(
+    {
+        "run_start",
+        "run_end",
+        "resume_start",
+        "resume_end",
+        "start_node",
+        "end_node",
+        "start_tool",
+        "end_tool",
+        "start_tool_or_member",
+        "end_tool_or_member",
+    }
+)
+_RUN_EVENTS: Final = frozenset({"run_start", "run_end", "resume_start", "resume_end"})
+
+_AGNO_BASE: Final = [
+    "RunStarted",
+    "RunContent",
+    "RunContentCompleted",
+    "RunIntermediateContent",
+    "RunCompleted",
+    "RunError",
+    "RunCancelled",
+    "RunPaused",
+    "RunContinued",
+    "ToolCallStarted",
+    "ToolCallCompleted",
+    "ToolCallError",
+    "ReasoningStarted",
+    "ReasoningStep",
+    "ReasoningContentDelta",
+    "ReasoningCompleted",
+    "MemoryUpdateStarted",
+    "MemoryUpdateCompleted",
+    "PreHookStarted",
+    "PreHookCompleted",
+    "PostHookStarted",
+    "PostHookCompleted",
+    "SessionSummaryStarted",
+    "SessionSummaryCompleted",
+    "ModelRequestStarted",
+    "ModelRequestCompleted",
+    "ParserModelResponseStarted",
+    "ParserModelResponseCompleted",
+    "OutputModelResponseStarted",
+    "OutputModelResponseCompleted",
+    "CustomEvent",
+]
+
+#: Agno run events (agent names and their ``Team`` variants), plus the reasoning-content names
+#: the platform's front-end listens for although Agno never emits them.
+AGNO_EVENTS: Final = frozenset(
+    [
+        *_AGNO_BASE,
+        *("Team" + name for name in _AGNO_BASE),
+        "ReasoningContent",
+        "RunReasoningContent",
+        "TeamRunReasoningContent",
+    ]
+)
+
+#: The end_node statuses the platform sends; others that are well formed are shown and counted.
+KNOWN_STATUSES: Final = frozenset({"success", "error", "killed", "provided"})
+_STATUS_RE: Final = re.compile(r"[a-z_-]{1,32}")
+
+
+@attrs.frozen
+class Heartbeat:
+    """The platform's text heartbeat (``pong``): accounted for, never a message."""
+
+    text: str
+
+
+@attrs.frozen
+class Rejected:
+    """A frame that cannot be used, with a one-line reason; counted, never raised."""
+
+    reason: str
+    frame: object = attrs.field(repr=False, eq=False)
+
+
+@attrs.frozen
+class ExecutionEvent:
+    """A node-runner frame: run, resume, node and tool starts and ends.
+
+    ``order`` is the server's execution order (``None`` when an older backend omits it);
+    ``status`` is ``None`` only where the frame omitted it on a start.
+    """
+
+    event: str
+    run_id: str
+    node_id: str | None
+    order: int | None
+    status: str | None
+    flow_id: str | None = None
+    raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
+
+    @property
+    def is_run_event(self) -> bool:
+        """True for run/resume starts and ends (they carry no node)."""
+        return self.event in _RUN_EVENTS
+
+
+@attrs.frozen
+class AgnoEvent:
+    """An Agno agent or team run event relayed by an agent or team node.
+
+    ``run_id`` is the flow's run id (the relay overwrites Agno's own). ``node_id`` is ``None``
+    on the frames the relay sends without one (``RunContentCompleted``, ``RunPaused``, team
+    tool-call events); the chat concern resolves those from earlier frames of the same speaker.
+    """
+
+    event: str
+    run_id: str
+    node_id: str | None = None
+    sequence_id: int | None = None
+    microtime: float | None = None
+    agent_id: str | None = None
+    team_id: str | None = None
+    agent_role: str | None = None
+    is_member_agent: bool = False
+    parent_team_id: str | None = None
+    member_index: int | None = None
+    content: Any = None
+    reasoning_content: str | None = None
+    tool: Mapping[str, Any] | None = None
+    raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
+
+
+@attrs.frozen
+class ChatHTML:
+    """An HTML chat item produced by a flow. ``html`` is untrusted and must be sanitised."""
+
+    run_id: str
+    node_id: str | None
+    html: str
+    sequence_id: int | None = None
+    microtime: float | None = None
+    raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
+
+    event: str = "ChatHTML"
+
+
+@attrs.frozen
+class AgentPaused:
+    """The platform's pause frame: a run waits for a human (confirmation, input, ...)."""
+
+    run_id: str
+    node_id: str | None
+    pause_type: str
+    pause_message: str | None = None
+    pause_data: Mapping[str, Any] = attrs.field(factory=dict)
+    raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
+
+    event: str = "AgentPaused"
+
+
+@attrs.frozen
+class InteractionEvent:
+    """An ``interaction_event`` frame (recognised by ``type``; it has no ``event`` key)."""
+
+    run_id: str
+    node_id: str | None
+    flow_id: str | None
+    interaction_type: str
+    data: Mapping[str, Any] = attrs.field(factory=dict)
+    raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
+
+    event: str = "interaction_event"
+
+
+@attrs.frozen
+class Unknown:
+    """A well-formed frame with an event name nobody handles: kept, counted, logged once."""
+
+    event: str
+    run_id: str | None
+    node_id: str | None = None
+    raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
+
+
+# --- control messages: the host talks to the pipeline through the stream ---------------------
+
+
+@attrs.frozen
+class Background:
+    """Host: send a run to the background (stores update, glow does not)."""
+
+    run_id: str
+    event: str = "background"
+
+
+@attrs.frozen
+class Foreground:
+    """Host: bring a run back; its glow is restored from the tracked state."""
+
+    run_id: str
+    event: str = "foreground"
+
+
+@attrs.frozen
+class ResolveInteraction:
+    """Host: resolve a pending interaction by its id."""
+
+    interaction_id: str
+    run_id: str | None = None
+    event: str = "resolve"
+
+
+@attrs.frozen
+class ClearRun:
+    """Host: drop a run from every concern now (as eviction does)."""
+
+    run_id: str
+    event: str = "clear"
+
+
+@attrs.frozen
+class Evict:
+    """A run leaves every concern: evicted beyond the run limit, or cleared by the host.
+
+    Emitted by intake, never parsed from a frame. Every concern drops the run's state and
+    cancels its timers when it sees this.
+    """
+
+    run_id: str
+    reason: str = "evicted"
+    event: str = "evict"
+
+
+Control = Background | Foreground | ResolveInteraction | ClearRun
+Message = (
+    ExecutionEvent
+    | AgnoEvent
+    | ChatHTML
+    | AgentPaused
+    | InteractionEvent
+    | Unknown
+    | Background
+    | Foreground
+    | ResolveInteraction
+    | ClearRun
+    | Evict
+)
+Parsed = ExecutionEvent | AgnoEvent | ChatHTML | AgentPaused | InteractionEvent | Unknown
+
+
+class _Bad(Exception):
+    """A field is missing or has the wrong type (internal to parse)."""
+
+
+def _str(data: Mapping[str, Any], key: str, *, required: bool = False) -> str | None:
+    value = data.get(key)
+    if value is None:
+        if required:
+            raise _Bad(f"{key} missing")
+        return None
+    if not isinstance(value, str):
+        raise _Bad(f"{key} is {type(value).__name__}, not a string")
+    if required and not value:
+        raise _Bad(f"{key} is empty")
+    return value
+
+
+def _int(data: Mapping[str, Any], key: str) -> int | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Bad(f"{key} is {type(value).__name__}, not an integer")
+    return value
+
+
+def _float(data: Mapping[str, Any], key: str) -> float | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Bad(f"{key} is {type(value).__name__}, not a number")
+    return float(value)
+
+
+def _mapping(data: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise _Bad(f"{key} is {type(value).__name__}, not an object")
+    return value
+
+
+def _execution(event: str, data: Mapping[str, Any]) -> ExecutionEvent:
+    run_id = _str(data, "run_id", required=True)
+    assert run_id is not None
+    node_id = _str(data, "node_id", required=event not in _RUN_EVENTS)
+    order = _int(data, "order")
+    status = _str(data, "status")
+    if status is not None and not _STATUS_RE.fullmatch(status):
+        raise _Bad(f"bad status {status[:40]!r}")
+    if event == "end_node" and status is None:
+        raise _Bad("end_node without status")
+    return ExecutionEvent(
+        event=event,
+        run_id=run_id,
+        node_id=None if event in _RUN_EVENTS else node_id,
+        order=None if event in _RUN_EVENTS else order,
+        status=status,
+        flow_id=_str(data, "flow_id"),
+        raw=data,
+    )
+
+
+def _agno(event: str, data: Mapping[str, Any]) -> AgnoEvent:
+    run_id = _str(data, "run_id", required=True)
+    assert run_id is not None
+    reasoning = data.get("reasoning_content")
+    if reasoning is not None and not isinstance(reasoning, str):
+        raise _Bad(f"reasoning_content is {type(reasoning).__name__}, not a string")
+    member = data.get("is_member_agent")
+    return AgnoEvent(
+        event=event,
+        run_id=run_id,
+        node_id=_str(data, "node_id"),
+        sequence_id=_int(data, "sequence_id"),
+        microtime=_float(data, "microtime"),
+        agent_id=_str(data, "agent_id"),
+        team_id=_str(data, "team_id"),
+        agent_role=_str(data, "agent_role"),
+        is_member_agent=member is True,
+        parent_team_id=_str(data, "parent_team_id"),
+        member_index=_int(data, "member_index"),
+        content=data.get("content"),
+        reasoning_content=reasoning,
+        tool=_mapping(data, "tool"),
+        raw=data,
+    )
+
+
+def _chat_html(data: Mapping[str, Any]) -> ChatHTML:
+    run_id = _str(data, "run_id", required=True)
+    html = data.get("html_content")
+    if not isinstance(html, str):
+        raise _Bad("html_content missing or not a string")
+    assert run_id is not None
+    return ChatHTML(
+        run_id=run_id,
+        node_id=_str(data, "node_id"),
+        html=html,
+        sequence_id=_int(data, "sequence_id"),
+        microtime=_float(data, "microtime"),
+        raw=data,
+    )
+
+
+def _agent_paused(data: Mapping[str, Any]) -> AgentPaused:
+    run_id = _str(data, "run_id", required=True)
+    assert run_id is not None
+    return AgentPaused(
+        run_id=run_id,
+        node_id=_str(data, "node_id"),
+        pause_type=_str(data, "pause_type") or "unknown",
+        pause_message=_str(data, "pause_message"),
+        pause_data=_mapping(data, "pause_data") or {},
+        raw=data,
+    )
+
+
+def _interaction(data: Mapping[str, Any]) -> InteractionEvent:
+    run_id = _str(data, "run_id", required=True)
+    kind = _str(data, "interaction_type", required=True)
+    assert run_id is not None
+    assert kind is not None
+    return InteractionEvent(
+        run_id=run_id,
+        node_id=_str(data, "node_id"),
+        flow_id=_str(data, "flow_id"),
+        interaction_type=kind,
+        data=_mapping(data, "data") or {},
+        raw=data,
+    )
+
+
+def _from_mapping(data: Mapping[str, Any]) -> Parsed | Rejected:
+    event = data.get("event")
+    try:
+        if event is None:
+            if data.get("type") == "interaction_event":
+                return _interaction(data)
+            return Rejected("no event or type", data)
+        if not isinstance(event, str):
+            return Rejected(f"event is {type(event).__name__}, not a string", data)
+        if event in EXECUTION_EVENTS:
+            return _execution(event, data)
+        if event in AGNO_EVENTS:
+            return _agno(event, data)
+        if event == "ChatHTML":
+            return _chat_html(data)
+        if event == "AgentPaused":
+            return _agent_paused(data)
+        return Unknown(
+            event=event, run_id=_str(data, "run_id"), node_id=_str(data, "node_id"), raw=data
+        )
+    except _Bad as bad:
+        return Rejected(f"{event}: {bad}", data)
+
+
+def parse(frame: object) -> Parsed | Heartbeat | Rejected:
+    """Turn one frame (text, bytes or an already decoded mapping) into a message.
+
+    Never raises: anything unusable comes back as :class:`Rejected` with a reason.
+
+    >>> parse('pong')
+    Heartbeat(text='pong')
+    >>> parse('[1]').reason
+    'not an object: list'
+    """
+    if isinstance(frame, bytes | bytearray | memoryview):
+        try:
+            frame = bytes(frame).decode("utf-8")
+        except UnicodeDecodeError:
+            return Rejected("binary frame is not UTF-8", frame)
+    if isinstance(frame, str):
+        if frame.strip() == "pong":
+            return Heartbeat(frame)
+        try:
+            data = json.loads(frame)
+        except (ValueError, RecursionError) as exc:
+            return Rejected(f"not JSON: {str(exc)[:80]}", frame)
+    else:
+        data = frame
+    if not isinstance(data, Mapping):
+        return Rejected(f"not an object: {type(data).__name__}", frame)
+    return _from_mapping(data)

@@ -1,0 +1,110 @@
+"""The composition root: source → intake → route → seven concerns → sinks, in one function.
+
+:func:`connect` is the public entry point for embedding flowrx in a larger Rx pipeline: give it
+any observable of frames (text, bytes or decoded mappings) and the scheduler that its timers
+must run on; it returns the state handle and a disposable that tears everything down (every
+concern's subscription and every pending timer).
+
+Read top to bottom, this is the whole system::
+
+    frames ─┐
+    host controls ─┴─ merge ─ ingest (parse, dedupe, count, evict) ─ publish
+        ├─ route → visual ─ guarded scan + timers ─┐
+        ├─ route → store  ─ …                      ├─ FlowState (stores, snapshot, log, hooks,
+        ├─ …                                       │            host sinks)
+        └─ route → group  ─ …                    ──┘
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import reactivex
+from reactivex import Observable, abc
+from reactivex import operators as ops
+from reactivex.disposable import CompositeDisposable, Disposable
+
+from flowrx.graph import FlowGraph
+from flowrx.operators.concern import inject_fault, run_concern
+from flowrx.operators.effects import Change, Concern, Config
+from flowrx.operators.lifecycle import lifecycle_concern
+from flowrx.operators.store import store_concern
+from flowrx.operators.visual import visual_concern
+from flowrx.sinks.hooks import HookFn, HookRunner
+from flowrx.sinks.state import FlowState
+from flowrx.streams.ingest import ingest
+
+__all__ = ["connect", "default_concerns"]
+
+
+def default_concerns(graph: FlowGraph, config: Config) -> list[Concern[Any]]:
+    """The concerns flowrx runs, in pipeline order."""
+    return [
+        visual_concern(config),
+        store_concern(graph),
+        lifecycle_concern(config),
+    ]
+
+
+def _seconds(scheduler: abc.SchedulerBase) -> Callable[[], float]:
+    to_seconds = scheduler.to_seconds
+    start = to_seconds(scheduler.now)
+    return lambda: float(to_seconds(scheduler.now) - start)
+
+
+def connect(
+    frames: Observable[Any],
+    *,
+    scheduler: abc.SchedulerBase,
+    graph: FlowGraph | None = None,
+    config: Config | None = None,
+    hooks: Mapping[str, Sequence[HookFn]] | None = None,
+    faults: Mapping[str, float] | None = None,
+    sinks: Iterable[Callable[[Change], None]] = (),
+    concerns: Sequence[Concern[Any]] | None = None,
+) -> tuple[FlowState, abc.DisposableBase]:
+    """Wire the pipeline over ``frames`` and start it; return the state handle and disposable.
+
+    ``scheduler`` runs every timer (a virtual clock in tests and replay, the asyncio scheduler
+    when live). ``faults`` maps a concern name to the fraction of its events whose reducer must
+    raise (fault injection, to show isolation). ``hooks`` maps ``run_start``/``run_end``/
+    ``resume_end`` to host callables, run isolated. ``sinks`` receive every visible change.
+    """
+    graph = graph or FlowGraph.empty()
+    config = config or Config()
+    clock = _seconds(scheduler)
+    cards = list(concerns) if concerns is not None else default_concerns(graph, config)
+    unknown = set(faults or ()) - {c.name for c in cards}
+    if unknown:
+        raise ValueError(f"no such concern to fault: {', '.join(sorted(unknown))}")
+    faults = faults or {}
+    cards = [inject_fault(c, faults[c.name]) if c.name in faults else c for c in cards]
+    runner = HookRunner(hooks) if hooks else None
+    state = FlowState(cards, graph=graph, config=config, clock=clock, on_hook=runner)
+    for sink in sinks:
+        state.add_sink(sink)
+
+    inputs: Observable[Any] = reactivex.merge(frames, state.controls)
+    messages = inputs.pipe(
+        ingest(config, clock, state.set_intake, state.note),
+        ops.publish(),
+    )
+    subscriptions = CompositeDisposable()
+    for card in cards:
+        steps = run_concern(
+            card,
+            messages,
+            scheduler,
+            clock,
+            degraded_after=config.degraded_after,
+            timers_seen=state.watch_timers(card.name),
+        )
+        subscriptions.add(steps.subscribe(state.apply))
+    connection = messages.connect(scheduler)
+    if connection is not None:
+        subscriptions.add(connection)
+    if runner is not None:
+        subscriptions.add(Disposable(runner.close))
+        state.hooks = runner
+    return state, subscriptions

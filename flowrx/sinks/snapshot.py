@@ -1,0 +1,79 @@
+"""The snapshot writer: ``flowrx/snapshot/1`` exactly as ``snapshot.md`` specifies.
+
+All sections are always present; a concern that is not part of the pipeline contributes its
+empty section. Keys are sorted when serialised (:func:`dump_snapshot`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flowrx.sinks.state import FlowState
+
+__all__ = ["CONCERNS", "SCHEMA", "build_snapshot", "dump_snapshot", "surface"]
+
+SCHEMA = "flowrx/snapshot/1"
+CONCERNS = ("visual", "store", "lifecycle", "tool", "chat", "interaction", "group")
+_EMPTY: dict[str, Any] = {
+    "visual": {},
+    "tool": {},
+    "group": {},
+    "store": {},
+    "lifecycle": {"editor_locked": False, "active_run_id": None, "runs": {}},
+    "chat": {},
+    "interaction": {"pending": [], "resolved": 0},
+}
+_DIAGNOSTIC_KEYS = (
+    "frames",
+    "messages",
+    "heartbeats",
+    "rejected",
+    "duplicates",
+    "unknown",
+    "late",
+    "unknown_status",
+    "orphan_tool_end",
+    "final_text_differs",
+)
+
+
+def surface(state: FlowState) -> dict[str, list[str]]:
+    """Classes a view would show now: visual + tool + group, where on a group node the group
+    concern's classes replace the visual concern's."""
+    names = state.concerns
+    visual = state.section("visual") if "visual" in names else {}
+    groups = dict(state.surface_of("group")) if "group" in names else {}
+    tools = dict(state.surface_of("tool")) if "tool" in names else {}
+    out: dict[str, set[str]] = {}
+    for node, classes in visual.items():
+        if "group" in names and state.graph.is_group(node):
+            continue
+        out.setdefault(node, set()).update(classes)
+    for layer in (groups, tools):
+        for node, classes in layer.items():
+            out.setdefault(node, set()).update(classes)
+    return {node: sorted(c) for node, c in sorted(out.items()) if c}
+
+
+def build_snapshot(state: FlowState) -> dict[str, Any]:
+    """The snapshot document of ``state`` now."""
+    names = state.concerns
+    doc: dict[str, Any] = {"schema": SCHEMA, "clock": round(state.now, 6)}
+    for name in CONCERNS:
+        doc[name] = state.section(name) if name in names else _EMPTY[name]
+    doc["surface"] = surface(state)
+    counters = state.counters
+    diagnostics: dict[str, Any] = {key: counters.get(key, 0) for key in _DIAGNOSTIC_KEYS}
+    failed = state.failed
+    health = state.health
+    diagnostics["failed"] = {name: failed.get(name, 0) for name in CONCERNS}
+    diagnostics["health"] = {name: health.get(name, "ok") for name in CONCERNS}
+    doc["diagnostics"] = diagnostics
+    return doc
+
+
+def dump_snapshot(doc: dict[str, Any]) -> str:
+    """Serialise a snapshot: sorted keys, two-space indent, ids exactly as they came."""
+    return json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False)

@@ -1,0 +1,199 @@
+"""The state handle: the latest state of every concern, diagnostics, health, and host sinks.
+
+:class:`FlowState` is what :func:`flowrx.connect` returns. It is the pipeline's state store:
+each concern's steps land here (``apply``), intake's counters too. A host reads it (``state``,
+``snapshot()``, ``diagnostics``), subscribes to visible changes (``changes``, an observable of
+:class:`~flowrx.operators.effects.Change`), adds sinks (``add_sink``), and talks back to the
+pipeline with control messages (``background``, ``foreground``, ``resolve``, ``clear``).
+
+Sinks cannot hurt the pipeline: a host sink that raises is logged, counted against the
+concern whose change it was handling, and the other sinks and concerns carry on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any
+
+from reactivex import Observable
+from reactivex.subject import Subject
+
+from flowrx.graph import FlowGraph
+from flowrx.messages import Background, ClearRun, Control, Foreground, ResolveInteraction
+from flowrx.operators.concern import Step
+from flowrx.operators.effects import Change, Concern, Config, Hook
+from flowrx.sinks.log import log_failure, log_notice, log_sink_failure
+from flowrx.streams.intake import IntakeState, Notice
+
+__all__ = ["FlowState", "Sink"]
+
+Sink = Callable[[Change], None]
+
+
+class FlowState:
+    """Live state of one pipeline (never shared between pipelines)."""
+
+    def __init__(
+        self,
+        concerns: Sequence[Concern[Any]],
+        *,
+        graph: FlowGraph,
+        config: Config,
+        clock: Callable[[], float],
+        on_hook: Callable[[Hook], None] | None = None,
+    ) -> None:
+        self.graph = graph
+        self.config = config
+        self._clock = clock
+        self._cards = {c.name: c for c in concerns}
+        self._steps: dict[str, Step[Any]] = {c.name: Step(c.name, c.initial) for c in concerns}
+        self._sink_failures = dict.fromkeys(self._cards, 0)
+        self._timers: dict[str, Mapping[Hashable, object]] = {}
+        self._sinks: list[tuple[str, Sink]] = []
+        self._changes: Subject[Change] = Subject()
+        self._controls: Subject[Control] = Subject()
+        self._on_hook = on_hook
+        self.intake = IntakeState()
+        self.hooks: Any = None
+        """The hook runner, when hooks were given (its ``stats`` and ``wait``)."""
+
+    def set_intake(self, intake: IntakeState) -> None:
+        """Store intake's latest state (its counters feed the diagnostics)."""
+        self.intake = intake
+
+    # --- what the pipeline writes -----------------------------------------------------------
+
+    def apply(self, step: Step[Any]) -> None:
+        """Store a concern's step; log its failure; hand its changes to the sinks."""
+        self._steps[step.concern] = step
+        if step.failure is not None:
+            log_failure(step.failure)
+        for effect in step.effects:
+            if isinstance(effect, Change):
+                self._emit(step.concern, effect)
+            elif isinstance(effect, Hook) and self._on_hook is not None:
+                try:
+                    self._on_hook(effect)
+                except Exception as exc:  # the runner itself must not break the concern
+                    log_sink_failure(step.concern, "hooks", exc)
+
+    def note(self, notice: Notice) -> None:
+        """Log an intake notice."""
+        log_notice(notice)
+
+    def watch_timers(self, concern: str) -> Callable[[Mapping[Hashable, object]], None]:
+        """A callback for :func:`run_concern` that lets health count a concern's timers."""
+
+        def seen(timers: Mapping[Hashable, object]) -> None:
+            self._timers[concern] = timers
+
+        return seen
+
+    def _emit(self, concern: str, change: Change) -> None:
+        for name, sink in self._sinks:
+            try:
+                sink(change)
+            except Exception as exc:
+                self._sink_failures[concern] = self._sink_failures.get(concern, 0) + 1
+                log_sink_failure(concern, name, exc)
+        try:
+            self._changes.on_next(change)
+        except Exception as exc:  # an observer of `changes` that raises is a failing sink
+            self._sink_failures[concern] = self._sink_failures.get(concern, 0) + 1
+            log_sink_failure(concern, "changes", exc)
+
+    # --- what a host reads ----------------------------------------------------------------
+
+    @property
+    def now(self) -> float:
+        """The pipeline's clock: seconds since it was connected (recording time in replay)."""
+        return self._clock()
+
+    @property
+    def concerns(self) -> tuple[str, ...]:
+        """The concerns' names, in pipeline order."""
+        return tuple(self._cards)
+
+    def state(self, concern: str) -> Any:
+        """The latest state of one concern (frozen attrs value)."""
+        return self._steps[concern].state
+
+    def step(self, concern: str) -> Step[Any]:
+        """The latest step of one concern (state, last effects, failure counts)."""
+        return self._steps[concern]
+
+    def section(self, concern: str) -> Any:
+        """One concern's ``snapshot/1`` section."""
+        return self._cards[concern].section(self._steps[concern].state)
+
+    def surface_of(self, concern: str) -> Mapping[str, Any]:
+        """Classes per node that one concern adds to the surface."""
+        return self._cards[concern].surface(self._steps[concern].state)
+
+    @property
+    def failed(self) -> dict[str, int]:
+        """Failures per concern: its reducer's and its sinks'."""
+        return {
+            name: step.failures + self._sink_failures.get(name, 0)
+            for name, step in self._steps.items()
+        }
+
+    @property
+    def health(self) -> dict[str, str]:
+        """``ok`` or ``degraded`` per concern."""
+        return {name: "degraded" if s.degraded else "ok" for name, s in self._steps.items()}
+
+    @property
+    def pending_timers(self) -> dict[str, int]:
+        """Timers each concern has pending now (none may be left for an evicted run)."""
+        return {name: len(t) for name, t in self._timers.items()}
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """Intake counters plus each concern's own counters."""
+        out = self.intake.counters.as_json()
+        for name, card in self._cards.items():
+            out.update(card.counters(self._steps[name].state))
+        return out
+
+    def snapshot(self) -> dict[str, Any]:
+        """The ``flowrx/snapshot/1`` document of this moment."""
+        from flowrx.sinks.snapshot import build_snapshot
+
+        return build_snapshot(self)
+
+    @property
+    def changes(self) -> Observable[Change]:
+        """Every visible change, as it is applied (hot)."""
+        return self._changes
+
+    def add_sink(self, sink: Sink, name: str | None = None) -> None:
+        """Call ``sink`` with every visible change; a raising sink is isolated and counted."""
+        self._sinks.append((name or str(getattr(sink, "__name__", "sink")), sink))
+
+    # --- what a host says -------------------------------------------------------------------
+
+    @property
+    def controls(self) -> Observable[Control]:
+        """The control messages the host has sent (merged into the pipeline's input)."""
+        return self._controls
+
+    def send(self, control: Control) -> None:
+        """Send a control message into the pipeline."""
+        self._controls.on_next(control)
+
+    def background(self, run_id: str) -> None:
+        """Send a run to the background: stores update, glow does not."""
+        self.send(Background(run_id))
+
+    def foreground(self, run_id: str) -> None:
+        """Bring a run back: glow restored from the tracked state, live again."""
+        self.send(Foreground(run_id))
+
+    def resolve(self, interaction_id: str) -> None:
+        """Resolve a pending interaction by id."""
+        self.send(ResolveInteraction(interaction_id))
+
+    def clear(self, run_id: str) -> None:
+        """Drop a run from every concern now."""
+        self.send(ClearRun(run_id))
