@@ -187,9 +187,8 @@ async def _replay_live(
     )
     try:
         await done.wait()
-        # let the display windows close (the stall watchdog is not waited for)
-        config = state.config
-        await asyncio.sleep(max(config.tool_window, config.end_window + config.clear_margin) + 0.05)
+        while not state.settled():  # let the display windows close (not the stall watchdog)
+            await asyncio.sleep(0.01)
         if args.snapshot is not None:
             _write(state.snapshot(), args.snapshot, out)
     finally:
@@ -203,15 +202,24 @@ def _on_complete(callback: Any) -> Any:
     return ops.do_action(on_completed=callback)
 
 
+def _to_stderr(message: Any) -> None:
+    sys.stderr.write(message)  # looked up per line: works under redirection and capture
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run the command line; return the exit code (2 for a user mistake, one line on stderr)."""
     out = out or sys.stdout
     if hasattr(signal, "SIGPIPE") and out is sys.stdout:  # `flowrx replay … | head` ends quietly
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    handler: int | None = None
     try:
         args = build_parser().parse_args(argv)
-        logger.remove()
-        logger.add(sys.stderr, level=args.log_level, backtrace=False, diagnose=False)
+        handler = logger.add(
+            _to_stderr,
+            level=args.log_level,
+            backtrace=False,
+            diagnose=False,
+        )
         logger.enable("flowrx")
         if args.command == "replay":
             return _replay(args, out)
@@ -221,7 +229,17 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    finally:
+        if handler is not None:
+            logger.remove(handler)
+            logger.disable("flowrx")
+
+
+def run() -> None:
+    """The console script: loguru's default handler gives way to the CLI's own."""
+    logger.remove()
+    sys.exit(main())
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()

@@ -439,11 +439,23 @@ def _from_mapping(data: Mapping[str, Any]) -> Parsed | Rejected:
     event = data.get("event")
     try:
         if event is None:
-            if data.get("type") == "interaction_event":
+            kind = data.get("type")
+            if kind == "interaction_event":
                 return _interaction(data)
-            return Rejected("no event or type", data)
+            if kind is None:
+                return Rejected("no event or type", data)
+            if not isinstance(kind, str):
+                return Rejected(f"type is {type(kind).__name__}, not a string", data)
+            if not kind:
+                return Rejected("type is empty", data)
+            # a platform frame of a type nobody handles: well formed, so unknown (kept)
+            return Unknown(
+                event=kind, run_id=_str(data, "run_id"), node_id=_str(data, "node_id"), raw=data
+            )
         if not isinstance(event, str):
             return Rejected(f"event is {type(event).__name__}, not a string", data)
+        if not event:
+            return Rejected("event is empty", data)
         if event in EXECUTION_EVENTS:
             return _execution(event, data)
         if event in AGNO_EVENTS:
@@ -456,7 +468,7 @@ def _from_mapping(data: Mapping[str, Any]) -> Parsed | Rejected:
             event=event, run_id=_str(data, "run_id"), node_id=_str(data, "node_id"), raw=data
         )
     except _Bad as bad:
-        return Rejected(f"{event}: {bad}", data)
+        return Rejected(f"{data.get('type') if event is None else event}: {bad}", data)
 
 
 def parse(frame: object) -> Parsed | Heartbeat | Rejected:

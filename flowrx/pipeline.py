@@ -59,7 +59,7 @@ def connect(
     scheduler: abc.SchedulerBase,
     graph: FlowGraph | None = None,
     config: Config | None = None,
-    hooks: Mapping[str, Sequence[HookFn]] | None = None,
+    hooks: Mapping[str, Sequence[HookFn]] | HookRunner | None = None,
     faults: Mapping[str, float] | None = None,
     sinks: Iterable[Callable[[Change], None]] = (),
     concerns: Sequence[Concern[Any]] | None = None,
@@ -69,7 +69,8 @@ def connect(
     ``scheduler`` runs every timer (a virtual clock in tests and replay, the asyncio scheduler
     when live). ``faults`` maps a concern name to the fraction of its events whose reducer must
     raise (fault injection, to show isolation). ``hooks`` maps ``run_start``/``run_end``/
-    ``resume_end`` to host callables, run isolated. ``sinks`` receive every visible change.
+    ``resume_end`` to host callables, run isolated (or is a configured
+    :class:`~flowrx.sinks.hooks.HookRunner`). ``sinks`` receive every visible change.
     """
     graph = graph or FlowGraph.empty()
     config = config or Config()
@@ -80,7 +81,7 @@ def connect(
         raise ValueError(f"no such concern to fault: {', '.join(sorted(unknown))}")
     faults = faults or {}
     cards = [inject_fault(c, faults[c.name]) if c.name in faults else c for c in cards]
-    runner = HookRunner(hooks) if hooks else None
+    runner = hooks if isinstance(hooks, HookRunner) else HookRunner(hooks) if hooks else None
     state = FlowState(cards, graph=graph, config=config, clock=clock, on_hook=runner)
     for sink in sinks:
         state.add_sink(sink)
@@ -101,7 +102,7 @@ def connect(
             timers_seen=state.watch_timers(card.name),
         )
         subscriptions.add(steps.subscribe(state.apply))
-    connection = messages.connect(scheduler)
+    connection = messages.connect()
     if connection is not None:
         subscriptions.add(connection)
     if runner is not None:

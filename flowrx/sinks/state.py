@@ -148,6 +148,16 @@ class FlowState:
         """Timers each concern has pending now (none may be left for an evicted run)."""
         return {name: len(t) for name, t in self._timers.items()}
 
+    def settled(self, ignore: tuple[str, ...] = ("watchdog",)) -> bool:
+        """True when no display timer is pending (timers whose key starts with ``ignore``,
+        such as the 120 s stall watchdog, do not count)."""
+        for timers in self._timers.values():
+            for key in list(timers):
+                kind = key[0] if isinstance(key, tuple) and key else key
+                if kind not in ignore:
+                    return False
+        return True
+
     @property
     def counters(self) -> dict[str, int]:
         """Intake counters plus each concern's own counters."""

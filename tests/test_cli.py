@@ -1,0 +1,166 @@
+"""The command line: replay, snapshots, --at, --fault, and one-line errors for user mistakes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flowrx.cli import main
+
+RUN1 = "0e000000-0000-4000-8000-000000000001"
+
+
+def _args(examples: Path, *extra: str) -> list[str]:
+    return [
+        "replay",
+        str(examples / "groups-tools-error.jsonl"),
+        "--graph",
+        str(examples / "groups-tools-error.flow.json"),
+        *extra,
+    ]
+
+
+def test_replay_instant_snapshot_prints_a_valid_snapshot(
+    examples: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's first command prints snapshot/1 with 23 frames and the error outcome."""
+    assert main(_args(examples, "--instant", "--snapshot")) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["schema"] == "flowrx/snapshot/1"
+    assert doc["diagnostics"]["frames"] == 23
+    assert doc["lifecycle"]["runs"][RUN1]["status"] == "error"
+    assert doc["lifecycle"]["editor_locked"] is False
+    assert doc["surface"] == {}
+
+
+def test_at_prints_the_state_at_that_moment(
+    examples: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--at 0.07 shows the first node executing; --at 0.57 its status."""
+    node = "a0000000-0000-4000-8000-000000000001"
+    assert main(_args(examples, "--at", "0.07")) == 0
+    assert json.loads(capsys.readouterr().out)["visual"][node] == ["executing"]
+    assert main(_args(examples, "--at", "0.57")) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["visual"][node] == ["executed-success"]
+    assert doc["clock"] == pytest.approx(0.57)
+
+
+def test_fault_visual_keeps_store_and_lifecycle_identical(
+    examples: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--fault visual: store and lifecycle sections equal the clean run's; failures counted."""
+    assert main(["--log-level", "CRITICAL", *_args(examples, "--instant", "--snapshot")]) == 0
+    clean = json.loads(capsys.readouterr().out)
+    assert (
+        main(
+            [
+                "--log-level",
+                "CRITICAL",
+                *_args(examples, "--instant", "--snapshot", "--fault", "visual"),
+            ]
+        )
+        == 0
+    )
+    faulty = json.loads(capsys.readouterr().out)
+    assert faulty["store"] == clean["store"]
+    assert faulty["lifecycle"] == clean["lifecycle"]
+    assert faulty["diagnostics"]["failed"]["visual"] > 0
+    assert faulty["diagnostics"]["health"]["visual"] == "degraded"
+
+
+def test_snapshot_path_writes_a_file(
+    examples: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--snapshot PATH writes the document there and prints nothing on stdout."""
+    target = tmp_path / "snap.json"
+    assert main(_args(examples, "--instant", "--snapshot", str(target))) == 0
+    assert capsys.readouterr().out == ""
+    assert json.loads(target.read_text())["diagnostics"]["frames"] == 23
+
+
+def test_replay_without_snapshot_prints_one_line_per_change(
+    examples: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The plain log names concern, change, run and node, with the recording time."""
+    assert main(_args(examples, "--instant")) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any("lifecycle" in line and "'error'" in line for line in lines)
+    assert any("executed-error" in line for line in lines)
+    assert any("#9 error boom" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["replay", "missing.jsonl", "--instant"], "no such file"),
+        (["replay", "{ex}/groups-tools-error.jsonl", "--graph", "{ex}/nope.json"], "nope.json"),
+        (
+            ["replay", "{ex}/groups-tools-error.jsonl", "--graph", "{ex}/groups-tools-error.jsonl"],
+            "not JSON",
+        ),
+        (["replay", "{ex}/groups-tools-error.flow.json", "--instant"], "flow.json"),
+        (["replay", "{ex}/groups-tools-error.jsonl", "--fault", "bogus"], "no concern"),
+        (["replay", "{ex}/groups-tools-error.jsonl", "--fault", "visual:2"], "0..1"),
+        (["replay", "{ex}/groups-tools-error.jsonl", "--speed", "0"], "positive"),
+        (["replay", "{ex}/groups-tools-error.jsonl", "--speed", "2", "--instant"], "not allowed"),
+        (["replay", "{ex}/groups-tools-error.jsonl", "--speed", "2", "--at", "1"], "--at"),
+        (["replay", "{ex}/groups-tools-error.jsonl", "--at", "-1"], "negative"),
+        (["frobnicate"], "invalid choice"),
+        ([], "required"),
+    ],
+)
+def test_user_mistakes_exit_2_with_one_line(
+    examples: Path, capsys: pytest.CaptureFixture[str], argv: list[str], fragment: str
+) -> None:
+    """Bad arguments, missing or bad files: exit code 2 and one line on stderr, no traceback."""
+    argv = [a.replace("{ex}", str(examples)) for a in argv]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("flowrx: error: ")
+    assert fragment in lines[0]
+    assert "Traceback" not in captured.err
+
+
+def test_console_script_runs_the_readme_command(examples: Path) -> None:
+    """The installed `flowrx` entry point works as the README says (a real process)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "flowrx.cli", *_args(examples, "--instant", "--snapshot")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["diagnostics"]["frames"] == 23
+
+
+def test_console_script_reports_a_missing_file_without_traceback(tmp_path: Path) -> None:
+    """A real process with a missing file: exit 2, one line, no traceback."""
+    done = subprocess.run(
+        [sys.executable, "-m", "flowrx.cli", "replay", str(tmp_path / "none.jsonl")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert "Traceback" not in done.stderr
+
+
+def test_speed_replays_in_real_time_and_ends_when_windows_close(
+    examples: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--speed plays on asyncio; it ends by itself once the last display window closed."""
+    assert main(["replay", str(examples / "agent-chat.jsonl"), "--speed", "50", "--snapshot"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["visual"] == {}
+    assert doc["lifecycle"]["runs"]["0e000000-0000-4000-8000-000000000003"]["status"] == "success"
+    assert doc["diagnostics"]["frames"] == 25

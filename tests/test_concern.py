@@ -1,0 +1,209 @@
+"""The concern runner: guarded scan, timers as data, fault injection, last-line restart."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+import pytest
+from loguru import logger
+from reactivex.subject import Subject
+
+from flowrx import VirtualClock, connect
+from flowrx.messages import ExecutionEvent, Message
+from flowrx.operators.concern import InjectedFault, inject_fault
+from flowrx.operators.effects import (
+    CancelTimer,
+    Change,
+    Concern,
+    Effect,
+    Input,
+    StartTimer,
+    TimerFired,
+)
+
+RUN = "run-1"
+
+
+def frame(event: str, node: str | None = None, order: int = -1, status: str = "running") -> str:
+    """One execution frame as the platform sends it."""
+    return json.dumps(
+        {"run_id": RUN, "node_id": node, "event": event, "order": order, "status": status}
+    )
+
+
+@attrs.frozen
+class Count:
+    """A toy state: how many messages were applied, and which timers fired."""
+
+    applied: int = 0
+    fired: tuple[Any, ...] = ()
+
+
+def _toy(
+    raise_on: str | None = None, timer: tuple[str, float] | None = None, cancel_on: str = ""
+) -> Concern[Count]:
+    def reduce(state: Count, msg: Input, now: float) -> tuple[Count, tuple[Effect, ...]]:
+        if isinstance(msg, TimerFired):
+            return attrs.evolve(state, fired=(*state.fired, (msg.key, now))), ()
+        node = getattr(msg, "node_id", None)
+        if raise_on is not None and node == raise_on:
+            raise ValueError(f"cannot handle {node}")
+        effects: list[Effect] = [Change("toy", "seen", RUN, node, state.applied + 1)]
+        if timer is not None and node == timer[0]:
+            effects.append(StartTimer(("t", RUN, node), timer[1]))
+        if cancel_on and node == cancel_on:
+            effects.append(CancelTimer(("t", RUN, timer[0] if timer else "")))
+        return Count(state.applied + 1, state.fired), tuple(effects)
+
+    def accepts(msg: Message) -> bool:
+        return isinstance(msg, ExecutionEvent)
+
+    return Concern("toy", Count(), reduce, accepts, lambda s: {"applied": s.applied})
+
+
+@pytest.fixture
+def records() -> Iterator[list[dict[str, Any]]]:
+    """Loguru records flowrx emits during the test."""
+    seen: list[dict[str, Any]] = []
+    logger.enable("flowrx")
+    sink = logger.add(lambda m: seen.append(m.record), level="DEBUG", format="{message}")
+    yield seen
+    logger.remove(sink)
+    logger.disable("flowrx")
+
+
+def _start(concern: Concern[Any]) -> tuple[Any, Subject[str], VirtualClock]:
+    clock = VirtualClock()
+    frames: Subject[str] = Subject()
+    state, _ = connect(frames, scheduler=clock, concerns=[concern])
+    return state, frames, clock
+
+
+def test_a_failing_event_keeps_the_state_from_before_it_and_the_next_event_applies(
+    records: list[dict[str, Any]],
+) -> None:
+    """Per-event isolation: the failed event changes nothing, the following one is applied."""
+    state, frames, _ = _start(_toy(raise_on="bad"))
+    frames.on_next(frame("start_node", "a", 0))
+    frames.on_next(frame("start_node", "bad", 1))
+    assert state.state("toy") == Count(1)
+    frames.on_next(frame("start_node", "c", 2))
+    assert state.state("toy") == Count(2)
+    assert state.failed["toy"] == 1
+    assert state.health["toy"] == "ok"
+
+
+def test_defect_1_a_failure_mid_event_is_logged_once_with_concern_event_run_node_and_traceback(
+    records: list[dict[str, Any]],
+) -> None:
+    """The failure is recorded: one error line naming everything, with the traceback."""
+    _state, frames, _ = _start(_toy(raise_on="bad"))
+    frames.on_next(frame("start_node", "bad", 0))
+    errors = [r for r in records if r["level"].name == "ERROR"]
+    assert len(errors) == 1
+    extra = errors[0]["extra"]
+    assert (extra["concern"], extra["event"], extra["run"], extra["node"]) == (
+        "toy",
+        "start_node",
+        RUN,
+        "bad",
+    )
+    assert errors[0]["exception"] is not None
+    assert errors[0]["exception"].type is ValueError
+
+
+def test_a_concern_failing_on_every_event_is_degraded_not_silently_complete() -> None:
+    """After degraded_after failures in a row health says degraded; a success restores ok."""
+    concern = inject_fault(_toy(), 1.0)
+    state, frames, _ = _start(concern)
+    for i in range(5):
+        frames.on_next(frame("start_node", f"n{i}", i))
+    assert state.health["toy"] == "degraded"
+    assert state.failed["toy"] == 5
+    assert isinstance(state.step("toy").failure.error, InjectedFault)
+
+
+def test_inject_fault_spreads_a_fraction_evenly_and_reproducibly() -> None:
+    """Rate 0.5 fails every second event, the same way on every run."""
+
+    def failures() -> list[bool]:
+        concern = inject_fault(_toy(), 0.5)
+        out = []
+        for i in range(6):
+            try:
+                concern.reduce(Count(), ExecutionEvent("start_node", RUN, f"n{i}", i, None), 0.0)
+                out.append(False)
+            except InjectedFault:
+                out.append(True)
+        return out
+
+    assert failures() == [False, True, False, True, False, True]
+    assert failures() == failures()
+
+
+def test_inject_fault_rejects_a_rate_outside_zero_to_one() -> None:
+    """A rate of 1.5 is a user mistake with a clear message."""
+    with pytest.raises(ValueError, match=r"within 0\.\.1"):
+        inject_fault(_toy(), 1.5)
+
+
+def test_a_requested_timer_fires_back_into_the_reducer_at_its_time() -> None:
+    """StartTimer is data: the runner schedules it and feeds TimerFired at +delay."""
+    state, frames, clock = _start(_toy(timer=("a", 0.5)))
+    frames.on_next(frame("start_node", "a", 0))
+    clock.run(until=0.499)
+    assert state.state("toy").fired == ()
+    clock.run(until=0.5)
+    assert state.state("toy").fired == ((("t", RUN, "a"), pytest.approx(0.5)),)
+    assert state.pending_timers["toy"] == 0
+
+
+def test_a_cancelled_timer_never_fires() -> None:
+    """CancelTimer disposes the scheduled action."""
+    state, frames, clock = _start(_toy(timer=("a", 0.5), cancel_on="b"))
+    frames.on_next(frame("start_node", "a", 0))
+    clock.run(until=0.2)
+    frames.on_next(frame("start_node", "b", 1))
+    clock.run(until=5.0)
+    assert state.state("toy").fired == ()
+
+
+def test_restarting_a_timer_replaces_it() -> None:
+    """A second StartTimer of the same key moves the deadline; only one fires."""
+    state, frames, clock = _start(_toy(timer=("a", 0.5)))
+    frames.on_next(frame("start_node", "a", 0))
+    clock.run(until=0.3)
+    frames.on_next(frame("start_node", "a", 1))
+    clock.run(until=0.79)
+    assert state.state("toy").fired == ()
+    clock.run(until=0.8)
+    assert len(state.state("toy").fired) == 1
+
+
+def test_an_error_outside_the_guard_restarts_the_concern_with_its_state(
+    records: list[dict[str, Any]],
+) -> None:
+    """Last line: a broken effect (a timer delay that is no number) ends the inner subscription; the
+    concern resubscribes after a backoff with the state it had, and counts the restart."""
+
+    def reduce(state: Count, msg: Input, now: float) -> tuple[Count, tuple[Effect, ...]]:
+        node = getattr(msg, "node_id", None)
+        effects: tuple[Effect, ...] = ()
+        if node == "broken":
+            effects = (StartTimer(("k",), "soon"),)  # type: ignore[arg-type]
+        return Count(state.applied + 1), effects
+
+    concern = Concern("toy", Count(), reduce, lambda m: isinstance(m, ExecutionEvent), repr)
+    state, frames, clock = _start(concern)
+    frames.on_next(frame("start_node", "a", 0))
+    frames.on_next(frame("start_node", "broken", 1))
+    assert state.step("toy").restarts == 1
+    assert state.health["toy"] == "degraded"
+    frames.on_next(frame("start_node", "lost-while-down", 2))
+    clock.run(until=1.0)
+    frames.on_next(frame("start_node", "c", 3))
+    assert state.state("toy").applied == 3  # a, broken and c: state survived the restart
+    assert state.health["toy"] == "ok"

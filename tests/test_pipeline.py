@@ -1,0 +1,167 @@
+"""The whole pipeline on the real recordings, in virtual time."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flowrx import VirtualClock, connect, load_graph, read_recording, replay
+from flowrx.sinks.state import FlowState
+
+GROUPS = "groups-tools-error"
+AGENT = "agent-chat"
+RUN1 = "0e000000-0000-4000-8000-000000000001"
+N = "a0000000-0000-4000-8000-0000000000"
+
+
+def _replay(
+    examples: Path, name: str, until: float | None = None, **kw: Any
+) -> tuple[FlowState, VirtualClock]:
+    clock = VirtualClock()
+    recording = read_recording(examples / f"{name}.jsonl")
+    graph = load_graph(examples / f"{name}.flow.json")
+    state, _ = connect(replay(recording.frames, clock), scheduler=clock, graph=graph, **kw)
+    clock.run(until=until)
+    return state, clock
+
+
+def test_groups_recording_ends_with_badges_outcome_error_and_no_glow(examples: Path) -> None:
+    """The groups/tools/error sample: 23 frames, every badge, outcome error, unlocked, dark."""
+    state, _ = _replay(examples, GROUPS)
+    snap = state.snapshot()
+    assert snap["schema"] == "flowrx/snapshot/1"
+    diag = snap["diagnostics"]
+    assert diag["frames"] == 23
+    assert (
+        diag["frames"]
+        == diag["messages"] + diag["heartbeats"] + diag["rejected"] + diag["duplicates"]
+    )
+    records = snap["store"][RUN1]
+    assert [r["order"] for r in records] == list(range(9))
+    statuses = [r["status"] for r in records]
+    assert statuses.count("error") == 1
+    assert statuses.count("provided") == 1
+    assert "executing" not in statuses
+    assert snap["lifecycle"]["runs"][RUN1]["status"] == "error"
+    assert snap["lifecycle"]["editor_locked"] is False
+    assert snap["lifecycle"]["active_run_id"] is None
+    assert snap["surface"] == {}
+    assert snap["visual"] == {}
+
+
+def test_node_is_executing_just_after_its_end_and_shows_status_half_a_second_later(
+    examples: Path,
+) -> None:
+    """--at semantics: right after end_node the node still glows, 0.5 s later its status."""
+    node = N + "01"  # ends success at t=0.066517
+    state, _ = _replay(examples, GROUPS, until=0.07)
+    assert state.snapshot()["visual"][node] == ["executing"]
+    state, _ = _replay(examples, GROUPS, until=0.57)
+    assert state.snapshot()["visual"][node] == ["executed-success"]
+
+
+def test_last_node_status_stays_visible_until_the_run_end_clear(examples: Path) -> None:
+    """run_end waits for the pending transition of the failing node, plus 100 ms."""
+    boom = N + "08"  # end_node error at 0.118331, run_end at 0.123934
+    state, _ = _replay(examples, GROUPS, until=0.70)
+    assert state.snapshot()["visual"][boom] == ["executed-error"]
+    state, clock = _replay(examples, GROUPS, until=0.72)
+    assert state.snapshot()["visual"] == {}
+    assert clock.seconds == pytest.approx(0.72)
+
+
+def test_agent_chat_recording_replays_to_success_with_six_badges(examples: Path) -> None:
+    """The agent sample: run success, all records final, counters hold the identity."""
+    state, _ = _replay(examples, AGENT)
+    snap = state.snapshot()
+    run = "0e000000-0000-4000-8000-000000000003"
+    assert snap["lifecycle"]["runs"][run]["status"] == "success"
+    assert [r["status"] for r in snap["store"][run]] == [
+        "success",
+        "provided",
+        "provided",
+        "success",
+        "provided",
+        "success",
+    ]
+    diag = snap["diagnostics"]
+    assert (
+        diag["frames"]
+        == diag["messages"] + diag["heartbeats"] + diag["rejected"] + diag["duplicates"]
+    )
+    assert diag["rejected"] == 0
+
+
+@pytest.mark.parametrize("concern", ["visual", "store", "lifecycle"])
+def test_a_failing_concern_leaves_the_other_sections_identical(
+    examples: Path, concern: str
+) -> None:
+    """Isolation: with a fault on every event of one concern, the others equal a clean run."""
+    clean, _ = _replay(examples, GROUPS)
+    faulty, _ = _replay(examples, GROUPS, faults={concern: 1.0})
+    a, b = clean.snapshot(), faulty.snapshot()
+    for section in ("visual", "store", "lifecycle", "tool", "chat", "interaction", "group"):
+        if section != concern:
+            assert a[section] == b[section], section
+    failed = b["diagnostics"]["failed"]
+    assert failed[concern] > 0
+    assert all(n == 0 for name, n in failed.items() if name != concern)
+    assert b["diagnostics"]["health"][concern] == "degraded"
+
+
+def test_a_partial_fault_loses_only_the_injected_events(examples: Path) -> None:
+    """With a fault on a fraction of store events, only those records are missing or stale."""
+    clean, _ = _replay(examples, GROUPS)
+    faulty, _ = _replay(examples, GROUPS, faults={"store": 0.25})
+    failed = faulty.failed["store"]
+    assert 0 < failed < clean.step("store").events
+    assert faulty.snapshot()["lifecycle"] == clean.snapshot()["lifecycle"]
+    assert faulty.health["store"] == "ok"
+
+
+def test_snapshot_is_json_with_sorted_keys_and_every_section(examples: Path) -> None:
+    """Every section of snapshot/1 is present, even for concerns with nothing to say."""
+    state, _ = _replay(examples, AGENT)
+    text = json.dumps(state.snapshot(), sort_keys=True)
+    doc = json.loads(text)
+    for key in (
+        "schema",
+        "clock",
+        "surface",
+        "visual",
+        "tool",
+        "group",
+        "store",
+        "lifecycle",
+        "chat",
+        "interaction",
+        "diagnostics",
+    ):
+        assert key in doc
+    assert set(doc["diagnostics"]["failed"]) == {
+        "visual",
+        "store",
+        "lifecycle",
+        "tool",
+        "chat",
+        "interaction",
+        "group",
+    }
+
+
+def test_disposing_the_pipeline_cancels_every_timer(examples: Path) -> None:
+    """Teardown leaves no timer behind: nothing fires after dispose."""
+    clock = VirtualClock()
+    recording = read_recording(examples / f"{GROUPS}.jsonl")
+    state, subscription = connect(replay(recording.frames, clock), scheduler=clock)
+    clock.run(until=0.11)
+    assert sum(state.pending_timers.values()) > 0
+    subscription.dispose()
+    assert sum(state.pending_timers.values()) == 0
+    before = state.snapshot()
+    clock.run()
+    after = state.snapshot()
+    assert before["visual"] == after["visual"]
