@@ -28,8 +28,10 @@ from reactivex.disposable import CompositeDisposable, Disposable
 from flowrx.graph import FlowGraph
 from flowrx.operators.concern import inject_fault, run_concern
 from flowrx.operators.effects import Change, Concern, Config
+from flowrx.operators.group import group_concern
 from flowrx.operators.lifecycle import lifecycle_concern
 from flowrx.operators.store import store_concern
+from flowrx.operators.tool import tool_concern
 from flowrx.operators.visual import visual_concern
 from flowrx.sinks.hooks import HookFn, HookRunner
 from flowrx.sinks.state import FlowState
@@ -44,6 +46,8 @@ def default_concerns(graph: FlowGraph, config: Config) -> list[Concern[Any]]:
         visual_concern(config),
         store_concern(graph),
         lifecycle_concern(config),
+        tool_concern(config),
+        group_concern(config, graph),
     ]
 
 

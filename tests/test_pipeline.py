@@ -95,7 +95,7 @@ def test_agent_chat_recording_replays_to_success_with_six_badges(examples: Path)
     assert diag["rejected"] == 0
 
 
-@pytest.mark.parametrize("concern", ["visual", "store", "lifecycle"])
+@pytest.mark.parametrize("concern", ["visual", "store", "lifecycle", "tool", "group"])
 def test_a_failing_concern_leaves_the_other_sections_identical(
     examples: Path, concern: str
 ) -> None:

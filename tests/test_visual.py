@@ -313,7 +313,8 @@ def test_end_node_shows_status_after_500ms():
 def test_end_node_window_in_marbles():
     """Marbles: start, end 500 ms later, status shown 500 ms after the end."""
     clock = VirtualClock()
-    frames = hot("-r-s----e------", clock, r=run_start(), s=start_node("n1"), e=end_node("n1"))
+    lookup = {"r": run_start(), "s": start_node("n1"), "e": end_node("n1")}
+    frames = hot("-r-s----e------", clock, **lookup)
     #             012345678901234   ruler: one column = 100 ms
     state, _ = connect(frames, scheduler=clock)
     seen: dict[float, dict[str, list[str]]] = {}
@@ -377,14 +378,8 @@ def test_run_end_with_pending_transition_clears_100ms_after_its_due():
 def test_run_end_clears_at_most_600ms_after_it_arrives():
     """run_end at the very moment of the last end_node clears exactly 600 ms later."""
     clock = VirtualClock()
-    frames = hot(
-        "-r-s------(e,x)-----",
-        clock,
-        r=run_start(),
-        s=start_node("n1"),
-        e=end_node("n1"),
-        x=run_end(),
-    )
+    lookup = {"r": run_start(), "s": start_node("n1"), "e": end_node("n1"), "x": run_end()}
+    frames = hot("-r-s------(e,x)-----", clock, **lookup)
     #             01234567890123456789   ruler: one column = 100 ms; (e,x) both at 1.0 s
     state, _ = connect(frames, scheduler=clock)
     clock.run(until=1.05)
@@ -519,7 +514,7 @@ def test_visual_marbles_with_test_scheduler():
 
 
 def test_user_timeline_ends_with_badges_kept_glow_gone_editor_unlocked():
-    """Two nodes, one tool call, run_end: glows fade after their windows, badges and outcome stay."""
+    """Two nodes, a tool call, run_end: glows fade after the windows; badges and outcome stay."""
     graph = graph_from_mapping(
         {
             "nodes": [
@@ -541,8 +536,8 @@ def test_user_timeline_ends_with_badges_kept_glow_gone_editor_unlocked():
         "x": run_end(),
     }
     frames = hot("-r-s-t-u-e-S-E-x----", clock, **lookup)
-    #             01234567890123456789   ruler: one column = 100 ms
-    #             0         1
+    #             0123456789          ruler: one column = 100 ms (units digit)
+    #                       1111111111       (tens digit)
     state, _ = connect(frames, scheduler=clock, graph=graph)
     clock.run(until=0.75)
     assert state.section("visual") == {"n1": ["executing"]}
@@ -569,4 +564,4 @@ def test_user_timeline_ends_with_badges_kept_glow_gone_editor_unlocked():
     assert snap["lifecycle"]["editor_locked"] is False
     assert snap["lifecycle"]["active_run_id"] is None
     assert snap["lifecycle"]["runs"]["r1"]["status"] == "success"
-    assert state.pending_timers == {"visual": 0, "store": 0, "lifecycle": 0}
+    assert not any(state.pending_timers.values())

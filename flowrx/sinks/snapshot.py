@@ -48,7 +48,7 @@ def surface(state: FlowState) -> dict[str, list[str]]:
     tools = dict(state.surface_of("tool")) if "tool" in names else {}
     out: dict[str, set[str]] = {}
     for node, classes in visual.items():
-        if "group" in names and state.graph.is_group(node):
+        if node in groups:  # the derived group state wins over the group node's own status
             continue
         out.setdefault(node, set()).update(classes)
     for layer in (groups, tools):
