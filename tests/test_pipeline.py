@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from reactivex.subject import Subject
 
 from flowrx import VirtualClock, connect, load_graph, read_recording, replay
 from flowrx.sinks.state import FlowState
@@ -166,3 +167,111 @@ def test_disposing_the_pipeline_cancels_every_timer(examples: Path) -> None:
     clock.run()
     after = state.snapshot()
     assert before["visual"] == after["visual"]
+
+
+def _frame(run: str, event: str, node: str | None = None, order: int = -1, **kw: Any) -> str:
+    body = {"run_id": run, "node_id": node, "event": event, "order": order, "status": "running"}
+    body.update(kw)
+    return json.dumps(body)
+
+
+def test_defect_4_a_frame_whose_intake_failed_is_not_marked_seen(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """If intake fails on a frame, its redelivery is applied, not dropped as a duplicate."""
+    import flowrx.streams.ingest as ingest_module
+
+    real = ingest_module.reduce_intake
+    calls = {"n": 0}
+
+    def flaky(*args: Any, **kw: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("intake bug")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(ingest_module, "reduce_intake", flaky)
+    clock = VirtualClock()
+    frames: Subject[str] = Subject()
+    state, _ = connect(frames, scheduler=clock)
+    start = _frame("r", "start_node", "n1", 0)
+    frames.on_next(_frame("r", "run_start"))
+    frames.on_next(start)  # fails inside intake
+    frames.on_next(start)  # redelivered: must be applied
+    assert state.snapshot()["store"]["r"][0]["status"] == "executing"
+    diag = state.snapshot()["diagnostics"]
+    assert diag["duplicates"] == 0
+    assert diag["rejected"] == 1
+    assert diag["frames"] == diag["messages"] + diag["rejected"]
+
+
+def test_defect_5_ids_with_quotes_backslashes_and_markup_work_end_to_end() -> None:
+    """Ids are data: stored, shown and looked up exactly as they came."""
+    run = 'run "1" \\ <b>'
+    node = "n'\"<script>alert(1)</script>\\"
+    clock = VirtualClock()
+    frames: Subject[str] = Subject()
+    state, _ = connect(frames, scheduler=clock)
+    for f in (
+        _frame(run, "run_start"),
+        _frame(run, "start_node", node, 0),
+        _frame(run, "end_node", node, 0, status="success"),
+        _frame(run, "start_node", "plain", 1),
+    ):
+        frames.on_next(f)
+    clock.run(until=0.6)
+    snap = state.snapshot()
+    assert snap["visual"][node] == ["executed-success"]
+    assert snap["visual"]["plain"] == ["executing"]
+    assert [r["id"] for r in snap["store"][run]] == [f"{node}-0", "plain-1"]
+    assert json.loads(json.dumps(snap))["store"][run][0]["node_id"] == node
+
+
+def test_defect_17_no_concern_holds_more_runs_than_the_limit() -> None:
+    """Per-run state leaves with the run in every concern: 30 runs, limit 3, 3 held."""
+    from flowrx import Config
+
+    clock = VirtualClock()
+    frames: Subject[str] = Subject()
+    state, _ = connect(frames, scheduler=clock, config=Config(max_runs=3))
+    for i in range(30):
+        run = f"run-{i}"
+        frames.on_next(_frame(run, "run_start"))
+        frames.on_next(_frame(run, "start_node", "n1", 0))
+        frames.on_next(_frame(run, "start_tool", "t1"))
+        if i % 2:
+            frames.on_next(_frame(run, "end_node", "n1", 0, status="success"))
+            frames.on_next(_frame(run, "run_end"))
+        clock.run(until=clock.seconds + 0.01)
+    for name in state.concerns:
+        runs = getattr(state.state(name), "runs", {})
+        assert len(runs) <= 3, name
+    assert len(state.intake.runs) <= 3
+    snap = state.snapshot()
+    assert sorted(snap["store"]) == ["run-27", "run-28", "run-29"]
+    assert sorted(snap["lifecycle"]["runs"]) == ["run-27", "run-28", "run-29"]
+    clock.run()
+    assert sum(state.pending_timers.values()) <= 3  # the watchdogs of the runs still open
+
+
+def test_an_evicted_run_leaves_no_timer_behind() -> None:
+    """Evicting a run mid-window cancels its end, clear, tool and watchdog timers."""
+    from flowrx import Config
+
+    clock = VirtualClock()
+    frames: Subject[str] = Subject()
+    state, _ = connect(frames, scheduler=clock, config=Config(max_runs=1))
+    frames.on_next(_frame("a", "run_start"))
+    frames.on_next(_frame("a", "start_node", "n1", 0))
+    frames.on_next(_frame("a", "end_node", "n1", 0, status="success"))
+    frames.on_next(_frame("a", "start_tool", "t1"))
+    frames.on_next(_frame("a", "end_tool", "t1"))
+    assert state.pending_timers["visual"] == 1
+    assert state.pending_timers["tool"] == 1
+    frames.on_next(_frame("b", "run_start"))  # evicts run a
+    timers = state.pending_timers
+    assert timers["visual"] == 0
+    assert timers["tool"] == 0
+    assert timers["lifecycle"] == 1  # run b's watchdog only
+    clock.run(until=5.0)
+    assert state.snapshot()["visual"] == {}
