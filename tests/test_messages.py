@@ -46,7 +46,7 @@ NASTY_IDS = [
     "back\\slash",
     "<script>alert(1)</script>",
     "</div><img src=x onerror=alert(1)>",
-    "node[data-id=\"x\"]",
+    'node[data-id="x"]',
     "\u00e9\u4e2d\U0001f600",
     "line\nbreak",
 ]
@@ -437,9 +437,7 @@ def test_agno_run_content_parses_every_relay_field() -> None:
 
 def test_team_member_chunk_keeps_member_fields() -> None:
     """A team member's chunk carries is_member_agent, parent_team_id and member_index."""
-    frame = agno(
-        is_member_agent=True, agent_role="member", parent_team_id="team-1", member_index=2
-    )
+    frame = agno(is_member_agent=True, agent_role="member", parent_team_id="team-1", member_index=2)
     msg = parse(text(frame))
     assert isinstance(msg, AgnoEvent)
     assert msg.is_member_agent is True
@@ -699,7 +697,8 @@ def test_frame_with_null_event_and_no_type_is_rejected() -> None:
 
 
 @pytest.mark.parametrize(
-    ("event", "type_name"), [(1, "int"), (["run_start"], "list"), ({"a": 1}, "dict"), (True, "bool")]
+    ("event", "type_name"),
+    [(1, "int"), (["run_start"], "list"), ({"a": 1}, "dict"), (True, "bool")],
 )
 def test_event_that_is_not_a_string_is_rejected(event: object, type_name: str) -> None:
     """The event name must be a string; the reason names the type found."""

@@ -422,7 +422,7 @@ def test_background_run_updates_store_but_not_glow_and_foreground_restores_it():
 
 
 def test_evict_drops_the_run_and_leaves_no_visual_timer():
-    """Clearing a run with a pending transition and clear cancels every visual timer."""
+    """Clearing a run cancels its pending transition and clear; its later frames are late."""
     live = Live()
     live.at(0.0, run_start(), start_node("n1"), start_node("n2", 1))
     live.at(1.0, end_node("n1"))
@@ -432,7 +432,9 @@ def test_evict_drops_the_run_and_leaves_no_visual_timer():
     assert live.state.pending_timers["visual"] == 0
     assert live.visual(1.1) == {}
     assert live.state.state("visual").runs == {}
+    live.at(1.2, start_node("n3", 2))  # any frame of an evicted run is late
     assert live.visual(10.0) == {}
+    assert live.state.counters["late"] == 1
 
 
 def test_eviction_beyond_max_runs_cancels_the_oldest_runs_timers():
@@ -551,7 +553,9 @@ def test_user_timeline_ends_with_badges_kept_glow_gone_editor_unlocked():
     assert not state.state("lifecycle").editor_locked
     clock.run(until=1.85)
     assert state.section("visual") == {"n1": ["executed-success"], "n2": ["executed-success"]}
-    clock.run(until=1.95)
+    clock.run(until=1.95)  # run_end's clear: n2's due (1.8 s) + 100 ms
+    assert state.section("visual") == {}
+    clock.run(until=2.55)  # any tool glow has its 2 s minimum window (0.5 s + 2 s) behind it
     snap = state.snapshot()
     assert snap["visual"] == {}
     assert snap["surface"] == {}

@@ -43,7 +43,7 @@ class Config:
     """How long run_end's clear waits after the last pending status transition."""
     tool_window: float = 2.0
     """The minimum tool glow, from ``start_tool``."""
-    max_runs: int = 50
+    max_runs: int = attrs.field(default=50, validator=attrs.validators.ge(1))
     """Runs held by every concern; the oldest is evicted whole when one more starts."""
     stall_after: float = 120.0
     """A running run with no frame for this long is marked ``stalled``."""

@@ -1,6 +1,7 @@
 """Lifecycle concern: runs, their outcome, the editor lock and the stall watchdog (behaviour §3).
 
-* ``run_start`` → the run is ``running`` and active; the editor is locked.
+* ``run_start`` → the run is ``running`` and active; the editor is locked. A ``run_start``
+  delivered after its run's ``run_end`` (reordered frames) is late and changes nothing.
 * ``run_end``/``resume_end`` → the run's outcome, derived from its nodes (``error`` if any node
   ended ``error``, else ``killed`` if any ``killed``, else ``success``); if it is the active run
   the editor unlocks at once (hooks run after, never before).
@@ -123,6 +124,8 @@ def _set_run(
 
 def _start(state: LifecycleState, run_id: str, now: float, config: Config, resume: bool) -> Step:
     old = state.runs.get(run_id)
+    if not resume and old is not None and old.status in _ENDED:
+        return state, ()  # a run_start delivered after its run_end: late, it must not re-lock
     if resume and old is not None:
         record = attrs.evolve(
             old, status="running", ended_at=None, resumes=old.resumes + 1, last_seen=now
