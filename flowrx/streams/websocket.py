@@ -1,0 +1,356 @@
+"""The live source: the platform's execution WebSocket, bridged into Rx on the asyncio loop.
+
+:class:`WebSocketSource` owns one connection loop on asyncio (``websockets``' asyncio client)
+and pushes every frame, on the loop's thread, into a hot observable (:attr:`frames`) that
+:func:`flowrx.connect` takes with an ``AsyncIOScheduler`` of the same loop. Its promises:
+
+* **Never two sockets.** A new connection is only attempted after the previous one is closed
+  and its reader has ended (the original opened a second socket while the first was still
+  connecting and delivered every frame twice).
+* **Reconnect forever with capped exponential backoff and jitter**, including when a server
+  accepts the handshake and closes at once: the backoff only resets after a connection has
+  stayed open for ``stable_after`` seconds, so an accept-then-close server is retried at the
+  backoff's pace, not in a tight loop (websockets' own reconnect resets after every handshake).
+* **Status as a stream** (:attr:`status`): ``connecting``, ``open``, ``reconnecting``,
+  ``closed`` (by the caller) and ``failed`` only for what retrying cannot fix: HTTP 401/403 at
+  the handshake or a bad URL, with the reason.
+* **The platform's text heartbeat** as an option: send ``ping`` every ``heartbeat`` seconds and
+  expect ``pong`` within ``heartbeat_timeout``, else reconnect (besides the protocol's pings).
+* **The token in an ``Authorization: Bearer`` header** by default, in the query string
+  (``?token=``) only when asked: the platform's server wants the query, but a header keeps the
+  token out of access logs.
+* **Bounded memory.** Frames over ``max_frame`` bytes close the connection with a clear log
+  line (counted, then reconnect). The hand-off from the socket to the pipeline is a bounded
+  queue: when the pipeline falls behind, the reader *waits* (nothing is dropped), websockets
+  stops reading, and TCP flow control slows the server; every such wait is counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import urllib.parse
+
+import attrs
+from loguru import logger
+from reactivex import Observable
+from reactivex.subject import BehaviorSubject, Subject
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidStatus,
+    InvalidURI,
+)
+
+__all__ = [
+    "Backoff",
+    "ConnectionStatus",
+    "SourceStats",
+    "WebSocketOptions",
+    "WebSocketSource",
+    "redact",
+    "status_line",
+]
+
+_FATAL_HTTP = frozenset({401, 403})
+
+
+@attrs.frozen
+class Backoff:
+    """Capped exponential backoff with jitter: ``min(cap, initial·factor^n) ± jitter``."""
+
+    initial: float = 0.5
+    factor: float = 2.0
+    cap: float = 30.0
+    jitter: float = 0.2
+    """Fraction of the delay added or removed at random (0.2 → ±20 %)."""
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        """The wait before retry number ``attempt`` (0-based)."""
+        base = min(self.cap, self.initial * self.factor ** min(attempt, 64))
+        return max(0.0, base * (1.0 + self.jitter * (2.0 * rng.random() - 1.0)))
+
+    def minimum_total(self, attempts: int) -> float:
+        """The least time ``attempts`` retries can take (all jitter negative): the bound the
+        accept-then-close test checks the attempt rate against."""
+        return sum(
+            min(self.cap, self.initial * self.factor ** min(i, 64)) * (1.0 - self.jitter)
+            for i in range(attempts)
+        )
+
+
+@attrs.frozen
+class WebSocketOptions:
+    """How to connect: token placement, limits, heartbeat, backoff."""
+
+    token: str | None = None
+    token_in_query: bool = False
+    heartbeat: float | None = None
+    """Send the text ``ping`` this often (seconds); None: the platform heartbeat is off."""
+    heartbeat_timeout: float = 5.0
+    max_frame: int = 16 * 1024 * 1024
+    """Largest frame accepted, in bytes (a RunCompleted carries whole transcripts)."""
+    queue_size: int = 1024
+    """Frames handed off to the pipeline but not yet taken; the reader waits beyond this."""
+    backoff: Backoff = Backoff()
+    stable_after: float = 5.0
+    """A connection open this long counts as good: the next reconnect starts from scratch."""
+    open_timeout: float = 10.0
+    protocol_ping: float | None = 20.0
+    """websockets' own protocol ping interval (None: off)."""
+    seed: int | None = None
+    """Seed for the backoff jitter (tests); None: random."""
+
+
+@attrs.frozen
+class ConnectionStatus:
+    """One state of the connection: what it is, since when (loop time), and why."""
+
+    state: str
+    attempt: int = 0
+    reason: str | None = None
+    at: float = 0.0
+
+
+@attrs.define
+class SourceStats:
+    """What the source has done, for health and tests."""
+
+    attempts: int = 0
+    connections: int = 0
+    frames: int = 0
+    oversized: int = 0
+    heartbeat_timeouts: int = 0
+    backpressure_waits: int = 0
+    open_sockets: int = 0
+    max_open_sockets: int = 0
+
+
+def _with_token(url: str, token: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    query = [(k, v) for k, v in query if k != "token"] + [("token", token)]
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+
+
+def redact(url: str) -> str:
+    """The URL with any ``token`` query value hidden, for logs and recordings."""
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    if not any(k == "token" for k, _ in query):
+        return url
+    query = [(k, "***" if k == "token" else v) for k, v in query]
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+
+
+class WebSocketSource:
+    """A reconnecting WebSocket client whose frames are a hot observable on the loop.
+
+    Create it inside a running loop (or pass ``loop``), subscribe to :attr:`frames` (usually
+    through :func:`flowrx.connect`), then :meth:`start`; :meth:`close` ends it cleanly.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        options: WebSocketOptions | None = None,
+        *,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self.url = url
+        self.options = options or WebSocketOptions()
+        self._loop = loop
+        self._frames: Subject[str | bytes] = Subject()
+        now = 0.0
+        self._status: BehaviorSubject[ConnectionStatus] = BehaviorSubject(
+            ConnectionStatus("connecting", 0, None, now)
+        )
+        self.stats = SourceStats()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._rng = random.Random(self.options.seed)
+        self._pong = asyncio.Event()
+
+    # --- what callers see ------------------------------------------------------------------
+
+    @property
+    def frames(self) -> Observable[str | bytes]:
+        """Every frame as it arrives (hot; subscribe before :meth:`start`)."""
+        return self._frames
+
+    @property
+    def status(self) -> Observable[ConnectionStatus]:
+        """The connection's status, current value first."""
+        return self._status
+
+    @property
+    def current(self) -> ConnectionStatus:
+        """The status now."""
+        return self._status.value
+
+    def start(self) -> asyncio.Task[None]:
+        """Start the connection loop on the running loop; returns its task."""
+        loop = self._loop or asyncio.get_running_loop()
+        self._task = loop.create_task(self._run(), name=f"flowrx-ws {redact(self.url)}")
+        return self._task
+
+    async def close(self) -> None:
+        """Stop: close the socket, end the loop, complete :attr:`frames`; no task is left."""
+        self._closing = True
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        self._set("closed", reason="closed by the caller")
+        self._frames.on_completed()
+
+    async def wait_failed(self) -> ConnectionStatus:
+        """Wait until the loop ends by itself (``failed``); returns that status."""
+        if self._task is not None:
+            await asyncio.shield(self._task)
+        return self.current
+
+    # --- the loop ----------------------------------------------------------------------------
+
+    def _set(self, state: str, attempt: int = 0, reason: str | None = None) -> None:
+        loop = self._loop or asyncio.get_running_loop()
+        status = ConnectionStatus(state, attempt, reason, loop.time())
+        if self._status.value.state != state or reason != self._status.value.reason:
+            log = logger.bind(concern="connection", event=state, run=None, node=None)
+            level = "ERROR" if state == "failed" else "INFO" if state == "open" else "WARNING"
+            if state in ("connecting", "closed"):
+                level = "INFO"
+            log.log(
+                level, "connection {state}{why}", state=state, why=f": {reason}" if reason else ""
+            )
+        self._status.on_next(status)
+
+    def _target(self) -> tuple[str, dict[str, str]]:
+        token = self.options.token
+        if token is None:
+            return self.url, {}
+        if self.options.token_in_query:
+            return _with_token(self.url, token), {}
+        return self.url, {"Authorization": f"Bearer {token}"}
+
+    async def _run(self) -> None:
+        attempt = 0
+        url, headers = self._target()
+        last: str | None = None
+        while not self._closing:
+            first = attempt == 0 and self.stats.connections == 0
+            self._set("connecting" if first else "reconnecting", attempt, last)
+            self.stats.attempts += 1
+            opened_at: float | None = None
+            reason: str
+            try:
+                async with connect(
+                    url,
+                    additional_headers=headers,
+                    max_size=self.options.max_frame,
+                    open_timeout=self.options.open_timeout,
+                    ping_interval=self.options.protocol_ping,
+                    ping_timeout=self.options.protocol_ping,
+                    proxy=None,
+                    logger=None,
+                ) as ws:
+                    opened_at = asyncio.get_running_loop().time()
+                    reason = await self._session(ws)
+            except InvalidStatus as exc:
+                code = exc.response.status_code
+                if code in _FATAL_HTTP:
+                    self._set("failed", attempt, f"HTTP {code} at the handshake (bad token?)")
+                    return
+                reason = f"HTTP {code} at the handshake"
+            except (InvalidURI, ValueError) as exc:
+                self._set("failed", attempt, f"bad URL: {exc}")
+                return
+            except (OSError, InvalidHandshake, TimeoutError, ConnectionClosed) as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+            if self._closing:
+                return
+            now = asyncio.get_running_loop().time()
+            if opened_at is not None and now - opened_at >= self.options.stable_after:
+                attempt = 0
+            delay = self.options.backoff.delay(attempt, self._rng)
+            attempt += 1
+            last = reason
+            self._set("reconnecting", attempt, f"{reason}; retry in {delay:.2f}s")
+            await asyncio.sleep(delay)
+
+    async def _session(self, ws: ClientConnection) -> str:
+        """Read one connection until it ends; return why it ended."""
+        self.stats.connections += 1
+        self.stats.open_sockets += 1
+        self.stats.max_open_sockets = max(self.stats.max_open_sockets, self.stats.open_sockets)
+        self._set("open")
+        queue: asyncio.Queue[str | bytes] = asyncio.Queue(self.options.queue_size)
+        pump = asyncio.create_task(self._pump(queue))
+        beat = asyncio.create_task(self._heartbeat(ws)) if self.options.heartbeat else None
+        try:
+            async for frame in ws:
+                if frame == "pong":
+                    self._pong.set()
+                if queue.full():
+                    self.stats.backpressure_waits += 1
+                await queue.put(frame)
+            return self._why(ws)
+        except ConnectionClosed:
+            return self._why(ws)
+        finally:
+            self.stats.open_sockets -= 1
+            for task in (beat,):
+                if task is not None:
+                    task.cancel()
+            if not self._closing:
+                await queue.join()  # hand off what was read before the next socket opens
+            pump.cancel()
+            await asyncio.gather(pump, *(t for t in (beat,) if t), return_exceptions=True)
+
+    def _why(self, ws: ClientConnection) -> str:
+        sent = ws.protocol.close_sent
+        if sent is not None and sent.code == 1009:
+            self.stats.oversized += 1
+            logger.bind(concern="connection", event="oversized", run=None, node=None).error(
+                "a frame exceeded max_frame ({limit} bytes): connection closed, reconnecting",
+                limit=self.options.max_frame,
+            )
+            return f"frame larger than {self.options.max_frame} bytes"
+        return f"closed (code {ws.close_code}, {ws.close_reason or 'no reason'})"
+
+    async def _pump(self, queue: asyncio.Queue[str | bytes]) -> None:
+        while True:
+            frame = await queue.get()
+            try:
+                self.stats.frames += 1
+                self._frames.on_next(frame)
+            except Exception as exc:  # the pipeline isolates its failures; this is a last guard
+                logger.bind(concern="connection", event="handoff", run=None, node=None).opt(
+                    exception=exc
+                ).error("pipeline raised on a frame: {error!r}", error=exc)
+            finally:
+                queue.task_done()
+
+    async def _heartbeat(self, ws: ClientConnection) -> None:
+        assert self.options.heartbeat is not None
+        while True:
+            await asyncio.sleep(self.options.heartbeat)
+            self._pong.clear()
+            await ws.send("ping")
+            try:
+                await asyncio.wait_for(self._pong.wait(), self.options.heartbeat_timeout)
+            except TimeoutError:
+                self.stats.heartbeat_timeouts += 1
+                logger.bind(concern="connection", event="heartbeat", run=None, node=None).warning(
+                    "no pong within {t}s: reconnecting", t=self.options.heartbeat_timeout
+                )
+                await ws.close(code=4000, reason="heartbeat timeout")
+                return
+
+
+def status_line(status: ConnectionStatus) -> str:
+    """A one-line rendering of a status for plain logs."""
+    return f"connection {status.state}" + (f" ({status.reason})" if status.reason else "")

@@ -1,0 +1,330 @@
+"""The live source against real local websockets servers on 127.0.0.1, port 0 (no mocks)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import Any
+
+import pytest
+from reactivex.scheduler.eventloop import AsyncIOScheduler
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.http11 import Request, Response
+
+from flowrx import connect, read_recording
+from flowrx.streams.serve import PlatformServer
+from flowrx.streams.websocket import (
+    Backoff,
+    ConnectionStatus,
+    WebSocketOptions,
+    WebSocketSource,
+    redact,
+)
+
+FAST = Backoff(initial=0.02, factor=2.0, cap=0.16, jitter=0.2)
+
+
+def run(coro: Awaitable[Any]) -> Any:
+    """Run one async test body on a fresh loop, with a hard time limit."""
+    return asyncio.run(asyncio.wait_for(coro, 20))  # type: ignore[arg-type]
+
+
+async def until(check: Callable[[], bool], limit: float = 5.0) -> None:
+    """Wait (by polling the loop, not sleeping the test) until ``check`` holds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while not check():
+        if loop.time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.005)
+
+
+def frame(i: int) -> str:
+    """A distinct valid frame."""
+    return json.dumps(
+        {"run_id": "r", "node_id": f"n{i}", "event": "start_node", "order": i, "status": "running"}
+    )
+
+
+def test_the_source_reconnects_after_the_server_drops_mid_run() -> None:
+    """Frames before and after a server-side drop all arrive; one socket at a time."""
+
+    async def body() -> None:
+        sessions = {"n": 0}
+
+        async def handler(ws: ServerConnection) -> None:
+            sessions["n"] += 1
+            base = 10 * sessions["n"]
+            for i in range(3):
+                await ws.send(frame(base + i))
+            if sessions["n"] == 1:
+                await ws.close(1011, "backend restart")
+                return
+            await ws.wait_closed()
+
+        async with serve(handler, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            source = WebSocketSource(f"ws://127.0.0.1:{port}/x", WebSocketOptions(backoff=FAST))
+            got: list[str | bytes] = []
+            source.frames.subscribe(got.append)
+            source.start()
+            await until(lambda: len(got) == 6)
+            assert source.stats.connections == 2
+            assert source.stats.max_open_sockets == 1
+            await source.close()
+        assert [json.loads(g)["order"] for g in got] == [10, 11, 12, 20, 21, 22]
+
+    run(body())
+
+
+def test_accept_then_close_does_not_spin() -> None:
+    """A server that accepts and closes at once is retried at the backoff's pace."""
+
+    async def body() -> None:
+        async def handler(ws: ServerConnection) -> None:
+            await ws.close()
+
+        async with serve(handler, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            source = WebSocketSource(
+                f"ws://127.0.0.1:{port}/x", WebSocketOptions(backoff=FAST, seed=1)
+            )
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            source.start()
+            await until(lambda: source.stats.attempts >= 7)
+            elapsed = loop.time() - started
+            await source.close()
+        # 7 attempts need at least 6 backoff waits: never a tight loop
+        assert elapsed >= FAST.minimum_total(6)
+        assert source.stats.attempts / elapsed < 1 / (FAST.initial * (1 - FAST.jitter)) + 1
+
+    run(body())
+
+
+def _refusing(status: HTTPStatus) -> Callable[[ServerConnection, Request], Response]:
+    def check(connection: ServerConnection, request: Request) -> Response:
+        return connection.respond(status, "no\n")
+
+    return check
+
+
+async def _noop(ws: ServerConnection) -> None:
+    await ws.wait_closed()
+
+
+def test_http_503_at_the_handshake_is_retried() -> None:
+    """A 503 is temporary: the source keeps reconnecting, never failed."""
+
+    async def body() -> None:
+        check = _refusing(HTTPStatus.SERVICE_UNAVAILABLE)
+        async with serve(_noop, "127.0.0.1", 0, process_request=check) as server:
+            port = server.sockets[0].getsockname()[1]
+            source = WebSocketSource(f"ws://127.0.0.1:{port}/x", WebSocketOptions(backoff=FAST))
+            source.start()
+            await until(lambda: source.stats.attempts >= 3)
+            assert source.current.state == "reconnecting"
+            assert "503" in (source.current.reason or "")
+            await source.close()
+
+    run(body())
+
+
+def test_http_403_at_the_handshake_fails_with_the_reason() -> None:
+    """A bad token cannot be fixed by retrying: failed, with the reason, after one attempt."""
+
+    async def body() -> None:
+        async with serve(
+            _noop, "127.0.0.1", 0, process_request=_refusing(HTTPStatus.FORBIDDEN)
+        ) as server:
+            port = server.sockets[0].getsockname()[1]
+            source = WebSocketSource(f"ws://127.0.0.1:{port}/x", WebSocketOptions(backoff=FAST))
+            seen: list[ConnectionStatus] = []
+            source.status.subscribe(seen.append)
+            source.start()
+            status = await source.wait_failed()
+            assert status.state == "failed"
+            assert "403" in (status.reason or "")
+            assert source.stats.attempts == 1
+            await source.close()
+
+    run(body())
+
+
+def test_a_bad_url_fails_at_once() -> None:
+    """A URL that is not ws:// or wss:// is reported failed, not retried."""
+
+    async def body() -> None:
+        source = WebSocketSource("http://127.0.0.1:1/x", WebSocketOptions(backoff=FAST))
+        source.start()
+        status = await source.wait_failed()
+        assert status.state == "failed"
+        assert "bad URL" in (status.reason or "")
+        await source.close()
+
+    run(body())
+
+
+def test_an_oversized_frame_is_refused_with_a_clear_line_and_the_source_reconnects() -> None:
+    """A frame over max_frame closes that connection (1009), is counted, and reading goes on."""
+
+    async def body() -> None:
+        sessions = {"n": 0}
+
+        async def handler(ws: ServerConnection) -> None:
+            sessions["n"] += 1
+            if sessions["n"] == 1:
+                await ws.send("x" * 5000)
+            await ws.send(frame(sessions["n"]))
+            await ws.wait_closed()
+
+        async with serve(handler, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            source = WebSocketSource(
+                f"ws://127.0.0.1:{port}/x", WebSocketOptions(backoff=FAST, max_frame=1000)
+            )
+            got: list[str | bytes] = []
+            source.frames.subscribe(got.append)
+            source.start()
+            await until(lambda: len(got) >= 1)
+            assert source.stats.oversized == 1
+            assert all(len(g) < 1000 for g in got)
+            await source.close()
+
+    run(body())
+
+
+def test_a_silent_server_trips_the_text_heartbeat() -> None:
+    """No pong within the timeout: the source closes and reconnects."""
+
+    async def body() -> None:
+        async def silent(ws: ServerConnection) -> None:
+            async for _ in ws:  # reads pings, never answers
+                pass
+
+        async with serve(silent, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            options = WebSocketOptions(backoff=FAST, heartbeat=0.05, heartbeat_timeout=0.05)
+            source = WebSocketSource(f"ws://127.0.0.1:{port}/x", options)
+            source.start()
+            await until(lambda: source.stats.connections >= 2)
+            assert source.stats.heartbeat_timeouts >= 1
+            assert source.stats.max_open_sockets == 1
+            await source.close()
+
+    run(body())
+
+
+def test_the_heartbeat_is_kept_by_a_server_that_answers_pong() -> None:
+    """The platform's ping/pong keeps one connection alive; pongs reach intake as heartbeats."""
+
+    async def body() -> None:
+        server = PlatformServer([], flow_id="f", wait_for_client=False)
+        url = await server.start()
+        options = WebSocketOptions(backoff=FAST, heartbeat=0.03, heartbeat_timeout=0.5)
+        source = WebSocketSource(url, options)
+        got: list[str | bytes] = []
+        source.frames.subscribe(got.append)
+        source.start()
+        await until(lambda: got.count("pong") >= 3)
+        assert source.stats.connections == 1
+        assert source.stats.heartbeat_timeouts == 0
+        await source.close()
+        await server.close()
+
+    run(body())
+
+
+@pytest.mark.parametrize("in_query", [False, True])
+def test_the_token_travels_in_a_header_unless_the_query_is_asked_for(in_query: bool) -> None:
+    """Defect 28: the token goes in Authorization by default, in ?token= only when asked."""
+
+    async def body() -> None:
+        seen: list[Request] = []
+
+        def check(connection: ServerConnection, request: Request) -> Response | None:
+            seen.append(request)
+            return None
+
+        async with serve(_noop, "127.0.0.1", 0, process_request=check) as server:
+            port = server.sockets[0].getsockname()[1]
+            options = WebSocketOptions(token="s3cret", token_in_query=in_query, backoff=FAST)
+            source = WebSocketSource(f"ws://127.0.0.1:{port}/ws?session_id=1", options)
+            source.start()
+            await until(lambda: source.current.state == "open")
+            await source.close()
+        request = seen[0]
+        if in_query:
+            assert "token=s3cret" in request.path
+            assert "Authorization" not in request.headers
+        else:
+            assert request.headers["Authorization"] == "Bearer s3cret"
+            assert "s3cret" not in request.path
+
+    run(body())
+
+
+def test_redact_hides_the_token_in_logs() -> None:
+    """URLs are logged and recorded with the token replaced."""
+    assert (
+        redact("ws://h/ws/v1/execution/f?token=abc&x=1")
+        == "ws://h/ws/v1/execution/f?token=%2A%2A%2A&x=1"
+    )
+    assert redact("ws://h/x") == "ws://h/x"
+
+
+def test_serve_to_live_pipeline_gives_the_same_state_as_a_replay(examples: Any) -> None:
+    """The stand-in server plays a real recording; the live pipeline ends where replay does."""
+
+    async def body() -> dict[str, Any]:
+        recording = read_recording(examples / "groups-tools-error.jsonl")
+        server = PlatformServer(recording.frames, flow_id="f", speed=20.0)
+        url = await server.start()
+        loop = asyncio.get_running_loop()
+        source = WebSocketSource(url, WebSocketOptions(backoff=FAST))
+        state, subscription = connect(source.frames, scheduler=AsyncIOScheduler(loop))
+        source.start()
+        await server.play()
+        await until(lambda: state.snapshot()["diagnostics"]["frames"] == 23)
+        await until(state.settled)
+        snap = state.snapshot()
+        subscription.dispose()
+        await source.close()
+        await server.close()
+        return snap
+
+    live = run(body())
+    from flowrx import VirtualClock, replay
+    from flowrx import connect as connect_
+
+    clock = VirtualClock()
+    recording = read_recording(examples / "groups-tools-error.jsonl")
+    state, _ = connect_(replay(recording.frames, clock), scheduler=clock)
+    clock.run()
+    offline = state.snapshot()
+    for section in ("store", "visual", "tool", "group", "surface"):
+        assert live[section] == offline[section], section
+    run_id = "0e000000-0000-4000-8000-000000000001"
+    assert live["lifecycle"]["runs"][run_id]["status"] == "error"
+    assert live["diagnostics"]["frames"] == offline["diagnostics"]["frames"]
+
+
+def test_close_leaves_no_task_and_no_socket_behind() -> None:
+    """After close, only the test's own task is left on the loop and no socket is open."""
+
+    async def body() -> None:
+        before = asyncio.all_tasks()
+        server = PlatformServer([], flow_id="f", wait_for_client=False)
+        url = await server.start()
+        source = WebSocketSource(url, WebSocketOptions(backoff=FAST, heartbeat=0.05))
+        source.start()
+        await until(lambda: source.current.state == "open")
+        await source.close()
+        await server.close()
+        assert source.stats.open_sockets == 0
+        assert source.current.state == "closed"
+        assert asyncio.all_tasks() - before == set()
+
+    run(body())
