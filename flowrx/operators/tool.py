@@ -79,11 +79,11 @@ Step = tuple[ToolState, tuple[Effect, ...]]
 
 
 def _until(calls: tuple[Call, ...], window: float) -> float | None:
-    """When the node's glow may go out, or None while any call is open."""
+    """When the node's glow may go out (``-inf`` without calls), or None while any is open."""
     ends = [c.glow_until(window) for c in calls]
     if any(e is None for e in ends):
         return None
-    return max(e for e in ends if e is not None)
+    return max((e for e in ends if e is not None), default=float("-inf"))
 
 
 def _settle(
@@ -97,6 +97,11 @@ def _settle(
 ) -> Step:
     """Store a node's calls; put the glow out or ask for the timer that will."""
     was_on = node_id in run.nodes
+    # calls whose window has passed no longer glow: drop them, so a node lit without a break
+    # by many calls keeps only those that still matter
+    calls = tuple(
+        c for c in calls if (u := c.glow_until(config.tool_window)) is None or u > now + _EPSILON
+    )
     until = _until(calls, config.tool_window)
     key = ("tool", run_id, node_id)
     if until is not None and until <= now + _EPSILON:

@@ -28,6 +28,7 @@ and pushes every frame, on the loop's thread, into a hot observable (:attr:`fram
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import urllib.parse
 
@@ -200,10 +201,8 @@ class WebSocketSource:
         self._closing = True
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         self._set("closed", reason="closed by the caller")
         self._frames.on_completed()
 
