@@ -29,6 +29,7 @@ from flowrx.graph import FlowGraph
 from flowrx.operators.concern import inject_fault, run_concern
 from flowrx.operators.effects import Change, Concern, Config
 from flowrx.operators.group import group_concern
+from flowrx.operators.interaction import interaction_concern
 from flowrx.operators.lifecycle import lifecycle_concern
 from flowrx.operators.store import store_concern
 from flowrx.operators.tool import tool_concern
@@ -47,6 +48,7 @@ def default_concerns(graph: FlowGraph, config: Config) -> list[Concern[Any]]:
         store_concern(graph),
         lifecycle_concern(config),
         tool_concern(config),
+        interaction_concern(graph),
         group_concern(config, graph),
     ]
 

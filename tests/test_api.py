@@ -56,5 +56,16 @@ def test_the_package_exports_exactly_its_curated_api() -> None:
         ]
     )
     public = {n for n in vars(flowrx) if not n.startswith("_")}
-    submodules = {"cli", "graph", "messages", "operators", "pipeline", "sinks", "streams", "logger"}
+    submodules = {
+        "cli",
+        "html",
+        "testing",
+        "graph",
+        "messages",
+        "operators",
+        "pipeline",
+        "sinks",
+        "streams",
+        "logger",
+    }
     assert public - submodules - {"annotations"} == set(flowrx.__all__)

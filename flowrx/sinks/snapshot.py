@@ -70,6 +70,13 @@ def build_snapshot(state: FlowState) -> dict[str, Any]:
     health = state.health
     diagnostics["failed"] = {name: failed.get(name, 0) for name in CONCERNS}
     diagnostics["health"] = {name: health.get(name, "ok") for name in CONCERNS}
+    connection = state.connection
+    if connection is not None:  # only for live sources (an addition to snapshot/1's keys)
+        diagnostics["connection"] = {
+            "state": connection.state,
+            "reason": connection.reason,
+            "attempt": connection.attempt,
+        }
     doc["diagnostics"] = diagnostics
     return doc
 

@@ -54,6 +54,8 @@ class FlowState:
         self._controls: Subject[Control] = Subject()
         self._on_hook = on_hook
         self.intake = IntakeState()
+        self.connection: Any = None
+        """The live source's latest ConnectionStatus, when a host sets it (shown in snapshots)."""
         self.hooks: Any = None
         """The hook runner, when hooks were given (its ``stats`` and ``wait``)."""
 

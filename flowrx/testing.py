@@ -1,0 +1,241 @@
+"""Helpers for users' own tests: marble streams of frames, flowrx in virtual time, assertions.
+
+A marble string here is read **one character per tick** (``tick`` seconds, default 0.1 s):
+
+* ``-`` advances time by one tick; ``|`` completes the stream;
+* any other character is a value, looked up in ``lookup`` (a frame: text or mapping);
+* ``(ab)`` emits ``a`` and ``b`` at the same instant (the group's first column); the group
+  still occupies its width, so columns stay aligned with other diagrams;
+* spaces are not allowed inside diagrams (they would silently shift time in RxPY).
+
+This avoids RxPY's marble pitfalls for flowrx's timings: in ``reactivex.testing.marbles`` a run
+of letters (``start``) is *one* value that occupies as many timespans as it has characters,
+numbers are cast (``1`` is the int 1, so a lookup keyed ``"1"`` misses), ``hot()`` skips a
+value in the first column, spaces do not advance time, and ``exp`` keeps float ticks that rarely
+equal ``0.1 * 5`` exactly. Here every value is one character, lookups are by character, times
+are ``round(column * tick, 9)``, and expectations are read from the state at a time, so a
+0.5 s window is five ticks of 0.1 s and a 2 s window twenty.
+
+Example: the 500 ms end window in five lines::
+
+    from flowrx.testing import exec_frame, run_marbles
+    t = run_marbles("s-e", {"s": exec_frame("start_node", "n1", 0),
+                            "e": exec_frame("end_node", "n1", 0, "success")})
+    assert t.glow("n1", at=0.2 + 0.499) == ["executing"]
+    assert t.glow("n1", at=0.2 + 0.5) == ["executed-success"]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import attrs
+import reactivex
+from reactivex import Observable, abc
+
+from flowrx.graph import FlowGraph
+from flowrx.operators.effects import Change, Concern, Config
+from flowrx.pipeline import connect
+from flowrx.sinks.state import FlowState
+from flowrx.streams.replay import RecordedFrame, VirtualClock, read_recording, replay
+
+__all__ = [
+    "Harness",
+    "agno_frame",
+    "exec_frame",
+    "marble_frames",
+    "parse_marbles",
+    "recording_frames",
+    "run_frames",
+    "run_marbles",
+]
+
+DEFAULT_RUN = "run-1"
+
+
+def exec_frame(
+    event: str,
+    node: str | None = None,
+    order: int = -1,
+    status: str = "running",
+    *,
+    run: str = DEFAULT_RUN,
+    flow: str | None = None,
+) -> str:
+    """One execution frame as the platform sends it (``run_start``, ``start_node``, ...)."""
+    body: dict[str, Any] = {
+        "flow_id": flow,
+        "run_id": run,
+        "node_id": node,
+        "event": event,
+        "order": order,
+        "status": status,
+    }
+    return json.dumps(body)
+
+
+def agno_frame(event: str, *, run: str = DEFAULT_RUN, **fields: Any) -> str:
+    """One Agno chat frame (``RunContent``, ``ToolCallStarted``, ...) with the given fields."""
+    body: dict[str, Any] = {
+        "event": event,
+        "run_id": run,
+        "node_id": None,
+        "agent_role": "single",
+        "is_member_agent": False,
+    }
+    body.update(fields)
+    return json.dumps(body)
+
+
+def parse_marbles(
+    marbles: str, lookup: Mapping[str, object], *, tick: float = 0.1, start: float = 0.0
+) -> tuple[list[RecordedFrame], float | None]:
+    """Read a diagram into timed frames, and the completion time (None: never completes).
+
+    Raises ``ValueError`` naming the column of anything it cannot read.
+    """
+    frames: list[RecordedFrame] = []
+    completed: float | None = None
+    column = 0
+    i = 0
+    while i < len(marbles):
+        ch = marbles[i]
+        at = round(start + column * tick, 9)
+        if ch == " ":
+            raise ValueError(f"column {i}: spaces are not allowed (they would shift time)")
+        if completed is not None:
+            raise ValueError(f"column {i}: {ch!r} after the stream completed")
+        if ch == "-":
+            column += 1
+        elif ch == "|":
+            completed = at
+            column += 1
+        elif ch == "(":
+            end = marbles.find(")", i)
+            if end < 0:
+                raise ValueError(f"column {i}: group '(' is never closed")
+            for key in marbles[i + 1 : end]:
+                frames.append(RecordedFrame(at, _value(key, lookup, i)))
+            column += end - i + 1
+            i = end
+        else:
+            frames.append(RecordedFrame(at, _value(ch, lookup, i)))
+            column += 1
+        i += 1
+    return frames, completed
+
+
+def _value(key: str, lookup: Mapping[str, object], column: int) -> Any:
+    if key not in lookup:
+        raise ValueError(f"column {column}: {key!r} is not in the lookup ({sorted(lookup)})")
+    value = lookup[key]
+    if isinstance(value, Mapping):
+        return json.dumps(value)
+    return value
+
+
+def marble_frames(
+    marbles: str,
+    lookup: Mapping[str, object],
+    scheduler: abc.SchedulerBase,
+    *,
+    tick: float = 0.1,
+    hot: bool = False,
+) -> Observable[Any]:
+    """Frames from a diagram, on ``scheduler``: cold (times from subscription) or hot (times
+    from the scheduler's zero)."""
+    frames, completed = parse_marbles(marbles, lookup, tick=tick)
+    if hot:
+        offset = float(scheduler.to_seconds(scheduler.now))
+        frames = [attrs.evolve(f, t=max(0.0, f.t - offset)) for f in frames]
+    stream = replay(frames, scheduler)
+    if completed is None:
+        return reactivex.concat(stream, reactivex.never())
+    return stream
+
+
+def recording_frames(path: str | os.PathLike[str], scheduler: abc.SchedulerBase) -> Observable[Any]:
+    """The frames of a recording file at their recorded times, on ``scheduler``."""
+    return replay(read_recording(path).frames, scheduler)
+
+
+@attrs.define
+class Harness:
+    """flowrx (or chosen concerns) running in virtual time, with every change recorded."""
+
+    clock: VirtualClock
+    state: FlowState
+    changes: list[tuple[float, Change]] = attrs.field(factory=list)
+
+    def at(self, t: float) -> dict[str, Any]:
+        """The snapshot at time ``t`` (runs the clock forward to ``t``; never backwards)."""
+        if t < self.clock.seconds:
+            raise ValueError(f"time {t} is before the clock ({self.clock.seconds}): use a new run")
+        self.clock.run(until=t)
+        return self.state.snapshot()
+
+    def finish(self) -> dict[str, Any]:
+        """Let every pending timer fire; the final snapshot."""
+        self.clock.run()
+        return self.state.snapshot()
+
+    def glow(self, node_id: str, at: float | None = None) -> list[str]:
+        """The classes a view shows on ``node_id`` (at ``at``, or now)."""
+        snap = self.at(at) if at is not None else self.state.snapshot()
+        return list(snap["surface"].get(node_id, []))
+
+    def section(self, name: str, at: float | None = None) -> Any:
+        """One snapshot section (at ``at``, or now)."""
+        snap = self.at(at) if at is not None else self.state.snapshot()
+        return snap[name]
+
+    def effects(
+        self, concern: str | None = None, what: str | None = None
+    ) -> list[tuple[float, Change]]:
+        """The recorded changes so far, filtered by concern and kind."""
+        return [
+            (t, c)
+            for t, c in self.changes
+            if (concern is None or c.concern == concern) and (what is None or c.what == what)
+        ]
+
+
+def run_frames(
+    frames: Sequence[RecordedFrame] | Iterable[RecordedFrame],
+    *,
+    graph: FlowGraph | None = None,
+    config: Config | None = None,
+    concerns: Sequence[Concern[Any]] | None = None,
+    faults: Mapping[str, float] | None = None,
+) -> Harness:
+    """Run flowrx over timed frames in virtual time; nothing runs until you ask for a time."""
+    clock = VirtualClock()
+    changes: list[tuple[float, Change]] = []
+    state, _ = connect(
+        replay(list(frames), clock),
+        scheduler=clock,
+        graph=graph,
+        config=config,
+        concerns=concerns,
+        faults=faults,
+        sinks=[lambda c: changes.append((clock.seconds, c))],
+    )
+    return Harness(clock, state, changes)
+
+
+def run_marbles(
+    marbles: str,
+    lookup: Mapping[str, object],
+    *,
+    tick: float = 0.1,
+    graph: FlowGraph | None = None,
+    config: Config | None = None,
+    concerns: Sequence[Concern[Any]] | None = None,
+    faults: Mapping[str, float] | None = None,
+) -> Harness:
+    """Run flowrx over a marble diagram of frames (one character per ``tick``)."""
+    frames, _ = parse_marbles(marbles, lookup, tick=tick)
+    return run_frames(frames, graph=graph, config=config, concerns=concerns, faults=faults)

@@ -1,0 +1,134 @@
+"""flowrx.testing: marble streams of frames and flowrx in virtual time, for users' tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from reactivex.testing import TestScheduler
+
+from flowrx.streams.replay import VirtualClock
+from flowrx.testing import (
+    agno_frame,
+    exec_frame,
+    marble_frames,
+    parse_marbles,
+    recording_frames,
+    run_marbles,
+)
+
+S = exec_frame("start_node", "n1", 0)
+E = exec_frame("end_node", "n1", 0, "success")
+
+
+def test_the_500ms_window_in_five_lines() -> None:
+    """The issue's promise: a marble test of the end window written only with flowrx.testing."""
+    t = run_marbles("s-e", {"s": S, "e": E})
+    #                012   ticks of 100 ms: e at 0.2 s
+    assert t.glow("n1", at=0.2 + 0.499) == ["executing"]
+    assert t.glow("n1", at=0.2 + 0.5) == ["executed-success"]
+
+
+def test_each_character_is_one_tick_and_values_are_single_characters() -> None:
+    """'ab' is two values at consecutive ticks, not one value 'ab' (RxPY's pitfall)."""
+    frames, done = parse_marbles("ab--(cd)-|", {k: k for k in "abcd"}, tick=0.5)
+    #                             0123456789
+    assert [(f.t, f.data) for f in frames] == [
+        (0.0, "a"),
+        (0.5, "b"),
+        (2.0, "c"),
+        (2.0, "d"),
+    ]
+    assert done == 4.5
+
+
+def test_times_are_exact_multiples_of_the_tick() -> None:
+    """Column 7 at 0.1 s is 0.7, not 0.7000000000000001."""
+    frames, _ = parse_marbles("-------a", {"a": "x"}, tick=0.1)
+    assert frames[0].t == 0.7
+
+
+@pytest.mark.parametrize(
+    ("marbles", "message"),
+    [
+        ("a b", "spaces"),
+        ("a-x", "'x' is not in the lookup"),
+        ("(a", "never closed"),
+        ("a|a", "after the stream completed"),
+    ],
+)
+def test_unreadable_diagrams_name_the_column_and_the_problem(marbles: str, message: str) -> None:
+    """Mistakes in a diagram are clear errors, never silently shifted time."""
+    with pytest.raises(ValueError, match=message):
+        parse_marbles(marbles, {"a": "x"})
+
+
+def test_mappings_in_the_lookup_become_json_frames() -> None:
+    """A dict value is sent as its JSON text, as the platform would."""
+    frames, _ = parse_marbles("a", {"a": {"event": "run_start", "run_id": "r"}})
+    assert frames[0].data == '{"event": "run_start", "run_id": "r"}'
+
+
+def test_marble_frames_work_on_rxpy_test_scheduler() -> None:
+    """Cold marble frames on RxPY's TestScheduler arrive at subscription + column * tick."""
+    scheduler = TestScheduler()
+    results = scheduler.start(
+        lambda: marble_frames("a-b|", {"a": "A", "b": "B"}, scheduler, tick=10.0),
+        created=0,
+        subscribed=100,
+        disposed=1000,
+    )
+    assert [(m.time, m.value.value) for m in results.messages[:2]] == [(100.0, "A"), (120.0, "B")]
+
+
+def test_hot_marble_frames_are_timed_from_zero() -> None:
+    """A hot diagram's columns are absolute times, whenever it is subscribed."""
+    clock = VirtualClock()
+    clock.run(until=0.3)
+    seen: list[tuple[float, object]] = []
+    marble_frames("a---b", {"a": "A", "b": "B"}, clock, hot=True).subscribe(
+        lambda v: seen.append((clock.seconds, v))
+    )
+    clock.run(until=1.0)
+    assert seen == [(0.3, "A"), (pytest.approx(0.4), "B")]
+
+
+def test_the_tool_window_and_group_status_read_as_marbles() -> None:
+    """Twenty ticks of 100 ms are the 2 s tool window."""
+    lookup = {
+        "r": exec_frame("run_start"),
+        "t": exec_frame("start_tool", "tool"),
+        "u": exec_frame("end_tool", "tool"),
+    }
+    t = run_marbles("rtu", lookup)
+    assert t.glow("tool", at=0.1 + 1.999) == ["executing-tool"]
+    assert t.glow("tool", at=0.1 + 2.0) == []
+    assert [c.value for _, c in t.effects("tool", "glow")] == [("executing-tool",), ()]
+
+
+def test_the_harness_refuses_to_go_back_in_time() -> None:
+    """at() only moves forward: asking for the past is a clear error."""
+    t = run_marbles("s", {"s": S})
+    t.at(1.0)
+    with pytest.raises(ValueError, match="before the clock"):
+        t.at(0.5)
+
+
+def test_recording_frames_replay_a_file_on_any_scheduler(examples: Path) -> None:
+    """A recording becomes a marble-free stream at its recorded times."""
+    clock = VirtualClock()
+    got: list[object] = []
+    recording_frames(examples / "agent-chat.jsonl", clock).subscribe(got.append)
+    clock.run(until=0.05)
+    assert len(got) == 8
+    clock.run()
+    assert len(got) == 25
+
+
+def test_agno_frames_carry_the_relay_fields() -> None:
+    """agno_frame builds a chat frame flowrx parses as an Agno event."""
+    from flowrx.messages import AgnoEvent, parse
+
+    msg = parse(agno_frame("RunContent", content="hi", sequence_id=1, node_id="a"))
+    assert isinstance(msg, AgnoEvent)
+    assert msg.content == "hi"
