@@ -26,6 +26,7 @@ from reactivex import operators as ops
 from reactivex.disposable import CompositeDisposable, Disposable
 
 from flowrx.graph import FlowGraph
+from flowrx.operators.chat import chat_concern
 from flowrx.operators.concern import inject_fault, run_concern
 from flowrx.operators.effects import Change, Concern, Config
 from flowrx.operators.group import group_concern
@@ -48,6 +49,7 @@ def default_concerns(graph: FlowGraph, config: Config) -> list[Concern[Any]]:
         store_concern(graph),
         lifecycle_concern(config),
         tool_concern(config),
+        chat_concern(graph),
         interaction_concern(graph),
         group_concern(config, graph),
     ]
@@ -82,7 +84,10 @@ def connect(
     config = config or Config()
     clock = _seconds(scheduler)
     cards = list(concerns) if concerns is not None else default_concerns(graph, config)
-    unknown = set(faults or ()) - {c.name for c in cards}
+    names = [c.name for c in cards]
+    if len(set(names)) != len(names):
+        raise ValueError(f"two concerns share a name: {names}")
+    unknown = set(faults or ()) - set(names)
     if unknown:
         raise ValueError(f"no such concern to fault: {', '.join(sorted(unknown))}")
     faults = faults or {}

@@ -573,7 +573,7 @@ class Live:
     def __init__(self, **kwargs: Any) -> None:
         self.clock = VirtualClock()
         self.frames: Subject[Any] = Subject()
-        cards = [*default_concerns(GRAPH, Config()), interaction_concern(GRAPH)]
+        cards = default_concerns(GRAPH, Config())  # interaction is one of them
         self.state, self.disposable = connect(
             self.frames, scheduler=self.clock, graph=GRAPH, concerns=cards, **kwargs
         )
