@@ -96,13 +96,16 @@ def test_agent_chat_recording_replays_to_success_with_six_badges(examples: Path)
     assert diag["rejected"] == 0
 
 
-@pytest.mark.parametrize("concern", ["visual", "store", "lifecycle", "tool", "group"])
+@pytest.mark.parametrize(
+    "concern", ["visual", "store", "lifecycle", "tool", "chat", "interaction", "group"]
+)
 def test_a_failing_concern_leaves_the_other_sections_identical(
     examples: Path, concern: str
 ) -> None:
     """Isolation: with a fault on every event of one concern, the others equal a clean run."""
-    clean, _ = _replay(examples, GROUPS)
-    faulty, _ = _replay(examples, GROUPS, faults={concern: 1.0})
+    name = AGENT if concern in ("chat", "interaction") else GROUPS
+    clean, _ = _replay(examples, name)
+    faulty, _ = _replay(examples, name, faults={concern: 1.0})
     a, b = clean.snapshot(), faulty.snapshot()
     for section in ("visual", "store", "lifecycle", "tool", "chat", "interaction", "group"):
         if section != concern:
