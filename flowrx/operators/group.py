@@ -86,13 +86,18 @@ class GroupAgg:
 
 @attrs.frozen
 class GroupRun:
-    """One run: its descendants' phases, its groups' aggregates, glow cleared or not."""
+    """One run: its descendants' phases, its groups' aggregates, glow cleared or not.
+
+    ``dark`` holds the groups whose glow run_end cleared and that no descendant has changed
+    since the run resumed: they stay dark (as their members do) until one does.
+    """
 
     members: Mapping[str, Member] = attrs.field(factory=dict)
     groups: Mapping[str, GroupAgg] = attrs.field(factory=dict)
     cleared: bool = False
     clearing: bool = False
     background: bool = False
+    dark: frozenset[str] = frozenset()
 
 
 @attrs.frozen
@@ -144,19 +149,22 @@ def _transition(
         )
         groups[group] = agg
         after = _classes(agg)
-        if after != before and not run.background and not run.cleared:
+        if (after != before or group in run.dark) and not run.background and not run.cleared:
             effects.append(Change(NAME, "glow", run_id, group, after))
     members = assoc(run.members, node_id, new) if new is not None else dissoc(run.members, node_id)
-    return attrs.evolve(run, members=members, groups=groups), tuple(effects)
+    dark = run.dark.difference(ancestors) if run.dark else run.dark
+    return attrs.evolve(run, members=members, groups=groups, dark=dark), tuple(effects)
 
 
 def _clear_glow(run_id: str, run: GroupRun) -> tuple[GroupRun, tuple[Effect, ...]]:
     effects: tuple[Effect, ...] = ()
     if not run.background:
         effects = tuple(
-            Change(NAME, "glow", run_id, g, ()) for g, agg in run.groups.items() if _classes(agg)
+            Change(NAME, "glow", run_id, g, ())
+            for g, agg in run.groups.items()
+            if _classes(agg) and g not in run.dark
         )
-    return attrs.evolve(run, cleared=True, clearing=False), effects
+    return attrs.evolve(run, cleared=True, clearing=False, dark=frozenset()), effects
 
 
 def _run_end(
@@ -186,7 +194,11 @@ def _execution(
     event = msg.event
     if event == "resume_start":
         effects: tuple[Effect, ...] = (CancelTimer(("gclear", run_id)),) if run.clearing else ()
-        run = attrs.evolve(run, cleared=False, clearing=False)
+        # a glow run_end already cleared stays dark until a descendant changes the group
+        dark = frozenset(g for g, agg in run.groups.items() if _classes(agg))
+        run = attrs.evolve(
+            run, cleared=False, clearing=False, dark=dark if run.cleared else run.dark
+        )
         return GroupState(runs=assoc(state.runs, run_id, run)), effects
     if event in ("run_end", "resume_end"):
         run, effects = _run_end(run_id, run, now, config, graph)
@@ -257,12 +269,20 @@ def reduce_group(
     if isinstance(msg, Background | Foreground):
         run = state.runs.get(msg.run_id)
         if run is None:
-            return state, ()
+            if isinstance(msg, Foreground):
+                return state, ()
+            run = GroupRun()  # sent to the background before its first group event
         run = attrs.evolve(run, background=isinstance(msg, Background))
         glow: tuple[Effect, ...] = ()
         if not run.cleared:
             glow = tuple(
-                Change(NAME, "glow", msg.run_id, g, () if run.background else _classes(agg))
+                Change(
+                    NAME,
+                    "glow",
+                    msg.run_id,
+                    g,
+                    () if run.background or g in run.dark else _classes(agg),
+                )
                 for g, agg in run.groups.items()
             )
         return GroupState(runs=assoc(state.runs, msg.run_id, run)), glow
@@ -290,6 +310,8 @@ def group_surface(state: GroupState) -> dict[str, list[str]]:
         if run.background or run.cleared:
             continue
         for group, agg in run.groups.items():
+            if group in run.dark:
+                continue
             out.setdefault(group, set()).update(_classes(agg))
     return {g: sorted(c) for g, c in sorted(out.items()) if c}
 

@@ -61,7 +61,11 @@ class Call:
 
 @attrs.frozen
 class ToolRun:
-    """One run's glowing tool nodes and their calls (oldest first)."""
+    """One run's glowing tool nodes and their calls (oldest first).
+
+    A run is held while a node glows, and while it is in the background even with no node
+    lit, so that its next call stays hidden too.
+    """
 
     nodes: Mapping[str, tuple[Call, ...]] = attrs.field(factory=dict)
     background: bool = False
@@ -114,8 +118,14 @@ def _settle(
         effects = (CancelTimer(key),) if until is None else (StartTimer(key, until - now),)
         if not was_on and not run.background:
             effects += (Change(NAME, "glow", run_id, node_id, (CLASS,)),)
-    runs = dissoc(state.runs, run_id) if not run.nodes else assoc(state.runs, run_id, run)
-    return attrs.evolve(state, runs=runs), effects
+    return attrs.evolve(state, runs=_put(state.runs, run_id, run)), effects
+
+
+def _put(runs: Mapping[str, ToolRun], run_id: str, run: ToolRun) -> Mapping[str, ToolRun]:
+    """Store a run, or drop it when nothing of it needs remembering."""
+    if not run.nodes and not run.background:
+        return dissoc(runs, run_id)
+    return assoc(runs, run_id, run)
 
 
 def _execution(state: ToolState, msg: ExecutionEvent, now: float, config: Config) -> Step:
@@ -166,13 +176,12 @@ def reduce_tool(state: ToolState, msg: Input, now: float, config: Config = Confi
                 effects.append(Change(NAME, "glow", msg.run_id, node_id, ()))
         return attrs.evolve(state, runs=dissoc(state.runs, msg.run_id)), tuple(effects)
     if isinstance(msg, Background | Foreground):
-        run = state.runs.get(msg.run_id)
-        if run is None:
-            return state, ()
+        # a run sent to the background before its first call is remembered as such
+        run = state.runs.get(msg.run_id) or ToolRun()
         run = attrs.evolve(run, background=isinstance(msg, Background))
         value: tuple[str, ...] = () if run.background else (CLASS,)
         glow = tuple(Change(NAME, "glow", msg.run_id, n, value) for n in run.nodes)
-        return attrs.evolve(state, runs=assoc(state.runs, msg.run_id, run)), glow
+        return attrs.evolve(state, runs=_put(state.runs, msg.run_id, run)), glow
     return state, ()
 
 
