@@ -155,7 +155,12 @@ def _evict(state: IntakeState, run_id: str, reason: str) -> Result:
 
 def _control(state: IntakeState, msg: Control) -> Result:
     if isinstance(msg, ClearRun):
+        if msg.run_id not in state.runs:
+            return state, (Notice("control", "clear of an unknown run", msg.run_id),)
         return _evict(state, msg.run_id, "cleared")
+    if isinstance(msg, Background | Foreground) and msg.run_id not in state.runs:
+        # a run intake does not hold would leave state no eviction ever removes
+        return state, (Notice("control", f"{msg.event} of an unknown run", msg.run_id),)
     return state, (msg,)
 
 
