@@ -1,9 +1,15 @@
 """The ``flowrx`` command line: the only module that parses arguments or prints for a person.
 
-``flowrx replay FILE [--graph FLOW] [--speed X | --instant] [--snapshot [PATH]] [--at T]
-[--fault CONCERN[:RATE]]`` plays a recording through the full pipeline. In virtual time
-(``--instant``, or ``--at``) nothing waits; with ``--speed`` it plays in real time on asyncio.
-Without ``--snapshot`` it prints one line per visible change.
+* ``flowrx replay FILE [--graph FLOW] [--speed X | --instant] [--snapshot [PATH]] [--at T]
+  [--fault CONCERN[:RATE]]`` plays a recording through the full pipeline. In virtual time
+  (``--instant``, or ``--at``) nothing waits; with ``--speed`` it plays in real time on asyncio.
+  Without ``--snapshot`` it prints one line per visible change.
+* ``flowrx demo`` runs the built-in simulator through the full pipeline into a live terminal
+  view (``--plain``: one line per change), with no setup and no network.
+* ``flowrx watch URL`` does the same against a live endpoint (``--record FILE`` besides).
+* ``flowrx record URL -o FILE`` writes ``recording/1`` until interrupted or ``--seconds N``.
+* ``flowrx serve`` is a stand-in platform server on 127.0.0.1 playing the simulator or a
+  recording; its first line of output is the URL to connect to.
 
 A user mistake (bad arguments, a missing file, a bad graph) prints one line and exits 2; never
 a traceback.
@@ -13,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import sys
 from collections.abc import Sequence
@@ -22,10 +29,27 @@ from loguru import logger
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from flowrx.graph import FlowGraph, GraphError, load_graph
+from flowrx.messages import parse
 from flowrx.operators.effects import Change, Config
 from flowrx.pipeline import connect, default_concerns
 from flowrx.sinks.snapshot import dump_snapshot
-from flowrx.streams.replay import Recording, RecordingError, VirtualClock, read_recording, replay
+from flowrx.streams.record import Recorder
+from flowrx.streams.replay import (
+    RecordedFrame,
+    Recording,
+    RecordingError,
+    VirtualClock,
+    read_recording,
+    replay,
+)
+from flowrx.streams.serve import PlatformServer
+from flowrx.streams.websocket import (
+    ConnectionStatus,
+    WebSocketOptions,
+    WebSocketSource,
+    redact,
+    status_line,
+)
 
 __all__ = ["main"]
 
@@ -112,7 +136,119 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CONCERN[:RATE]",
         help="make a concern's reducer raise on a fraction of its events (default 1.0)",
     )
+    _add_live_commands(sub)
     return parser
+
+
+def _common_live(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--runs", type=_count, help="end after N runs have ended")
+    p.add_argument("--seconds", type=_positive, help="end after N seconds")
+    p.add_argument("--plain", action="store_true", help="one log line per change, no live view")
+    p.add_argument(
+        "--fault",
+        type=_fault,
+        action="append",
+        default=[],
+        metavar="CONCERN[:RATE]",
+        help="make a concern's reducer raise on a fraction of its events (isolation, live)",
+    )
+    p.add_argument("--snapshot", metavar="PATH", help="write the final snapshot/1 at exit")
+
+
+def _connection_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("url", help="ws(s)://HOST/ws/v1/execution/FLOW_ID[?token=…]")
+    p.add_argument("--token", help="the token (sent in an Authorization header)")
+    p.add_argument(
+        "--token-in-query",
+        action="store_true",
+        help="send the token as ?token= instead (what the platform's server wants)",
+    )
+    p.add_argument(
+        "--heartbeat",
+        type=_positive,
+        metavar="S",
+        help="send the platform's text ping every S seconds and expect pong within 5 s",
+    )
+    p.add_argument(
+        "--max-frame",
+        type=_count,
+        default=16 * 1024 * 1024,
+        metavar="BYTES",
+        help="largest frame accepted (default 16 MiB)",
+    )
+
+
+def _add_live_commands(sub: Any) -> None:
+    demo = sub.add_parser("demo", help="the built-in simulator through the full pipeline, live")
+    _common_live(demo)
+    demo.add_argument(
+        "--speed", type=_positive, default=1.0, help="play X times as fast as simulated time"
+    )
+    demo.add_argument("--seed", type=int, default=0, help="the simulator's seed")
+    demo.add_argument(
+        "--bad-frames",
+        type=_fraction,
+        default=0.0,
+        metavar="F",
+        help="fraction of bad frames mixed in",
+    )
+    demo.add_argument(
+        "--duplicates", type=_fraction, default=0.0, metavar="F", help="fraction of frames repeated"
+    )
+
+    watch = sub.add_parser("watch", help="a live endpoint through the full pipeline")
+    _connection_options(watch)
+    _common_live(watch)
+    watch.add_argument("--graph", help="the flow graph (flow/1 or node-setup export)")
+    watch.add_argument("--record", metavar="FILE", help="also record the frames to FILE")
+
+    record = sub.add_parser("record", help="record a live endpoint as recording/1")
+    _connection_options(record)
+    record.add_argument("-o", "--output", required=True, metavar="FILE")
+    record.add_argument("--seconds", type=_positive, help="stop after N seconds")
+    record.add_argument("--note", default="", help="free text for the header")
+
+    serve = sub.add_parser("serve", help="a stand-in platform server on 127.0.0.1")
+    serve.add_argument("--port", type=_port, default=0, help="port (default: any free one)")
+    serve.add_argument("--runs", type=_count, default=3, help="simulated runs to play")
+    serve.add_argument("--recording", help="play this recording instead of the simulator")
+    serve.add_argument("--token", help="the token clients must present (default: random)")
+    serve.add_argument("--flow-id", help="the flow id in the path (default: the demo flow's)")
+    serve.add_argument("--seed", type=int, default=0, help="the simulator's seed")
+    serve.add_argument("--speed", type=_positive, default=1.0, help="play X times as fast")
+    serve.add_argument(
+        "--linger",
+        type=_non_negative,
+        default=2.0,
+        help="seconds to stay up after the last frame (default 2)",
+    )
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = _non_negative(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be within 0..1")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0..65535)")
+    return value
 
 
 def _write(doc: dict[str, Any], path: str | None, out: TextIO) -> None:
@@ -202,6 +338,224 @@ def _on_complete(callback: Any) -> Any:
     return ops.do_action(on_completed=callback)
 
 
+_ENDED = frozenset({"success", "error", "killed"})
+
+
+async def _live(
+    frames: Any,
+    graph: FlowGraph,
+    args: argparse.Namespace,
+    out: TextIO,
+    *,
+    title: str,
+    source: WebSocketSource | None = None,
+) -> int:
+    """Run the pipeline live until --runs/--seconds/Ctrl-C; show it; write the snapshot."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+
+    def clock() -> float:
+        return loop.time() - started
+
+    stop = asyncio.Event()
+    ended: set[str] = set()
+
+    def count_ends(change: Change) -> None:
+        if change.concern == "lifecycle" and change.what == "run" and change.value in _ENDED:
+            ended.add(str(change.run_id))
+
+    sinks: list[Any] = [count_ends]
+    if args.plain:
+        sinks.append(_printer(out, clock))
+    state, subscription = connect(
+        frames,
+        scheduler=AsyncIOScheduler(loop),
+        graph=graph,
+        faults=dict(args.fault),
+        sinks=sinks,
+    )
+    view = None
+    if not args.plain:
+        from flowrx.sinks.terminal import TerminalView
+
+        view = TerminalView(state, title=title)
+    if source is not None:
+
+        def on_status(status: ConnectionStatus) -> None:
+            state.connection = status
+            if args.plain:
+                out.write(f"{clock():9.3f}  {status_line(status)}\n")
+
+        source.status.subscribe(on_status)
+        source.start()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    deadline = None if args.seconds is None else started + args.seconds
+    fps, last_frames, last_at = 0.0, 0, loop.time()
+    failed: str | None = None
+    try:
+        if view is not None:
+            view.start()
+        while not stop.is_set():
+            now = loop.time()
+            if deadline is not None and now >= deadline:
+                break
+            if args.runs is not None and len(ended) >= args.runs and state.settled():
+                break
+            if source is not None and source.current.state == "failed":
+                failed = source.current.reason or "connection failed"
+                break
+            if now - last_at >= 0.5:
+                frames_now = state.intake.counters.frames
+                fps = (frames_now - last_frames) / (now - last_at)
+                last_frames, last_at = frames_now, now
+            if view is not None:
+                view.refresh(state.connection, fps)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.1)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        if view is not None:
+            view.refresh(state.connection, fps)
+            view.stop()
+        if source is not None:
+            await source.close()
+        subscription.dispose()
+    if args.snapshot:
+        _write(state.snapshot(), args.snapshot, out)
+    if failed is not None:
+        raise UsageError(f"connection failed: {failed}")
+    return 0
+
+
+async def _demo(args: argparse.Namespace, out: TextIO) -> int:
+    from flowrx.streams.simulate import demo_flow, simulate
+
+    loop = asyncio.get_running_loop()
+    runs = args.runs if args.runs is not None else 1000
+    recorded = simulate(
+        runs, seed=args.seed, bad_frames=args.bad_frames, duplicates=args.duplicates
+    )
+    frames = replay(recorded, AsyncIOScheduler(loop), speed=args.speed)
+    return await _live(frames, demo_flow(), args, out, title="flowrx demo")
+
+
+def _options(args: argparse.Namespace) -> WebSocketOptions:
+    return WebSocketOptions(
+        token=args.token,
+        token_in_query=args.token_in_query,
+        heartbeat=args.heartbeat,
+        max_frame=args.max_frame,
+    )
+
+
+def _check_url(url: str) -> None:
+    if not url.startswith(("ws://", "wss://")):
+        raise UsageError(f"{url!r} is not a ws:// or wss:// URL")
+
+
+async def _watch(args: argparse.Namespace, out: TextIO) -> int:
+    _check_url(args.url)
+    graph = load_graph(args.graph) if args.graph else FlowGraph.empty()
+    source = WebSocketSource(args.url, _options(args))
+    recorder = None
+    if args.record:
+        recorder = _recorder(args.record, args.url, "flowrx watch")
+        loop = asyncio.get_running_loop()
+        rec = recorder
+        source.frames.subscribe(lambda frame: rec.write(frame, loop.time()))
+    try:
+        return await _live(source.frames, graph, args, out, title=redact(args.url), source=source)
+    finally:
+        if recorder is not None:
+            recorder.close()
+
+
+def _recorder(path: str, url: str, note: str) -> Recorder:
+    try:
+        return Recorder(path, source=redact(url), note=note)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+async def _record(args: argparse.Namespace, out: TextIO) -> int:
+    _check_url(args.url)
+    loop = asyncio.get_running_loop()
+    recorder = _recorder(args.output, args.url, args.note or "flowrx record")
+    source = WebSocketSource(args.url, _options(args))
+    source.frames.subscribe(lambda frame: recorder.write(frame, loop.time()))
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    source.start()
+    deadline = None if args.seconds is None else loop.time() + args.seconds
+    try:
+        while not stop.is_set() and source.current.state != "failed":
+            if deadline is not None and loop.time() >= deadline:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.1)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        failed = source.current.reason if source.current.state == "failed" else None
+        await source.close()
+        recorder.close()
+    if failed:
+        raise UsageError(f"connection failed: {failed}")
+    out.write(f"recorded {recorder.frames} frames to {args.output}\n")
+    return 0
+
+
+async def _serve(args: argparse.Namespace, out: TextIO) -> int:
+    from flowrx.streams.simulate import DEMO_FLOW_ID, simulate
+
+    if args.recording:
+        frames = list(read_recording(args.recording).frames)
+        flow_id = args.flow_id or _flow_id_of(frames) or "flow"
+    else:
+        frames = simulate(args.runs, seed=args.seed)
+        flow_id = args.flow_id or DEMO_FLOW_ID
+    server = PlatformServer(
+        frames, flow_id=flow_id, token=args.token, port=args.port, speed=args.speed
+    )
+    try:
+        url = await server.start()
+    except OSError as exc:
+        raise UsageError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}") from None
+    out.write(url + "\n")
+    out.flush()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    play = asyncio.create_task(server.play())
+    try:
+        waiter = asyncio.create_task(stop.wait())
+        await asyncio.wait({play, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        if play.done() and not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), args.linger)
+        waiter.cancel()
+    finally:
+        play.cancel()
+        await asyncio.gather(play, return_exceptions=True)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await server.close()
+    return 0
+
+
+def _flow_id_of(frames: Sequence[RecordedFrame]) -> str | None:
+    for frame in frames:
+        parsed = parse(frame.data)
+        flow_id = getattr(parsed, "flow_id", None)
+        if isinstance(flow_id, str):
+            return flow_id
+    return None
+
+
 def _to_stderr(message: Any) -> None:
     sys.stderr.write(message)  # looked up per line: works under redirection and capture
 
@@ -223,6 +577,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         logger.enable("flowrx")
         if args.command == "replay":
             return _replay(args, out)
+        live = {"demo": _demo, "watch": _watch, "record": _record, "serve": _serve}
+        if args.command in live:
+            return asyncio.run(live[args.command](args, out))
         raise UsageError(f"unknown command {args.command!r}")  # pragma: no cover
     except (UsageError, RecordingError, GraphError) as exc:
         print(f"flowrx: error: {exc}", file=sys.stderr)

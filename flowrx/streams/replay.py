@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 import reactivex
 from reactivex import Observable, abc
+from reactivex.disposable import SerialDisposable
 from reactivex.scheduler import VirtualTimeScheduler
 
 __all__ = [
@@ -133,23 +134,26 @@ def replay(
     ) -> abc.DisposableBase:
         start = scheduler.now
         items = list(frames)
+        # one slot holds the next step: no chain of disposables that disposing would recurse
+        serial = SerialDisposable()
 
-        def emit(sched: abc.SchedulerBase, index: Any) -> abc.DisposableBase | None:
+        def emit(sched: abc.SchedulerBase, index: Any) -> None:
             i: int = index
             while i < len(items):
                 observer.on_next(items[i].data)
                 i += 1
                 if i < len(items) and items[i].t > items[i - 1].t:
                     due = scheduler.to_timedelta(items[i].t / speed)
-                    return sched.schedule_absolute(start + due, emit, i)
+                    serial.disposable = sched.schedule_absolute(start + due, emit, i)
+                    return
             observer.on_completed()
-            return None
 
         if not items:
             observer.on_completed()
-            return reactivex.disposable.Disposable()
+            return serial
         first = scheduler.to_timedelta(items[0].t / speed)
-        return scheduler.schedule_absolute(start + first, emit, 0)
+        serial.disposable = scheduler.schedule_absolute(start + first, emit, 0)
+        return serial
 
     return reactivex.create(subscribe)
 
