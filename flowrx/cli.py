@@ -25,6 +25,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn, TextIO
 
+import attrs
 from loguru import logger
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
@@ -275,8 +276,14 @@ def _replay(args: argparse.Namespace, out: TextIO) -> int:
     return asyncio.run(_replay_live(recording, graph, faults, args, out))
 
 
-def _printer(out: TextIO, now: Any) -> Any:
+def _printer(out: TextIO, now: Any, graph: FlowGraph | None = None) -> Any:
+    """A sink printing one line per change; nodes by handle when the graph knows them."""
+    graph = graph or FlowGraph.empty()
+
     def sink(change: Change) -> None:
+        handle = graph.handle(change.node_id)
+        if handle is not None:
+            change = attrs.evolve(change, node_id=handle)
         out.write(f"{now():9.3f}  {change.describe()}\n")
 
     return sink
@@ -291,7 +298,7 @@ def _replay_virtual(
 ) -> int:
     clock = VirtualClock()
     quiet = args.snapshot is not None or args.at is not None
-    sinks = [] if quiet else [_printer(out, lambda: clock.seconds)]
+    sinks = [] if quiet else [_printer(out, lambda: clock.seconds, graph)]
     state, subscription = connect(
         replay(recording.frames, clock), scheduler=clock, graph=graph, faults=faults, sinks=sinks
     )
@@ -315,7 +322,9 @@ async def _replay_live(
     scheduler = AsyncIOScheduler(loop)
     done = asyncio.Event()
     started = loop.time()
-    sinks = [] if args.snapshot is not None else [_printer(out, lambda: loop.time() - started)]
+    sinks = (
+        [] if args.snapshot is not None else [_printer(out, lambda: loop.time() - started, graph)]
+    )
     frames = replay(recording.frames, scheduler, speed=args.speed or 1.0)
     frames = frames.pipe(_on_complete(done.set))
     state, subscription = connect(
@@ -366,7 +375,7 @@ async def _live(
 
     sinks: list[Any] = [count_ends]
     if args.plain:
-        sinks.append(_printer(out, clock))
+        sinks.append(_printer(out, clock, graph))
     state, subscription = connect(
         frames,
         scheduler=AsyncIOScheduler(loop),

@@ -123,13 +123,15 @@ def _execution(
     if previous is not None:  # a repeated end keeps the original deadline
         run = attrs.evolve(run, pending=assoc(run.pending, node_id, Pending(status, previous.due)))
         return _put(state, run_id, run), ()
+    was = run.nodes.get(node_id)
     run = attrs.evolve(
         run,
         nodes=assoc(run.nodes, node_id, "executing"),
         pending=assoc(run.pending, node_id, Pending(status, now + config.end_window)),
     )
     timer = StartTimer(("end", run_id, node_id), config.end_window)
-    return _put(state, run_id, run), (timer, *_glow(run_id, run, node_id))
+    glow = () if was == "executing" else _glow(run_id, run, node_id)  # no change to redraw
+    return _put(state, run_id, run), (timer, *glow)
 
 
 def _timer(
