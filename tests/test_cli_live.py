@@ -65,10 +65,13 @@ def test_demo_plain_ends_by_itself_and_shows_every_concern_at_work() -> None:
     assert "visual      glow" in log
     assert "store       badge" in log
     assert "executing-tool" in log
-    assert "group       glow" in log and "executed-error" in log
+    assert "group       glow" in log
+    assert "executed-error" in log
     assert "chat        message" in log
     assert "interaction resolved" in log
-    assert "'paused'" in log and "'error'" in log and "'success'" in log
+    assert "'paused'" in log
+    assert "'error'" in log
+    assert "'success'" in log
 
 
 def test_demo_fault_shows_isolation_live(tmp_path: Path) -> None:
@@ -244,4 +247,5 @@ def test_the_console_script_is_installed() -> None:
         env={**os.environ},
     )
     assert done.returncode == 0
-    assert "demo" in done.stdout and "watch" in done.stdout
+    assert "demo" in done.stdout
+    assert "watch" in done.stdout
