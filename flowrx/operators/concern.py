@@ -1,6 +1,7 @@
 """Run one concern as an isolated Rx pipeline: guarded ``scan`` plus timers on a scheduler.
 
-``run_concern`` feeds the concern's routed messages and its own fired timers into a ``scan``
+``run_concern`` feeds the concern's routed messages (those its ``accepts`` takes) and its own
+fired timers into one inbox subject and a ``scan``
 whose step calls the pure reducer inside a guard. A failure of one event keeps the state from
 before that event and emits a :class:`Failure`; the next event carries on (isolation per event,
 not by resubscription, and without an observable per event). Timers are data: the reducer's
@@ -33,7 +34,6 @@ from reactivex.subject import Subject
 
 from flowrx.messages import Message
 from flowrx.operators.effects import CancelTimer, Concern, Effect, Input, StartTimer, TimerFired
-from flowrx.operators.route import route
 
 __all__ = ["Failure", "InjectedFault", "Step", "inject_fault", "run_concern"]
 
@@ -164,7 +164,9 @@ def run_concern(
         timers: dict[Hashable, abc.DisposableBase] = {}
         last: list[Step[S]] = [Step(concern.name, concern.initial)]
         inner = SerialDisposable()
-        feedback: Subject[TimerFired] = Subject()
+        # the concern's one input: routed messages and its own fired timers, in arrival order
+        inbox: Subject[tuple[Input, float]] = Subject()
+        accepts = concern.accepts
         if timers_seen is not None:
             timers_seen(timers)
 
@@ -172,9 +174,8 @@ def run_concern(
             def action(_: abc.SchedulerBase, __: Any = None) -> None:
                 timers.pop(key, None)
                 run_id = key[1] if isinstance(key, tuple) and len(key) > 1 else None
-                feedback.on_next(
-                    TimerFired(key, payload, run_id if isinstance(run_id, str) else None)
-                )
+                fired = TimerFired(key, payload, run_id if isinstance(run_id, str) else None)
+                inbox.on_next((fired, clock()))
 
             return action
 
@@ -195,12 +196,7 @@ def run_concern(
 
         def start(restarts: int) -> None:
             seed = attrs.evolve(last[0], effects=(), failure=None, restarts=restarts)
-            timed = feedback.pipe(ops.map(lambda m: (m, clock())))
-            source = reactivex.merge(messages.pipe(route(concern.accepts)), timed)
-            pipeline = source.pipe(
-                ops.scan(step_fn, seed),
-                ops.do_action(apply_effects),
-            )
+            pipeline = inbox.pipe(ops.scan(step_fn, seed), ops.do_action(apply_effects))
 
             def on_error(error: Exception) -> None:
                 failure = Failure(
@@ -223,13 +219,18 @@ def run_concern(
 
             inner.disposable = pipeline.subscribe(observer.on_next, on_error, observer.on_completed)
 
+        def route_in(item: tuple[Message, float]) -> None:
+            if accepts(item[0]):
+                inbox.on_next(item)
+
         start(0)
+        upstream = messages.subscribe(route_in, inbox.on_error, inbox.on_completed)
 
         def cancel_timers() -> None:
             for disposable in list(timers.values()):
                 disposable.dispose()
             timers.clear()
 
-        return CompositeDisposable(inner, Disposable(cancel_timers))
+        return CompositeDisposable(upstream, inner, Disposable(cancel_timers))
 
     return reactivex.create(subscribe)
