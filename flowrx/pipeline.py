@@ -17,6 +17,7 @@ Read top to bottom, this is the whole system::
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -53,6 +54,25 @@ def default_concerns(graph: FlowGraph, config: Config) -> list[Concern[Any]]:
         interaction_concern(graph),
         group_concern(config, graph),
     ]
+
+
+def _interleave(frames: Observable[Any], controls: Observable[Any]) -> Observable[Any]:
+    """Frames and host controls into one stream, one at a time (a host may send controls from
+    another thread). Like ``merge``, without its per-item layers; it never completes."""
+
+    def subscribe(observer: abc.ObserverBase[Any], scheduler: Any = None) -> abc.DisposableBase:
+        lock = threading.RLock()
+
+        def on_next(item: Any) -> None:
+            with lock:
+                observer.on_next(item)
+
+        return CompositeDisposable(
+            frames.subscribe(on_next, observer.on_error, scheduler=scheduler),
+            controls.subscribe(on_next, observer.on_error, scheduler=scheduler),
+        )
+
+    return reactivex.create(subscribe)
 
 
 def _seconds(scheduler: abc.SchedulerBase) -> Callable[[], float]:
@@ -97,7 +117,7 @@ def connect(
     for sink in sinks:
         state.add_sink(sink)
 
-    inputs: Observable[Any] = reactivex.merge(frames, state.controls)
+    inputs: Observable[Any] = _interleave(frames, state.controls)
     messages = inputs.pipe(
         ingest(config, clock, state.set_intake, state.note),
         ops.publish(),

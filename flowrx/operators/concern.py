@@ -1,17 +1,17 @@
 """Run one concern as an isolated Rx pipeline: guarded ``scan`` plus timers on a scheduler.
 
 ``run_concern`` feeds the concern's routed messages (those its ``accepts`` takes) and its own
-fired timers into one inbox subject and a ``scan``
-whose step calls the pure reducer inside a guard. A failure of one event keeps the state from
-before that event and emits a :class:`Failure`; the next event carries on (isolation per event,
-not by resubscription, and without an observable per event). Timers are data: the reducer's
-:class:`~flowrx.operators.effects.StartTimer` effects are scheduled on the injected scheduler
-and come back as :class:`~flowrx.operators.effects.TimerFired` through the same scan, so every
-rule runs in virtual time in tests. Disposing the subscription cancels every timer.
+fired timers into a ``scan`` whose step calls the pure reducer inside a guard. A failure of one
+event keeps the state from before that event and emits a :class:`Failure`; the next event
+carries on (isolation per event, not by resubscription, and without an observable per event).
+Timers are data: the reducer's :class:`~flowrx.operators.effects.StartTimer` effects are
+scheduled on the injected scheduler and come back as
+:class:`~flowrx.operators.effects.TimerFired` through the same scan, so every rule runs in
+virtual time in tests. Disposing the subscription cancels every timer.
 
-Last line of defence: a failure outside the guard (the timer bookkeeping, say) ends the inner
-subscription; the pipeline resubscribes after a capped exponential backoff, seeded with the last
-good step so no state is lost, and counts the restart in health.
+Last line of defence: a failure outside the guard (the timer bookkeeping, say) takes the
+concern down; inputs are lost until a capped exponential backoff brings it back with the last
+good state (nothing is reset), and the restart is counted in health.
 
 Marble (``-`` = 100 ms, visual concern)::
 
@@ -28,9 +28,7 @@ from typing import Any, Generic, TypeVar
 import attrs
 import reactivex
 from reactivex import Observable, abc
-from reactivex import operators as ops
 from reactivex.disposable import CompositeDisposable, Disposable, SerialDisposable
-from reactivex.subject import Subject
 
 from flowrx.messages import Message
 from flowrx.operators.effects import CancelTimer, Concern, Effect, Input, StartTimer, TimerFired
@@ -155,18 +153,21 @@ def run_concern(
     ``scheduler`` (virtual in tests, asyncio when live).
     ``timers_seen`` receives the live mapping of pending timers (read-only use: health and the
     memory suite count them).
+
+    The scan is fused into one operator (accumulator, effects, emission in one call per input):
+    RxPY's ``scan`` + ``merge`` + ``do_action`` cost several observer layers per event, paid
+    seven times per frame.
     """
     step_fn = _guarded(concern, degraded_after)
+    accepts = concern.accepts
 
     def subscribe(
         observer: abc.ObserverBase[Step[S]], _: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
         timers: dict[Hashable, abc.DisposableBase] = {}
         last: list[Step[S]] = [Step(concern.name, concern.initial)]
-        inner = SerialDisposable()
-        # the concern's one input: routed messages and its own fired timers, in arrival order
-        inbox: Subject[tuple[Input, float]] = Subject()
-        accepts = concern.accepts
+        down = [False]  # after a failure outside the guard, until the backoff restarts it
+        restart = SerialDisposable()
         if timers_seen is not None:
             timers_seen(timers)
 
@@ -175,12 +176,11 @@ def run_concern(
                 timers.pop(key, None)
                 run_id = key[1] if isinstance(key, tuple) and len(key) > 1 else None
                 fired = TimerFired(key, payload, run_id if isinstance(run_id, str) else None)
-                inbox.on_next((fired, clock()))
+                process((fired, clock()))
 
             return action
 
         def apply_effects(step: Step[S]) -> None:
-            last[0] = step
             for effect in step.effects:
                 if isinstance(effect, StartTimer):
                     old = timers.pop(effect.key, None)
@@ -194,43 +194,53 @@ def run_concern(
                     if old is not None:
                         old.dispose()
 
-        def start(restarts: int) -> None:
-            seed = attrs.evolve(last[0], effects=(), failure=None, restarts=restarts)
-            pipeline = inbox.pipe(ops.scan(step_fn, seed), ops.do_action(apply_effects))
+        def broken(error: Exception) -> None:
+            """Last line: a failure outside the guard. Inputs are lost until a capped backoff
+            restarts the concern with the state it had; the restart is counted in health."""
+            restarts = last[0].restarts
+            failure = Failure(concern.name, None, error, "".join(traceback.format_exception(error)))
+            last[0] = attrs.evolve(
+                last[0],
+                effects=(),
+                failure=failure,
+                failures=last[0].failures + 1,
+                restarts=restarts + 1,
+                degraded=True,
+            )
+            down[0] = True
+            observer.on_next(last[0])
 
-            def on_error(error: Exception) -> None:
-                failure = Failure(
-                    concern.name, None, error, "".join(traceback.format_exception(error))
-                )
-                broken = attrs.evolve(
-                    last[0],
-                    effects=(),
-                    failure=failure,
-                    failures=last[0].failures + 1,
-                    restarts=restarts + 1,
-                    degraded=True,
-                )
-                last[0] = broken
-                observer.on_next(broken)
-                delay = min(max_backoff, 0.1 * 2 ** min(restarts, 16))
-                inner.disposable = scheduler.schedule_relative(
-                    delay, lambda *_: start(restarts + 1)
-                )
+            def back(*_: Any) -> None:
+                down[0] = False
+                last[0] = attrs.evolve(last[0], effects=(), failure=None)
 
-            inner.disposable = pipeline.subscribe(observer.on_next, on_error, observer.on_completed)
+            delay = min(max_backoff, 0.1 * 2 ** min(restarts, 16))
+            restart.disposable = scheduler.schedule_relative(delay, back)
+
+        def process(item: tuple[Input, float]) -> None:
+            if down[0]:
+                return
+            step = step_fn(last[0], item)  # the guarded scan accumulator: never raises
+            last[0] = step
+            try:
+                if step.effects:
+                    apply_effects(step)
+            except Exception as exc:
+                broken(exc)
+                return
+            observer.on_next(step)
 
         def route_in(item: tuple[Message, float]) -> None:
             if accepts(item[0]):
-                inbox.on_next(item)
+                process(item)
 
-        start(0)
-        upstream = messages.subscribe(route_in, inbox.on_error, inbox.on_completed)
+        upstream = messages.subscribe(route_in, observer.on_error, observer.on_completed)
 
         def cancel_timers() -> None:
             for disposable in list(timers.values()):
                 disposable.dispose()
             timers.clear()
 
-        return CompositeDisposable(upstream, inner, Disposable(cancel_timers))
+        return CompositeDisposable(upstream, restart, Disposable(cancel_timers))
 
     return reactivex.create(subscribe)

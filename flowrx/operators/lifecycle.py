@@ -57,6 +57,8 @@ NAME = "lifecycle"
 _PAUSED = frozenset({"RunPaused", "TeamRunPaused"})
 _CONTINUED = frozenset({"RunContinued", "TeamRunContinued"})
 _ENDED = frozenset({"success", "error", "killed"})
+_SEEN_GRANULARITY = 1.0
+"""How fresh ``last_seen`` is kept (s): the 120 s watchdog may fire up to this much late."""
 
 
 @attrs.frozen
@@ -177,8 +179,8 @@ def _seen(state: LifecycleState, run_id: str, now: float, config: Config) -> Ste
             locked=True if is_active else state.editor_locked,
         )
         return new, (*effects, StartTimer(("watchdog", run_id), config.stall_after))
-    if old.last_seen == now:
-        return state, ()
+    if old.status == "running" and now - old.last_seen < _SEEN_GRANULARITY:
+        return state, ()  # the watchdog needs seconds, not every chunk: no copy per frame
     return attrs.evolve(state, runs=assoc(state.runs, run_id, attrs.evolve(old, last_seen=now))), ()
 
 

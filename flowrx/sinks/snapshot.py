@@ -2,17 +2,22 @@
 
 All sections are always present; a concern that is not part of the pipeline contributes its
 empty section. Keys are sorted when serialised (:func:`dump_snapshot`).
+
+:meth:`FlowState.snapshot` returns a :class:`Snapshot`: the document itself (a ``dict``, equal to
+and serialised exactly like the plain one) that Jupyter shows as the HTML view.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from flowrx.graph import FlowGraph
     from flowrx.sinks.state import FlowState
 
-__all__ = ["CONCERNS", "SCHEMA", "build_snapshot", "dump_snapshot", "surface"]
+__all__ = ["CONCERNS", "SCHEMA", "Snapshot", "build_snapshot", "dump_snapshot", "surface"]
 
 SCHEMA = "flowrx/snapshot/1"
 CONCERNS = ("visual", "store", "lifecycle", "tool", "chat", "interaction", "group")
@@ -37,6 +42,36 @@ _DIAGNOSTIC_KEYS = (
     "orphan_tool_end",
     "final_text_differs",
 )
+
+
+class Snapshot(dict[str, Any]):
+    """A snapshot document: a plain ``dict`` (same keys, equality and JSON) that also knows the
+    flow's graph, so Jupyter can show it as the HTML view (``_repr_html_``).
+
+    ``graph`` is an attribute, not a key: ``json.dumps`` and :func:`dump_snapshot` see exactly
+    the document. Without a graph the view lists the nodes the snapshot names, flat.
+    """
+
+    __slots__ = ("graph",)
+
+    def __init__(self, *args: Any, graph: FlowGraph | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.graph = graph
+
+    def __copy__(self) -> Snapshot:
+        return Snapshot(self, graph=self.graph)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Snapshot:
+        return Snapshot(copy.deepcopy(dict(self), memo), graph=self.graph)  # graph is frozen
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Snapshot, (dict(self),))  # pickles like the plain document (without the graph)
+
+    def _repr_html_(self) -> str:
+        from flowrx.graph import FlowGraph
+        from flowrx.sinks.html_view import render_html
+
+        return render_html(self, self.graph if self.graph is not None else FlowGraph.empty())
 
 
 def surface(state: FlowState) -> dict[str, list[str]]:

@@ -13,7 +13,7 @@ concern whose change it was handling, and the other sinks and concerns carry on.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reactivex import Observable
 from reactivex.subject import Subject
@@ -24,6 +24,9 @@ from flowrx.operators.concern import Step
 from flowrx.operators.effects import Change, Concern, Config, Hook
 from flowrx.sinks.log import log_failure, log_notice, log_sink_failure
 from flowrx.streams.intake import IntakeState, Notice
+
+if TYPE_CHECKING:
+    from flowrx.sinks.snapshot import Snapshot
 
 __all__ = ["FlowState", "Sink"]
 
@@ -168,11 +171,18 @@ class FlowState:
             out.update(card.counters(self._steps[name].state))
         return out
 
-    def snapshot(self) -> dict[str, Any]:
-        """The ``flowrx/snapshot/1`` document of this moment."""
-        from flowrx.sinks.snapshot import build_snapshot
+    def snapshot(self) -> Snapshot:
+        """The ``flowrx/snapshot/1`` document of this moment (a ``dict`` that Jupyter shows as
+        the HTML view)."""
+        from flowrx.sinks.snapshot import Snapshot, build_snapshot
 
-        return build_snapshot(self)
+        return Snapshot(build_snapshot(self), graph=self.graph)
+
+    def _repr_html_(self) -> str:
+        """The HTML view of the state now (Jupyter shows a FlowState with it)."""
+        from flowrx.sinks.html_view import render_html
+
+        return render_html(self.snapshot(), self.graph)
 
     @property
     def changes(self) -> Observable[Change]:

@@ -129,9 +129,19 @@ def _text(frame: object) -> str:
 
 
 def _count(state: IntakeState, **delta: int) -> IntakeState:
-    counters = state.counters
-    values = {name: getattr(counters, name) + inc for name, inc in delta.items()}
-    return attrs.evolve(state, counters=attrs.evolve(counters, **values))
+    """The state with counters bumped (the rare paths; the common path builds them once)."""
+    c = state.counters
+    counters = Counters(
+        c.frames + delta.get("frames", 0),
+        c.messages + delta.get("messages", 0),
+        c.heartbeats + delta.get("heartbeats", 0),
+        c.rejected + delta.get("rejected", 0),
+        c.duplicates + delta.get("duplicates", 0),
+        c.unknown + delta.get("unknown", 0),
+        c.late + delta.get("late", 0),
+        c.unknown_status + delta.get("unknown_status", 0),
+    )
+    return IntakeState(counters, state.runs, state.evicted, state.unknown_names)
 
 
 def _dedupe_key(msg: Message) -> Hashable | None:
@@ -170,6 +180,7 @@ def reduce_intake(
     """Account for one input (frame or control) and say what to forward."""
     if isinstance(item, ClearRun | Background | Foreground | ResolveInteraction):
         return _control(state, item)
+    before = state.counters
     state = _count(state, frames=1)
     parsed = parse(item)
     if isinstance(parsed, Heartbeat):
@@ -214,12 +225,24 @@ def reduce_intake(
         elif parsed.event == "resume_start":
             ended = False
             keys = frozenset()
-        if parsed.event == "end_node" and parsed.status not in KNOWN_STATUSES:
-            state = _count(state, unknown_status=1)
-    state = attrs.evolve(
-        state, runs=assoc(state.runs, run_id, RunIntake(keys=keys, recent=recent, ended=ended))
+    odd = int(
+        isinstance(parsed, ExecutionEvent)
+        and parsed.event == "end_node"
+        and parsed.status not in KNOWN_STATUSES
     )
-    state = _count(state, messages=1)
+    c = before  # the common path: one Counters, one RunIntake, one IntakeState
+    counters = Counters(
+        c.frames + 1,
+        c.messages + 1,
+        c.heartbeats,
+        c.rejected,
+        c.duplicates,
+        c.unknown,
+        c.late,
+        c.unknown_status + odd,
+    )
+    runs = assoc(state.runs, run_id, RunIntake(keys, recent, ended))
+    state = IntakeState(counters, runs, state.evicted, state.unknown_names)
     if isinstance(parsed, Unknown):
         state, notes = _unknown(state, parsed)
         return state, (*out, *notes)
