@@ -78,24 +78,23 @@ def _fault(text: str) -> tuple[str, float]:
     return name, rate
 
 
-def _positive(text: str) -> float:
+def _number(text: str, *, allow_zero: bool) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    if value < 0 or (value == 0 and not allow_zero):
+        need = "must not be negative" if allow_zero else "must be positive"
+        raise argparse.ArgumentTypeError(f"{text!r} {need}")
     return value
+
+
+def _positive(text: str) -> float:
+    return _number(text, allow_zero=False)
 
 
 def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
-    return value
+    return _number(text, allow_zero=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
