@@ -249,3 +249,39 @@ def test_the_console_script_is_installed() -> None:
     assert done.returncode == 0
     assert "demo" in done.stdout
     assert "watch" in done.stdout
+
+
+def test_ctrl_c_ends_demo_cleanly_and_writes_the_snapshot(tmp_path: Path) -> None:
+    """SIGINT (Ctrl-C) stops the live loop: exit 0, no traceback, the snapshot written."""
+    snap = tmp_path / "snap.json"
+    proc = subprocess.Popen(
+        [*FLOWRX, "demo", "--plain", "--snapshot", str(snap)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    _wait_line(proc.stdout, "store       badge")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert json.loads(snap.read_text())["schema"] == "flowrx/snapshot/1"
+
+
+def test_demo_with_the_live_view_renders_and_ends(tmp_path: Path) -> None:
+    """Without --plain the rich view runs (here into a pipe) and the demo still ends by itself."""
+    snap = tmp_path / "snap.json"
+    done = subprocess.run(
+        [*FLOWRX, "demo", "--runs", "1", "--speed", "25", "--snapshot", str(snap)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "COLUMNS": "140"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "frames" in done.stdout  # the health line of the view
+    [run] = json.loads(snap.read_text())["lifecycle"]["runs"].values()
+    assert run["status"] in ("success", "error", "killed")
