@@ -21,19 +21,23 @@ through :func:`flowrx.html.sanitise_html` again before being inserted as markup 
 depth: a snapshot may have been read from a file). The ``<style>`` block is scoped under
 ``.flowrx-view``, so the view never restyles the page around it.
 
-Pure and standard library only (no ipywidgets, no rich): the same inputs give the same HTML.
+What each section holds is read from the document by :mod:`flowrx.sinks._view`, which the
+terminal view shares; this module only draws those rows as HTML, cut to its own limits.
+
+Pure, no ipywidgets and no rich: the same inputs give the same HTML.
 """
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from html import escape
 from typing import Any, Final
 
 from flowrx.graph import FlowGraph
 from flowrx.html import sanitise_html
+from flowrx.sinks import _view
+from flowrx.sinks._view import Badge, NodeRow, cut, json_short, seconds
 
 __all__ = ["CHAT_MESSAGES", "ROOT_CLASS", "STYLE", "render_html"]
 
@@ -113,25 +117,9 @@ STYLE: Final = """
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _sequence(value: object) -> Sequence[Any]:
-    return value if isinstance(value, list | tuple) else ()
-
-
-def _str(value: object, limit: int | None = None) -> str:
-    """``value`` as text (cut to ``limit`` characters), not yet escaped."""
-    text = value if isinstance(value, str) else "" if value is None else str(value)
-    if limit is not None and len(text) > limit:
-        text = text[: max(0, limit - 1)] + "…"
-    return text
-
-
 def _e(value: object, limit: int | None = None) -> str:
     """``value`` as escaped HTML text (quotes too, so it is safe in attributes)."""
-    return escape(_str(value, limit), quote=True)
+    return escape(cut(value, limit), quote=True)
 
 
 def _span(text: object, cls: str = "", limit: int | None = None) -> str:
@@ -143,299 +131,141 @@ def _status_class(status: str) -> str:
     return f"fx-st-{status}" if _CLASS_NAME.fullmatch(status) else ""
 
 
-def _json_short(value: object, limit: int) -> str:
-    """A compact one-line JSON rendering of a decoded value (not escaped)."""
-    if isinstance(value, str):
-        return _str(value, limit)
-    try:
-        shown = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
-    except (TypeError, ValueError, RecursionError):
-        shown = repr(value)
-    return _str(shown, limit)
-
-
-def _seconds(value: object) -> str:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return f"{value:.2f}s"
-    return "-"
-
-
-# --- sections ---------------------------------------------------------------------------------
-
-
-def _run_order(doc: Mapping[str, Any]) -> list[str]:
-    """Run ids in the order they started (lifecycle), then any others the store or chat holds."""
-    runs = _mapping(_mapping(doc.get("lifecycle")).get("runs"))
-
-    def started(item: tuple[int, str]) -> tuple[float, int]:
-        at = _mapping(runs.get(item[1])).get("started_at")
-        number = at if isinstance(at, int | float) and not isinstance(at, bool) else float("inf")
-        return (float(number), item[0])
-
-    order = [run for _, run in sorted(enumerate(map(str, runs)), key=started)]
-    for section in ("store", "chat", "group"):
-        for run in _mapping(doc.get(section)):
-            if str(run) not in order:
-                order.append(str(run))
-    return order
-
-
-def _badges(doc: Mapping[str, Any], runs: Sequence[str]) -> dict[str, list[str]]:
-    """Every node's store badges as HTML, ``#<order+1> status`` per entry (``R<n>#…`` when the
-    store holds several runs)."""
-    store = _mapping(doc.get("store"))
-    held = [run for run in runs if run in store]
-    several = len(held) > 1
-    out: dict[str, list[str]] = {}
-    for run in held:
-        for entry in _sequence(store.get(run)):
-            entry = _mapping(entry)
-            node_id = entry.get("node_id")
-            if not isinstance(node_id, str):
-                continue
-            order = entry.get("order")
-            status = _str(entry.get("status"), 20)
-            label = f"#{order + 1}" if isinstance(order, int) else "#?"
-            if several:
-                label = f"R{runs.index(run) + 1}{label}"
-            cls = " ".join(c for c in ("fx-badge", _status_class(status)) if c)
-            out.setdefault(node_id, []).append(
-                f'<span class="{cls}" title="run {_e(run)}">{_e(label)} {_e(status)}</span>'
-            )
-    return out
-
-
-def _store_info(doc: Mapping[str, Any]) -> dict[str, tuple[object, object]]:
-    """node_id -> (handle, type) as the store recorded them (for nodes the graph lacks)."""
-    out: dict[str, tuple[object, object]] = {}
-    for entries in _mapping(doc.get("store")).values():
-        for entry in _sequence(entries):
-            entry = _mapping(entry)
-            node_id = entry.get("node_id")
-            if isinstance(node_id, str) and node_id not in out:
-                out[node_id] = (entry.get("handle"), entry.get("type"))
-    return out
-
-
 def _glow_classes(classes: Iterable[object]) -> list[str]:
     """The surface's classes that are plain CSS identifiers (only those go on an element)."""
     return [c for c in classes if isinstance(c, str) and _CLASS_NAME.fullmatch(c)]
 
 
-class _Nodes:
-    """Draws node rows: one ``<div class="fx-node <glow classes>" data-node-id="…">`` each."""
-
-    def __init__(self, doc: Mapping[str, Any], graph: FlowGraph, runs: Sequence[str]) -> None:
-        self.doc = doc
-        self.graph = graph
-        self.surface = _mapping(doc.get("surface"))
-        self.info = _store_info(doc)
-        self.badges = _badges(doc, runs)
-
-    def row(self, node_id: str, missing_group: bool = False) -> str:
-        node = self.graph.node(node_id)
-        handle: object = (
-            node.handle if node is not None else self.info.get(node_id, (None, None))[0]
-        )
-        kind: object = node.type if node is not None else self.info.get(node_id, (None, None))[1]
-        if kind is None and (self.graph.is_group(node_id) or missing_group):
-            kind = "group"
-        classes = _sequence(self.surface.get(node_id))
-        css = " ".join(["fx-node", *_glow_classes(classes)])
-        start = f'<div class="{css}" data-node-id="{_e(node_id)}" title="{_e(node_id)}">'
-        parts = [f"{start}<b>{_e(handle or node_id, _ID_LIMIT)}</b>"]
-        if kind:
-            parts.append(_span(kind, "fx-type", 60))
-        if missing_group:
-            parts.append(_span("(not in the graph)", "fx-dim"))
-        parts.extend(self.badges.get(node_id, ()))
-        for name in classes:
-            shown = _e(name, 40)
-            parts.append(f'<span class="fx-glow" data-glow="{shown}">{shown}</span>')
-        return " ".join(parts) + "</div>"
-
-    def tree(self) -> str:
-        graph = self.graph
-        known = list(graph.nodes)
-        children: dict[str | None, list[str]] = {}
-        missing: list[str] = []  # enclosing groups the graph names but lacks
-        for node_id in known:
-            node = graph.node(node_id)
-            group = node.group if node is not None else None
-            if group is not None and group not in graph.nodes and group not in missing:
-                missing.append(group)
-                children.setdefault(None, []).append(group)
-            children.setdefault(group, []).append(node_id)
-
-        placed: set[str] = set()
-
-        def place(top: str) -> str:
-            # an explicit stack, not recursion: deep nesting cannot hit the recursion limit,
-            # and a node is placed once, so a group cycle ends
-            out: list[str] = []
-            stack: list[tuple[bool, str]] = [(True, top)]
-            while stack:
-                is_node, item = stack.pop()
-                if not is_node:
-                    out.append(item)
-                    continue
-                if item in placed:
-                    continue
-                placed.add(item)
-                out.append(f"<li>{self.row(item, missing_group=item in missing)}")
-                kids = [c for c in children.get(item, []) if c not in placed]
-                if kids:
-                    out.append("<ul>")
-                    stack.append((False, "</ul></li>"))
-                    stack.extend((True, kid) for kid in reversed(kids))
-                else:
-                    out.append("</li>")
-            return "".join(out)
-
-        items: list[str] = []
-        for node_id in children.get(None, []):
-            if node_id not in placed:
-                items.append(place(node_id))
-        for node_id in known:  # members of a group cycle: no path from the top reaches them
-            if node_id not in placed:
-                items.append(place(node_id))
-
-        seen = list(self.info)
-        seen.extend(str(n) for n in self.surface if n not in self.info)
-        unknown = [n for n in seen if n not in placed]
-        if unknown and known:
-            rows = "".join(f"<li>{self.row(n)}</li>" for n in unknown)
-            items.append(f'<li><span class="fx-dim">unknown</span><ul>{rows}</ul></li>')
-        elif unknown:  # no graph: every node the snapshot names, flat
-            items.extend(f"<li>{self.row(n)}</li>" for n in unknown)
-        if not items:
-            items.append('<li class="fx-dim">no nodes yet</li>')
-        return f'<ul class="fx-tree">{"".join(items)}</ul>'
+# --- sections ---------------------------------------------------------------------------------
 
 
-def _runs(doc: Mapping[str, Any], runs: Sequence[str]) -> str:
-    lifecycle = _mapping(doc.get("lifecycle"))
-    records = _mapping(lifecycle.get("runs"))
-    active = lifecycle.get("active_run_id")
-    locked = bool(lifecycle.get("editor_locked"))
+def _badge(badge: Badge) -> str:
+    status = cut(badge.status, 20)
+    cls = " ".join(c for c in ("fx-badge", _status_class(status)) if c)
+    return (
+        f'<span class="{cls}" title="run {_e(badge.run_id)}">{_e(badge.label)} {_e(status)}</span>'
+    )
+
+
+def _node_row(row: NodeRow) -> str:
+    """One node row: ``<div class="fx-node <glow classes>" data-node-id="…">``."""
+    css = " ".join(["fx-node", *_glow_classes(row.classes)])
+    start = f'<div class="{css}" data-node-id="{_e(row.node_id)}" title="{_e(row.node_id)}">'
+    parts = [f"{start}<b>{_e(row.label, _ID_LIMIT)}</b>"]
+    if row.type:
+        parts.append(_span(row.type, "fx-type", 60))
+    if row.missing_group:
+        parts.append(_span("(not in the graph)", "fx-dim"))
+    parts.extend(_badge(badge) for badge in row.badges)
+    for name in row.classes:
+        shown = _e(name, 40)
+        parts.append(f'<span class="fx-glow" data-glow="{shown}">{shown}</span>')
+    return " ".join(parts) + "</div>"
+
+
+def _nodes(doc: Mapping[str, Any], graph: FlowGraph, runs: list[str]) -> str:
+    """The node tree as nested lists; unknown nodes at the end (flat without a graph)."""
+    nodes = _view.node_rows(doc, graph, runs)
     items: list[str] = []
-    for index, run in enumerate(runs):
-        record = _mapping(records.get(run))
-        status = _str(record.get("status") or "-", 20)
-        is_active = run == active
-        parts = [_span(f"R{index + 1}", "fx-active" if is_active else "fx-dim"), " "]
+    tree = nodes.tree
+    for index, row in enumerate(tree):
+        depth = tree[index + 1].depth if index + 1 < len(tree) else 0
+        items.append(f"<li>{_node_row(row)}")
+        if depth > row.depth:  # the next row is the first member of this one
+            items.append("<ul>")
+        else:
+            items.append("</li>" + "</ul></li>" * (row.depth - depth))
+    if nodes.unknown and tree:
+        rows = "".join(f"<li>{_node_row(row)}</li>" for row in nodes.unknown)
+        items.append(f'<li><span class="fx-dim">unknown</span><ul>{rows}</ul></li>')
+    elif nodes.unknown:  # no graph: every node the snapshot names, flat
+        items.extend(f"<li>{_node_row(row)}</li>" for row in nodes.unknown)
+    if not items:
+        items.append('<li class="fx-dim">no nodes yet</li>')
+    return f'<ul class="fx-tree">{"".join(items)}</ul>'
+
+
+def _runs(doc: Mapping[str, Any], runs: list[str]) -> str:
+    view = _view.run_rows(doc, runs)
+    items: list[str] = []
+    for row in view.rows:
+        status = cut(row.status, 20)
+        parts = [_span(f"R{row.number}", "fx-active" if row.active else "fx-dim"), " "]
         parts.append(_span(status, _status_class(status)))
-        times = f"{_seconds(record.get('started_at'))} → {_seconds(record.get('ended_at'))}"
-        parts.append(" " + _span(times, "fx-dim"))
-        resumes = record.get("resumes")
-        if resumes:
-            parts.append(" " + _span(f"resumes {_str(resumes, 6)}", "fx-dim"))
-        if is_active:
+        parts.append(" " + _span(f"{row.started} → {row.ended}", "fx-dim"))
+        if row.resumes:
+            parts.append(" " + _span(f"resumes {cut(row.resumes, 6)}", "fx-dim"))
+        if row.active:
             parts.append(" " + _span("active", "fx-active"))
-        parts.append(f'<br><code class="fx-dim">{_e(run, _ID_LIMIT)}</code>')
-        cls = "fx-run fx-active" if is_active else "fx-run"
-        items.append(f'<li class="{cls}" data-run-id="{_e(run)}">{"".join(parts)}</li>')
-    if not runs:
+        parts.append(f'<br><code class="fx-dim">{_e(row.run_id, _ID_LIMIT)}</code>')
+        cls = "fx-run fx-active" if row.active else "fx-run"
+        items.append(f'<li class="{cls}" data-run-id="{_e(row.run_id)}">{"".join(parts)}</li>')
+    if not view.rows:
         items.append('<li class="fx-dim">no runs yet</li>')
-    if active in runs:
-        shown = _span(f"R{runs.index(str(active)) + 1}", "fx-active")
-    elif active:
-        shown = _span(active, "fx-active", _ID_LIMIT)
+    if view.active_number is not None:
+        shown = _span(f"R{view.active_number}", "fx-active")
+    elif view.active_id:
+        shown = _span(view.active_id, "fx-active", _ID_LIMIT)
     else:
         shown = _span("none", "fx-dim")
     editor = (
         _span("locked", "fx-locked fx-editor")
-        if locked
+        if view.editor_locked
         else _span("unlocked", "fx-unlocked fx-editor")
     )
     footer = f"<div>{_span('active', 'fx-dim')} {shown} {_span('editor', 'fx-dim')} {editor}</div>"
     return f'<ul class="fx-runs">{"".join(items)}</ul>{footer}'
 
 
-def _chat(doc: Mapping[str, Any], runs: Sequence[str], graph: FlowGraph) -> str:
-    chat = _mapping(doc.get("chat"))
-    messages = [m for run in runs for m in _sequence(chat.get(run)) if isinstance(m, Mapping)]
-    if not messages:
+def _chat(doc: Mapping[str, Any], runs: list[str], graph: FlowGraph) -> str:
+    chat = _view.recent_chat(doc, graph, CHAT_MESSAGES, runs)
+    if not chat.messages and not chat.hidden:
         return '<div class="fx-dim">no messages</div>'
     out: list[str] = []
-    hidden = len(messages) - CHAT_MESSAGES
-    if hidden > 0:
-        out.append(f'<div class="fx-dim">… {hidden} earlier</div>')
-    for message in messages[-CHAT_MESSAGES:]:
-        node_id = message.get("node_id")
-        name = message.get("name") or graph.display_name(
-            node_id if isinstance(node_id, str) else None
+    if chat.hidden > 0:
+        out.append(f'<div class="fx-dim">… {chat.hidden} earlier</div>')
+    for message in chat.messages:
+        kind = cut(message.kind, 12)
+        head = f"<b>{_e(message.name, 60)}</b> " + _span(
+            f"{cut(message.speaker, 12)} {kind}", "fx-dim"
         )
-        kind = _str(message.get("kind"), 12)
-        head = f"<b>{_e(name, 60)}</b> " + _span(
-            f"{_str(message.get('speaker'), 12)} {kind}", "fx-dim"
-        )
-        text = message.get("text")
         if kind == "html":
-            body = f'<div class="fx-html">{sanitise_html(_str(text))}</div>'
+            body = f'<div class="fx-html">{sanitise_html(message.text)}</div>'
         else:
             cls = "fx-text fx-reasoning" if kind == "reasoning" else "fx-text"
-            body = ": " + _span(text, cls, _TEXT_LIMIT)
-        if message.get("closed") is False:
+            body = ": " + _span(message.text, cls, _TEXT_LIMIT)
+        if message.streaming:
             body += ' <span class="fx-streaming" title="streaming">▍</span>'
         tools: list[str] = []
-        for tool in _sequence(message.get("tools")):
-            tool = _mapping(tool)
-            call = "↳ " + _span(_str(tool.get("name"), 60), "fx-tool-name")
-            call += _e(f"({_json_short(tool.get('args', {}), 120)})")
-            result = tool.get("result")
-            bad = bool(tool.get("error"))
-            if result is not None:
-                call += " → " + _span(_json_short(result, 200), "fx-bad" if bad else "")
-            elif bad:
+        for tool in message.tools:
+            call = "↳ " + _span(cut(tool.name, 60), "fx-tool-name")
+            call += _e(f"({json_short(tool.args, 120)})")
+            if tool.result is not None:
+                call += " → " + _span(json_short(tool.result, 200), "fx-bad" if tool.error else "")
+            elif tool.error:
                 call += " → " + _span("error", "fx-bad")
             tools.append(f'<div class="fx-tool">{call}</div>')
         out.append(f'<div class="fx-msg">{head}{body}{"".join(tools)}</div>')
     return "".join(out)
 
 
-def _detail(kind: str, detail: Mapping[str, Any]) -> str:
-    """A one-line summary of an interaction's detail (not escaped)."""
-    parts: list[str] = []
-    if kind == "oauth":
-        keys: tuple[str, ...] = ("service_name", "auth_url")
-    elif kind == "pause":
-        keys = ("pause_type", "message")
-    else:
-        keys = tuple(str(k) for k in detail)
-    for key in keys:
-        value = detail.get(key)
-        if value is None or isinstance(value, Mapping | list | tuple):
-            continue
-        parts.append(f"{key}={_str(value, 80)}")
-    tools = [
-        _str(_mapping(t).get("tool_name"), 40)
-        for t in _sequence(detail.get("tools"))
-        if _mapping(t).get("tool_name")
-    ]
-    if tools:
-        parts.append("tools=" + ",".join(tools))
-    return _str(" ".join(parts), _DETAIL_LIMIT)
-
-
 def _interactions(doc: Mapping[str, Any]) -> str:
-    section = _mapping(doc.get("interaction"))
-    pending = [p for p in _sequence(section.get("pending")) if isinstance(p, Mapping)]
+    section = _view.interaction_rows(doc)
     items: list[str] = []
-    for item in pending:
-        kind = _str(item.get("kind"), 12)
-        line = f'<b>{_e(kind)}</b> <code class="fx-dim">{_e(item.get("id"), _ID_LIMIT)}</code>'
-        summary = _detail(kind, _mapping(item.get("detail")))
+    for item in section.pending:
+        line = f'<b>{_e(item.kind, 12)}</b> <code class="fx-dim">{_e(item.id, _ID_LIMIT)}</code>'
+        summary = _view.detail_summary(
+            item.kind, item.detail, _DETAIL_LIMIT, value_limit=80, name_limit=40
+        )
         if summary:
             line += " " + _e(summary)
         items.append(f'<li class="fx-pending">{line}</li>')
-    if not pending:
+    if not section.pending:
         items.append('<li class="fx-dim">none pending</li>')
-    resolved = _span(f"resolved {_str(section.get('resolved', 0), 10)}", "fx-dim")
+    resolved = _span(f"resolved {cut(section.resolved, 10)}", "fx-dim")
     return f"<ul>{''.join(items)}</ul><div>{resolved}</div>"
 
 
-_HEALTHY: Final = frozenset({"frames", "messages", "heartbeats"})
 _CONNECTION_CLASSES: Final[Mapping[str, str]] = {
     "open": "fx-ok",
     "connecting": "fx-warn",
@@ -446,43 +276,31 @@ _CONNECTION_CLASSES: Final[Mapping[str, str]] = {
 
 
 def _health(doc: Mapping[str, Any]) -> str:
-    diagnostics = _mapping(doc.get("diagnostics"))
+    health = _view.health_view(doc)
     lines: list[str] = []
-    connection = _mapping(diagnostics.get("connection"))
-    if connection:
-        state = _str(connection.get("state"), 20)
+    connection = health.connection
+    if connection is not None:
+        state = cut(connection.state, 20)
         line = _span("connection", "fx-dim") + " "
         line += _span(state, _CONNECTION_CLASSES.get(state, "fx-active"))
-        if connection.get("attempt"):
-            line += " " + _span(f"(attempt {_str(connection.get('attempt'), 6)})", "fx-dim")
-        if connection.get("reason"):
-            line += ": " + _e(connection.get("reason"), 200)
+        if connection.attempt:
+            line += " " + _span(f"(attempt {cut(connection.attempt, 6)})", "fx-dim")
+        if connection.reason:
+            line += ": " + _e(connection.reason, 200)
         lines.append(f"<div>{line}</div>")
-    counters: list[str] = []
-    for key, value in diagnostics.items():
-        if isinstance(value, bool) or not isinstance(value, int):
-            continue
-        cls = "fx-warn" if value and key not in _HEALTHY else ""
-        counters.append(f"{_span(key, 'fx-dim')} {_span(value, cls)}")
+    counters = [
+        f"{_span(c.key, 'fx-dim')} {_span(c.value, 'fx-warn' if c.warn else '')}"
+        for c in health.counters
+    ]
     lines.append(f'<div class="fx-counters">{" · ".join(counters)}</div>')
 
-    failed = _mapping(diagnostics.get("failed"))
-    health = _mapping(diagnostics.get("health"))
-    degraded: list[str] = []
-    cells: list[str] = []
-    for concern in dict.fromkeys([*failed, *health]):
-        count = failed.get(concern, 0)
-        is_degraded = health.get(concern) == "degraded"
-        if is_degraded:
-            degraded.append(_str(concern, 20))
-        cls = "fx-bad" if count or is_degraded else ""
-        cells.append(
-            f'<span data-concern="{_e(concern)}">{_span(concern, "fx-dim", 20)} '
-            f"{_span(count, cls, 12)}</span>"
-        )
-    verdict = (
-        _span("degraded: " + ", ".join(degraded), "degraded") if degraded else _span("ok", "fx-ok")
-    )
+    cells = [
+        f'<span data-concern="{_e(c.name)}">{_span(c.name, "fx-dim", 20)} '
+        f"{_span(c.count, 'fx-bad' if c.bad else '', 12)}</span>"
+        for c in health.concerns
+    ]
+    degraded = ", ".join(cut(name, 20) for name in health.degraded)
+    verdict = _span("degraded: " + degraded, "degraded") if degraded else _span("ok", "fx-ok")
     lines.append(
         f'<div class="fx-failed">{_span("failed", "fx-dim")} {" ".join(cells)} '
         f"{_span('health', 'fx-dim')} {verdict}</div>"
@@ -497,12 +315,12 @@ def render_html(doc: Mapping[str, Any], graph: FlowGraph, *, title: str = "flowr
     holding its own scoped ``<style>``; every string from ``doc`` or ``graph`` is escaped, and
     chat HTML items are sanitised again before they are inserted.
     """
-    runs = _run_order(doc)
+    runs = _view.run_order(doc)
     heading = f"{_e(title, 80)}"
     if graph.flow_id:
-        heading += " " + _span(f"flow {_str(graph.flow_id, 60)}", "fx-dim")
-    heading += " " + _span(f"t {_seconds(doc.get('clock'))}", "fx-dim")
-    nodes = _Nodes(doc, graph, runs).tree()
+        heading += " " + _span(f"flow {cut(graph.flow_id, 60)}", "fx-dim")
+    heading += " " + _span(f"t {seconds(doc.get('clock'))}", "fx-dim")
+    nodes = _nodes(doc, graph, runs)
     return (
         f'<div class="{ROOT_CLASS}">'
         f"<style>{STYLE}</style>"
