@@ -23,6 +23,8 @@ and pushes every frame, on the loop's thread, into a hot observable (:attr:`fram
   line (counted, then reconnect). The hand-off from the socket to the pipeline is a bounded
   queue: when the pipeline falls behind, the reader *waits* (nothing is dropped), websockets
   stops reading, and TCP flow control slows the server; every such wait is counted.
+  Compression is off by default: inflating a compressed read happens before websockets can
+  pause, so one read of highly compressible frames could take hundreds of MiB.
 """
 
 from __future__ import annotations
@@ -102,6 +104,9 @@ class WebSocketOptions:
     """websockets' own protocol ping interval (None: off)."""
     seed: int | None = None
     """Seed for the backoff jitter (tests); None: random."""
+    compression: str | None = None
+    """``"deflate"`` or None (default). With deflate one 256 KiB socket read can inflate about
+    1000x before websockets can pause reading, which would defeat the memory bound."""
 
 
 @attrs.frozen
@@ -255,6 +260,7 @@ class WebSocketSource:
                     ping_timeout=self.options.protocol_ping,
                     proxy=None,
                     logger=None,
+                    compression=self.options.compression,
                 ) as ws:
                     opened_at = asyncio.get_running_loop().time()
                     reason = await self._session(ws)
