@@ -71,6 +71,7 @@ class HookRunner:
         self._supervisors = ThreadPoolExecutor(workers, thread_name_prefix="flowrx-hook")
         self._attempts = ThreadPoolExecutor(workers, thread_name_prefix="flowrx-hook-call")
         self._pending: set[Future[None]] = set()
+        self._closed = threading.Event()
 
     def __bool__(self) -> bool:
         return any(self._hooks.values())
@@ -95,7 +96,12 @@ class HookRunner:
 
     def _supervise(self, fn: HookFn, hook: Hook) -> None:
         for attempt in range(1, self._retries + 1):
-            future = self._attempts.submit(self._call, fn, hook)
+            if self._closed.is_set():
+                break
+            try:
+                future = self._attempts.submit(self._call, fn, hook)
+            except RuntimeError:  # closed between two attempts: stop quietly
+                break
             try:
                 future.result(timeout=self._timeout)
             except FutureTimeout:
@@ -124,9 +130,12 @@ class HookRunner:
                 future.result(timeout=remaining)
             except FutureTimeout:
                 return False
+            except Exception:  # a supervisor cancelled at close must not escape to the host
+                continue
         return True
 
     def close(self) -> None:
-        """Stop accepting work; running hooks are not waited for."""
+        """Stop accepting work; running hooks are not waited for, retries end."""
+        self._closed.set()
         self._supervisors.shutdown(wait=False, cancel_futures=True)
         self._attempts.shutdown(wait=False, cancel_futures=True)
