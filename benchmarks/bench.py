@@ -36,12 +36,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from plain import PlainHandler  # noqa: E402
-from reactivex.subject import Subject  # noqa: E402
+from plain import PlainHandler
+from reactivex.subject import Subject
 
-from flowrx import VirtualClock, connect  # noqa: E402
-from flowrx.streams.replay import RecordedFrame  # noqa: E402
-from flowrx.streams.simulate import demo_flow, simulate  # noqa: E402
+from flowrx import VirtualClock, connect
+from flowrx.streams.replay import RecordedFrame
+from flowrx.streams.simulate import demo_flow, simulate
 
 
 def _flowrx_pass(frames: list[RecordedFrame]) -> float:
@@ -168,7 +168,7 @@ def latency(count: int, rate: float = 5000.0) -> dict[str, float]:
     async def client() -> None:
         loop = asyncio.get_running_loop()
         source = WebSocketSource(f"ws://127.0.0.1:{port}/", WebSocketOptions())
-        state, subscription = connect(
+        _state, subscription = connect(
             source.frames, scheduler=AsyncIOScheduler(loop), graph=demo_flow()
         )
 

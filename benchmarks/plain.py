@@ -42,9 +42,19 @@ class PlainHandler:
             if len(self.runs) >= self.max_runs:
                 del self.runs[next(iter(self.runs))]
             run = {
-                "keys": set(), "glow": {}, "pending": {}, "badges": {}, "status": "running",
-                "error": False, "killed": False, "tools": {}, "groups": {}, "members": {},
-                "chat": {}, "pending_ix": [], "ended": False,
+                "keys": set(),
+                "glow": {},
+                "pending": {},
+                "badges": {},
+                "status": "running",
+                "error": False,
+                "killed": False,
+                "tools": {},
+                "groups": {},
+                "members": {},
+                "chat": {},
+                "pending_ix": [],
+                "ended": False,
             }
             self.runs[run_id] = run
         return run
@@ -140,8 +150,11 @@ class PlainHandler:
             order = frame.get("order")
             graph = self.graph
             run["badges"][(node, order)] = {
-                "node_id": node, "order": order, "status": "executing",
-                "handle": graph.handle(node), "type": graph.type(node),
+                "node_id": node,
+                "order": order,
+                "status": "executing",
+                "handle": graph.handle(node),
+                "type": graph.type(node),
             }
             ancestors = graph.ancestors(node)
             if ancestors:
