@@ -86,10 +86,10 @@ class PlainHandler:
                 self.changes += 1
             elif kind == "tool":
                 calls = run["tools"].get(node)
-                if calls is not None and all(c[1] is not None for c in calls):
-                    if max(max(e, s + 2.0) for s, e in calls) <= due:
-                        del run["tools"][node]
-                        self.changes += 1
+                closed = calls is not None and all(c[1] is not None for c in calls)
+                if closed and max(max(e, s + 2.0) for s, e in calls) <= due:
+                    del run["tools"][node]
+                    self.changes += 1
 
     def _group(self, run: dict[str, Any], group: str) -> None:
         members = run["members"]
