@@ -33,6 +33,7 @@ from flowrx.operators.effects import Change, Concern, Config
 from flowrx.operators.group import group_concern
 from flowrx.operators.interaction import interaction_concern
 from flowrx.operators.lifecycle import lifecycle_concern
+from flowrx.operators.route import route
 from flowrx.operators.store import store_concern
 from flowrx.operators.tool import tool_concern
 from flowrx.operators.visual import visual_concern
@@ -126,7 +127,7 @@ def connect(
     for card in cards:
         steps = run_concern(
             card,
-            messages,
+            messages.pipe(route(card.accepts)),
             scheduler,
             clock,
             degraded_after=config.degraded_after,

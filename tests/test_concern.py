@@ -207,3 +207,26 @@ def test_an_error_outside_the_guard_restarts_the_concern_with_its_state(
     frames.on_next(frame("start_node", "c", 3))
     assert state.state("toy").applied == 3  # a, broken and c: state survived the restart
     assert state.health["toy"] == "ok"
+
+
+def test_route_keeps_only_what_the_concern_accepts() -> None:
+    """route(accepts) passes the (message, now) pairs a concern takes, in order, nothing else."""
+    from reactivex.testing import ReactiveTest, TestScheduler
+
+    from flowrx.messages import parse
+    from flowrx.operators.route import route
+
+    scheduler = TestScheduler()
+    node = parse(frame("start_node", "a", 0))
+    tool = parse(frame("start_tool", "t"))
+    source = scheduler.create_hot_observable(
+        ReactiveTest.on_next(210, (node, 0.1)),
+        ReactiveTest.on_next(220, (tool, 0.2)),
+        ReactiveTest.on_next(230, (node, 0.3)),
+        ReactiveTest.on_completed(240),
+    )
+    #   time 210: node   220: tool   230: node   240: |
+    accepts = _toy().accepts
+    seen = scheduler.start(lambda: source.pipe(route(lambda m: accepts(m) and m is node)))
+    assert [m.value.value[1] for m in seen.messages if m.value.kind == "N"] == [0.1, 0.3]
+    assert seen.messages[-1].value.kind == "C"

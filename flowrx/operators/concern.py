@@ -1,13 +1,12 @@
 """Run one concern as an isolated Rx pipeline: guarded ``scan`` plus timers on a scheduler.
 
-``run_concern`` feeds the concern's routed messages (those its ``accepts`` takes) and its own
-fired timers into a ``scan`` whose step calls the pure reducer inside a guard. A failure of one
-event keeps the state from before that event and emits a :class:`Failure`; the next event
-carries on (isolation per event, not by resubscription, and without an observable per event).
-Timers are data: the reducer's :class:`~flowrx.operators.effects.StartTimer` effects are
-scheduled on the injected scheduler and come back as
-:class:`~flowrx.operators.effects.TimerFired` through the same scan, so every rule runs in
-virtual time in tests. Disposing the subscription cancels every timer.
+``run_concern`` feeds the concern's routed messages and its own fired timers into a ``scan``
+whose step calls the pure reducer inside a guard. A failure of one event keeps the state from
+before that event and emits a :class:`Failure`; the next event carries on (isolation per event,
+not by resubscription, and without an observable per event). Timers are data: the reducer's
+:class:`~flowrx.operators.effects.StartTimer` effects are scheduled on the injected scheduler
+and come back as :class:`~flowrx.operators.effects.TimerFired` through the same scan, so every
+rule runs in virtual time in tests. Disposing the subscription cancels every timer.
 
 Last line of defence: a failure outside the guard (the timer bookkeeping, say) takes the
 concern down; inputs are lost until a capped exponential backoff brings it back with the last
@@ -146,7 +145,8 @@ def run_concern(
     max_backoff: float = 30.0,
     timers_seen: Callable[[Mapping[Hashable, object]], None] | None = None,
 ) -> Observable[Step[S]]:
-    """The concern's stream of steps, fed by ``messages`` and its own timers.
+    """The concern's stream of steps, fed by ``messages`` (already routed to it: see
+    :func:`~flowrx.operators.route.route`) and its own timers.
 
     ``messages`` carry the pipeline time at which intake received them (read once per frame);
     ``clock`` gives the time for fired timers. Both reach the reducer as ``now``. Timers run on
@@ -159,7 +159,6 @@ def run_concern(
     seven times per frame.
     """
     step_fn = _guarded(concern, degraded_after)
-    accepts = concern.accepts
 
     def subscribe(
         observer: abc.ObserverBase[Step[S]], _: abc.SchedulerBase | None = None
@@ -230,11 +229,7 @@ def run_concern(
                 return
             observer.on_next(step)
 
-        def route_in(item: tuple[Message, float]) -> None:
-            if accepts(item[0]):
-                process(item)
-
-        upstream = messages.subscribe(route_in, observer.on_error, observer.on_completed)
+        upstream = messages.subscribe(process, observer.on_error, observer.on_completed)
 
         def cancel_timers() -> None:
             for disposable in list(timers.values()):

@@ -2,7 +2,8 @@
 
 Every concern subscribes to the one shared observable of ``(message, now)`` pairs through
 ``route(card.accepts)``. The predicate is the concern's own (``Concern.accepts``), so adding a
-concern never touches another's routing.
+concern never touches another's routing. It is a lean filter (one closure, no operator chain):
+it runs seven times per frame.
 
 Marble::
 
@@ -14,20 +15,34 @@ Marble::
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
 
-from reactivex import Observable
-from reactivex import operators as ops
+import reactivex
+from reactivex import Observable, abc
 
 from flowrx.messages import Message
 
 __all__ = ["route"]
 
-T = TypeVar("T")
+Item = tuple[Message, float]
 
 
-def route(
-    accepts: Callable[[Message], bool],
-) -> Callable[[Observable[tuple[Message, float]]], Observable[tuple[Message, float]]]:
+def route(accepts: Callable[[Message], bool]) -> Callable[[Observable[Item]], Observable[Item]]:
     """Keep the ``(message, now)`` pairs whose message ``accepts`` takes."""
-    return ops.filter(lambda item: accepts(item[0]))
+
+    def operator(source: Observable[Item]) -> Observable[Item]:
+        def subscribe(
+            observer: abc.ObserverBase[Item], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            on_next = observer.on_next
+
+            def forward(item: Item) -> None:
+                if accepts(item[0]):
+                    on_next(item)
+
+            return source.subscribe(
+                forward, observer.on_error, observer.on_completed, scheduler=scheduler
+            )
+
+        return reactivex.create(subscribe)
+
+    return operator
