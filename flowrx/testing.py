@@ -35,6 +35,7 @@ from typing import Any
 import attrs
 import reactivex
 from reactivex import Observable, abc
+from reactivex.subject import Subject
 
 from flowrx.graph import FlowGraph
 from flowrx.operators.effects import Change, Concern, Config
@@ -43,6 +44,7 @@ from flowrx.sinks.state import FlowState
 from flowrx.streams.replay import RecordedFrame, VirtualClock, read_recording, replay
 
 __all__ = [
+    "Driver",
     "Harness",
     "agno_frame",
     "exec_frame",
@@ -201,6 +203,33 @@ class Harness:
             for t, c in self.changes
             if (concern is None or c.concern == concern) and (what is None or c.what == what)
         ]
+
+
+class Driver:
+    """flowrx fed by hand, for step-by-step tests: push frames at virtual times, read the state.
+
+    ``at(t, *frames)`` runs the clock to ``t`` (every timer due by then fires) and then pushes
+    the frames (text, or mappings sent as their JSON). Keyword arguments go to
+    :func:`flowrx.connect` (``graph``, ``config``, ``concerns``, ``faults``, ``hooks``,
+    ``sinks``).
+    """
+
+    def __init__(self, **connect_kwargs: Any) -> None:
+        self.clock = VirtualClock()
+        self.frames: Subject[Any] = Subject()
+        self.state, self.disposable = connect(self.frames, scheduler=self.clock, **connect_kwargs)
+
+    def at(self, t: float, *frames: object) -> None:
+        """Advance to ``t`` (running due timers), then push ``frames``."""
+        self.clock.run(until=t)
+        for frame in frames:
+            self.frames.on_next(json.dumps(frame) if isinstance(frame, Mapping) else frame)
+
+    def snapshot(self, t: float | None = None) -> dict[str, Any]:
+        """The snapshot (after running the clock to ``t``, when given)."""
+        if t is not None:
+            self.clock.run(until=t)
+        return self.state.snapshot()
 
 
 def run_frames(

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 import reactivex
 from reactivex import Observable
-from reactivex.subject import Subject
 from reactivex.testing import ReactiveTest, TestScheduler
 
 from flowrx import VirtualClock, cli, connect, load_graph, read_recording, replay
@@ -31,6 +30,7 @@ from flowrx.operators.group import (
     reduce_group,
 )
 from flowrx.sinks.state import FlowState
+from flowrx.testing import Driver
 
 CONFIG = Config()
 
@@ -163,26 +163,15 @@ def run_end(run: str = "r1") -> str:
     return frame("run_end", run=run)
 
 
-class Live:
+class Live(Driver):
     """The real pipeline on a virtual clock, fed through a subject between clock advances."""
 
     def __init__(self, graph: FlowGraph = GRAPH, config: Config | None = None) -> None:
-        self.clock = VirtualClock()
-        self.frames: Subject[Any] = Subject()
-        self.state, self.disposable = connect(
-            self.frames, scheduler=self.clock, graph=graph, config=config
-        )
-
-    def at(self, t: float, *frames: str) -> None:
-        """Advance to ``t`` (running due timers), then push ``frames``."""
-        self.clock.run(until=t)
-        for f in frames:
-            self.frames.on_next(f)
+        super().__init__(graph=graph, config=config)
 
     def snap(self, t: float) -> dict[str, Any]:
         """The snapshot at time ``t``."""
-        self.clock.run(until=t)
-        return self.state.snapshot()
+        return self.snapshot(t)
 
     def surface(self, t: float) -> dict[str, list[str]]:
         """The surface at time ``t``, group nodes only."""

@@ -12,7 +12,6 @@ import json
 from typing import Any
 
 import pytest
-from reactivex.subject import Subject
 
 from flowrx.graph import graph_from_mapping
 from flowrx.messages import ClearRun, Evict, ResolveInteraction, parse
@@ -23,8 +22,8 @@ from flowrx.operators.interaction import (
     interaction_section,
     reduce_interaction,
 )
-from flowrx.pipeline import connect, default_concerns
-from flowrx.streams.replay import VirtualClock
+from flowrx.pipeline import default_concerns
+from flowrx.testing import Driver
 
 FLOW = "11111111-0000-4000-8000-000000000000"
 OTHER_FLOW = "22222222-0000-4000-8000-000000000000"
@@ -567,22 +566,12 @@ def test_the_card_routes_only_what_the_concern_uses() -> None:
 # --- through the pipeline ----------------------------------------------------------------------
 
 
-class Live:
+class Live(Driver):
     """The pipeline with the interaction concern, on a virtual clock, fed through a subject."""
 
     def __init__(self, **kwargs: Any) -> None:
-        self.clock = VirtualClock()
-        self.frames: Subject[Any] = Subject()
         cards = default_concerns(GRAPH, Config())  # interaction is one of them
-        self.state, self.disposable = connect(
-            self.frames, scheduler=self.clock, graph=GRAPH, concerns=cards, **kwargs
-        )
-
-    def at(self, t: float, *frames: dict[str, Any]) -> None:
-        """Advance to ``t`` (running due timers), then push ``frames`` as text."""
-        self.clock.run(until=t)
-        for frame in frames:
-            self.frames.on_next(json.dumps(frame))
+        super().__init__(graph=GRAPH, concerns=cards, **kwargs)
 
     def section(self) -> dict[str, Any]:
         """The interaction section of the snapshot."""

@@ -7,13 +7,13 @@ import threading
 from typing import Any
 
 import reactivex
-from reactivex.subject import Subject
 
 from flowrx.messages import AgentPaused, AgnoEvent, Evict, ExecutionEvent
 from flowrx.operators.effects import CancelTimer, Change, Config, Hook, StartTimer, TimerFired
 from flowrx.operators.lifecycle import LifecycleState, reduce_lifecycle
 from flowrx.pipeline import connect
 from flowrx.streams.replay import VirtualClock
+from flowrx.testing import Driver
 
 CONFIG = Config()
 
@@ -88,20 +88,12 @@ def agno(event: str, seq: int, run: str = "r1", node: str | None = None) -> str:
     )
 
 
-class Live:
+class Live(Driver):
     """The real pipeline on a virtual clock, fed through a subject between clock advances."""
 
     def __init__(self, **kwargs: Any) -> None:
-        self.clock = VirtualClock()
-        self.frames: Subject[Any] = Subject()
-        self.state, self.disposable = connect(self.frames, scheduler=self.clock, **kwargs)
+        super().__init__(**kwargs)
         self._order = 0
-
-    def at(self, t: float, *frames: str) -> None:
-        """Advance to ``t`` (running due timers), then push ``frames``."""
-        self.clock.run(until=t)
-        for f in frames:
-            self.frames.on_next(f)
 
     def node(self, t: float, run: str = "r1") -> None:
         """Push a fresh start_node of ``run`` at ``t`` (a sign of life)."""

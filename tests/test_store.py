@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import attrs
-from reactivex.subject import Subject
 from reactivex.testing import ReactiveTest, TestScheduler
 
 from flowrx.graph import FlowGraph, graph_from_mapping
@@ -14,7 +13,7 @@ from flowrx.messages import Evict, ExecutionEvent
 from flowrx.operators.effects import Change, Config
 from flowrx.operators.store import Badge, StoreState, reduce_store, store_section
 from flowrx.pipeline import connect
-from flowrx.streams.replay import VirtualClock
+from flowrx.testing import Driver
 
 GRAPH = graph_from_mapping(
     {
@@ -73,21 +72,11 @@ def frame(
     return json.dumps(data)
 
 
-class Live:
+class Live(Driver):
     """The real pipeline on a virtual clock, fed through a subject."""
 
     def __init__(self, graph: FlowGraph | None = GRAPH, config: Config | None = None) -> None:
-        self.clock = VirtualClock()
-        self.frames: Subject[Any] = Subject()
-        self.state, self.disposable = connect(
-            self.frames, scheduler=self.clock, graph=graph, config=config
-        )
-
-    def at(self, t: float, *frames: str) -> None:
-        """Advance to ``t``, then push ``frames``."""
-        self.clock.run(until=t)
-        for f in frames:
-            self.frames.on_next(f)
+        super().__init__(graph=graph, config=config)
 
     def store(self) -> dict[str, list[dict[str, Any]]]:
         """The store section now."""

@@ -132,3 +132,28 @@ def test_agno_frames_carry_the_relay_fields() -> None:
     msg = parse(agno_frame("RunContent", content="hi", sequence_id=1, node_id="a"))
     assert isinstance(msg, AgnoEvent)
     assert msg.content == "hi"
+
+
+def test_the_driver_pushes_frames_at_virtual_times_and_reads_snapshots() -> None:
+    """Driver: frames (text or mappings) at chosen times; the snapshot after timers fire."""
+    from flowrx.testing import Driver
+
+    d = Driver()
+    d.at(
+        0.0,
+        exec_frame("run_start"),
+        {
+            "run_id": DEFAULT,
+            "node_id": "n1",
+            "event": "start_node",
+            "order": 0,
+            "status": "running",
+        },
+    )
+    d.at(0.1, E)
+    assert d.snapshot(0.599)["visual"]["n1"] == ["executing"]
+    assert d.snapshot(0.6)["visual"]["n1"] == ["executed-success"]
+    assert d.state.snapshot()["diagnostics"]["frames"] == 3
+
+
+DEFAULT = "run-1"

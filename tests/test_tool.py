@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 import reactivex
 from reactivex import Observable
-from reactivex.subject import Subject
 from reactivex.testing import ReactiveTest, TestScheduler
 
 from flowrx import VirtualClock, cli, connect, load_graph, read_recording, replay
@@ -24,6 +23,7 @@ from flowrx.messages import Background, Evict, ExecutionEvent, Foreground
 from flowrx.operators.effects import CancelTimer, Change, Config, StartTimer, TimerFired
 from flowrx.operators.tool import Call, ToolState, reduce_tool, tool_section
 from flowrx.sinks.state import FlowState
+from flowrx.testing import Driver
 
 CONFIG = Config()
 GLOW = "executing-tool"
@@ -102,19 +102,11 @@ def run_end(run: str = "r1") -> str:
     return frame("run_end", None, run)
 
 
-class Live:
+class Live(Driver):
     """The real pipeline on a virtual clock, fed through a subject between clock advances."""
 
     def __init__(self, config: Config | None = None) -> None:
-        self.clock = VirtualClock()
-        self.frames: Subject[Any] = Subject()
-        self.state, self.disposable = connect(self.frames, scheduler=self.clock, config=config)
-
-    def at(self, t: float, *frames: str) -> None:
-        """Advance to ``t`` (running due timers), then push ``frames``."""
-        self.clock.run(until=t)
-        for f in frames:
-            self.frames.on_next(f)
+        super().__init__(config=config)
 
     def tool(self, t: float) -> dict[str, list[str]]:
         """The tool section at time ``t``."""

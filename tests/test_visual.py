@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 import reactivex
 from reactivex import Observable
-from reactivex.subject import Subject
 from reactivex.testing import ReactiveTest, TestScheduler
 
 from flowrx.graph import graph_from_mapping
@@ -17,6 +16,7 @@ from flowrx.operators.effects import CancelTimer, Change, Config, StartTimer, Ti
 from flowrx.operators.visual import Pending, VisualState, reduce_visual
 from flowrx.pipeline import connect
 from flowrx.streams.replay import VirtualClock
+from flowrx.testing import Driver
 
 CONFIG = Config()
 
@@ -106,21 +106,11 @@ def end_node(node: str, order: int = 0, status: str = "success", run: str = "r1"
     return frame("end_node", run, node, order, status)
 
 
-class Live:
+class Live(Driver):
     """The real pipeline on a virtual clock, fed through a subject between clock advances."""
 
     def __init__(self, graph: Any = None, config: Config | None = None) -> None:
-        self.clock = VirtualClock()
-        self.frames: Subject[Any] = Subject()
-        self.state, self.disposable = connect(
-            self.frames, scheduler=self.clock, graph=graph, config=config
-        )
-
-    def at(self, t: float, *frames: str) -> None:
-        """Advance to ``t`` (running due timers), then push ``frames``."""
-        self.clock.run(until=t)
-        for f in frames:
-            self.frames.on_next(f)
+        super().__init__(graph=graph, config=config)
 
     def visual(self, t: float) -> dict[str, list[str]]:
         """The visual section at time ``t``."""
