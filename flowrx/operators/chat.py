@@ -75,7 +75,7 @@ import attrs
 from flowrx.graph import FlowGraph
 from flowrx.html import sanitise_html
 from flowrx.messages import AgnoEvent, ChatHTML, Evict, ExecutionEvent, Message
-from flowrx.operators._maps import assoc, dissoc
+from flowrx.operators._maps import assoc, dissoc, evolve
 from flowrx.operators.effects import Change, Concern, Effect, Input
 
 __all__ = [
@@ -321,7 +321,7 @@ def _speaker(run: ChatRun, msg: AgnoEvent, graph: FlowGraph) -> tuple[ChatRun, _
         if fresh:
             nodes = dict(run.nodes)
             nodes.update((i, node_id) for i in fresh)
-            run = attrs.evolve(run, nodes=nodes)
+            run = evolve(run, nodes=nodes)
     if _is_member(msg):
         index = msg.member_index
         who: Hashable = ("member", msg.parent_team_id, index if index is not None else msg.agent_id)
@@ -337,7 +337,7 @@ def _speaker(run: ChatRun, msg: AgnoEvent, graph: FlowGraph) -> tuple[ChatRun, _
 
 
 def _put(run: ChatRun, message: ChatMessage) -> ChatRun:
-    return attrs.evolve(run, messages=assoc(run.messages, message.index, message))
+    return evolve(run, messages=assoc(run.messages, message.index, message))
 
 
 def _new(run: ChatRun, speaker: _Speaker, kind: str) -> tuple[ChatRun, ChatMessage]:
@@ -352,7 +352,7 @@ def _new(run: ChatRun, speaker: _Speaker, kind: str) -> tuple[ChatRun, ChatMessa
         kind=kind,
     )
     key = message.key
-    run = attrs.evolve(
+    run = evolve(
         run,
         messages=assoc(run.messages, index, message),
         open=assoc(run.open, key, index),
@@ -391,7 +391,7 @@ def _target(
 def _add_chunk(message: ChatMessage, text: str, order: Order | None) -> ChatMessage | None:
     """The message with the chunk in its place, or ``None`` when the chunk is a duplicate."""
     if order is None or message.last is None or order > message.last:
-        return attrs.evolve(
+        return evolve(
             message,
             chunks=(*message.chunks, Chunk(text, order)),
             streamed=message.streamed + text,
@@ -404,7 +404,7 @@ def _add_chunk(message: ChatMessage, text: str, order: Order | None) -> ChatMess
         (i for i, c in enumerate(chunks) if c.order is not None and c.order > order), len(chunks)
     )
     chunks = (*chunks[:at], Chunk(text, order), *chunks[at:])
-    return attrs.evolve(message, chunks=chunks, streamed="".join(c.text for c in chunks))
+    return evolve(message, chunks=chunks, streamed="".join(c.text for c in chunks))
 
 
 def _chunk(
@@ -424,8 +424,8 @@ def _close(run: ChatRun, key: Key, order: Order | None) -> tuple[ChatRun, int | 
     index = run.open.get(key)
     if index is None:
         return run, None
-    message = attrs.evolve(run.messages[index], closed=True, closed_at=order)
-    run = attrs.evolve(run, open=dissoc(run.open, key))
+    message = evolve(run.messages[index], closed=True, closed_at=order)
+    run = evolve(run, open=dissoc(run.open, key))
     return _put(run, message), index
 
 
@@ -456,15 +456,15 @@ def _completed(
     latest = run.latest.get((speaker.node_id, speaker.who, "content"))
     if latest is None:
         run, message = _new(run, speaker, "content")
-        message = attrs.evolve(message, final=final, closed=True, closed_at=order)
-        run = attrs.evolve(run, open=dissoc(run.open, message.key))
+        message = evolve(message, final=final, closed=True, closed_at=order)
+        run = evolve(run, open=dissoc(run.open, message.key))
         return state, _put(run, message), [*changed, message.index]
     message = run.messages[latest]
     if message.text == final:
         return state, run, changed
     if message.final is None and message.chunks:
-        state = attrs.evolve(state, final_text_differs=state.final_text_differs + 1)
-    return state, _put(run, attrs.evolve(message, final=final)), [*changed, latest]
+        state = evolve(state, final_text_differs=state.final_text_differs + 1)
+    return state, _put(run, evolve(message, final=final)), [*changed, latest]
 
 
 def _duration(tool: Mapping[str, Any]) -> float | None:
@@ -518,13 +518,13 @@ def _tool(run: ChatRun, speaker: _Speaker, msg: AgnoEvent, base: str) -> tuple[C
         if position is None
         else (*message.tools[:position], call, *message.tools[position + 1 :])
     )
-    message = attrs.evolve(message, tools=tools)
+    message = evolve(message, tools=tools)
     if msg.event == "TeamToolCallCompleted" and call.name == _DELEGATE:
         child = tool.get("child_run_id")
         member = call.args.get("member_id") if isinstance(call.args, Mapping) else None
         delegation = Delegation(call_id, child if isinstance(child, str) else None, member, args)
         kept = tuple(d for d in message.delegations if call_id is None or d.tool_call_id != call_id)
-        message = attrs.evolve(message, delegations=(*kept, delegation))
+        message = evolve(message, delegations=(*kept, delegation))
     return _put(run, message), message.index
 
 
@@ -542,7 +542,7 @@ def _step(
     run, message = _target(run, speaker, "reasoning", order)
     if order is not None and any(s.order == order for s in message.steps):
         return run, None
-    message = attrs.evolve(message, steps=(*message.steps, step))
+    message = evolve(message, steps=(*message.steps, step))
     return _put(run, message), message.index
 
 
@@ -585,7 +585,7 @@ def _agno(state: ChatState, msg: AgnoEvent, graph: FlowGraph) -> Step:
     elif base == "RunCompleted":
         state, run, closed = _completed(state, run, speaker, msg, order)
         changed.extend(closed)
-    state = attrs.evolve(state, runs=assoc(state.runs, run_id, run))
+    state = evolve(state, runs=assoc(state.runs, run_id, run))
     return state, _changes(run_id, run, changed)
 
 
@@ -632,8 +632,8 @@ def _html(state: ChatState, msg: ChatHTML, graph: FlowGraph) -> Step:
         last=order,
         raw_html=msg.html,
     )
-    run = attrs.evolve(_put(run, message), next_index=index + 1)
-    state = attrs.evolve(state, runs=assoc(state.runs, run_id, run))
+    run = evolve(_put(run, message), next_index=index + 1)
+    state = evolve(state, runs=assoc(state.runs, run_id, run))
     return state, _changes(run_id, run, (index,))
 
 
@@ -643,16 +643,16 @@ def _execution(state: ChatState, msg: ExecutionEvent) -> Step:
     if run is None:
         return state, ()
     if msg.event == "resume_start":
-        run = attrs.evolve(run, phase=run.phase + 1)
-        return attrs.evolve(state, runs=assoc(state.runs, run_id, run)), ()
+        run = evolve(run, phase=run.phase + 1)
+        return evolve(state, runs=assoc(state.runs, run_id, run)), ()
     if msg.event not in _RUN_CLOSES or not run.open:
         return state, ()
     indexes = list(run.open.values())
     messages = dict(run.messages)
     for index in indexes:
-        messages[index] = attrs.evolve(messages[index], closed=True)
-    run = attrs.evolve(run, messages=messages, open={})
-    return attrs.evolve(state, runs=assoc(state.runs, run_id, run)), _changes(run_id, run, indexes)
+        messages[index] = evolve(messages[index], closed=True)
+    run = evolve(run, messages=messages, open={})
+    return evolve(state, runs=assoc(state.runs, run_id, run)), _changes(run_id, run, indexes)
 
 
 def reduce_chat(state: ChatState, msg: Input, now: float, graph: FlowGraph | None = None) -> Step:
@@ -670,7 +670,7 @@ def reduce_chat(state: ChatState, msg: Input, now: float, graph: FlowGraph | Non
     if isinstance(msg, Evict):
         if msg.run_id not in state.runs:
             return state, ()
-        state = attrs.evolve(state, runs=dissoc(state.runs, msg.run_id))
+        state = evolve(state, runs=dissoc(state.runs, msg.run_id))
         return state, (Change(NAME, "cleared", msg.run_id),)
     return state, ()
 

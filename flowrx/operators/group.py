@@ -26,7 +26,7 @@ import attrs
 
 from flowrx.graph import FlowGraph
 from flowrx.messages import Background, Evict, ExecutionEvent, Foreground, Message
-from flowrx.operators._maps import assoc, dissoc
+from flowrx.operators._maps import assoc, dissoc, evolve
 from flowrx.operators.effects import (
     CancelTimer,
     Change,
@@ -153,7 +153,7 @@ def _transition(
             effects.append(Change(NAME, "glow", run_id, group, after))
     members = assoc(run.members, node_id, new) if new is not None else dissoc(run.members, node_id)
     dark = run.dark.difference(ancestors) if run.dark else run.dark
-    return attrs.evolve(run, members=members, groups=groups, dark=dark), tuple(effects)
+    return evolve(run, members=members, groups=groups, dark=dark), tuple(effects)
 
 
 def _clear_glow(run_id: str, run: GroupRun) -> tuple[GroupRun, tuple[Effect, ...]]:
@@ -164,7 +164,7 @@ def _clear_glow(run_id: str, run: GroupRun) -> tuple[GroupRun, tuple[Effect, ...
             for g, agg in run.groups.items()
             if _classes(agg) and g not in run.dark
         )
-    return attrs.evolve(run, cleared=True, clearing=False, dark=frozenset()), effects
+    return evolve(run, cleared=True, clearing=False, dark=frozenset()), effects
 
 
 def _run_end(
@@ -183,7 +183,7 @@ def _run_end(
         return run, (*effects, *more)
     delay = min(max(pending) + config.clear_margin - now, config.end_window + config.clear_margin)
     effects.append(StartTimer(("gclear", run_id), max(delay, 0.0)))
-    return attrs.evolve(run, clearing=True), tuple(effects)
+    return evolve(run, clearing=True), tuple(effects)
 
 
 def _execution(
@@ -196,9 +196,7 @@ def _execution(
         effects: tuple[Effect, ...] = (CancelTimer(("gclear", run_id)),) if run.clearing else ()
         # a glow run_end already cleared stays dark until a descendant changes the group
         dark = frozenset(g for g, agg in run.groups.items() if _classes(agg))
-        run = attrs.evolve(
-            run, cleared=False, clearing=False, dark=dark if run.cleared else run.dark
-        )
+        run = evolve(run, cleared=False, clearing=False, dark=dark if run.cleared else run.dark)
         return GroupState(runs=assoc(state.runs, run_id, run)), effects
     if event in ("run_end", "resume_end"):
         run, effects = _run_end(run_id, run, now, config, graph)
@@ -272,7 +270,7 @@ def reduce_group(
             if isinstance(msg, Foreground):
                 return state, ()
             run = GroupRun()  # sent to the background before its first group event
-        run = attrs.evolve(run, background=isinstance(msg, Background))
+        run = evolve(run, background=isinstance(msg, Background))
         glow: tuple[Effect, ...] = ()
         if not run.cleared:
             glow = tuple(

@@ -65,7 +65,7 @@ from flowrx.messages import (
     Message,
     ResolveInteraction,
 )
-from flowrx.operators._maps import assoc, dissoc
+from flowrx.operators._maps import assoc, dissoc, evolve
 from flowrx.operators.effects import Change, Concern, Effect, Input
 
 __all__ = [
@@ -220,7 +220,7 @@ def _new_id(state: InteractionState, run_id: str, prefix: str) -> tuple[Interact
     n = state.issued.get(run_id, 0) + 1
     while f"{prefix}:{n}" in state.pending:
         n += 1
-    return attrs.evolve(state, issued=assoc(state.issued, run_id, n)), f"{prefix}:{n}"
+    return evolve(state, issued=assoc(state.issued, run_id, n)), f"{prefix}:{n}"
 
 
 def _where(run_id: str, node_id: str | None) -> str:
@@ -229,13 +229,13 @@ def _where(run_id: str, node_id: str | None) -> str:
 
 
 def _add(state: InteractionState, item: Interaction) -> Step:
-    state = attrs.evolve(state, pending=assoc(state.pending, item.id, item))
+    state = evolve(state, pending=assoc(state.pending, item.id, item))
     return state, (_change("pending", item),)
 
 
 def _update(state: InteractionState, old: Interaction, new: Interaction) -> Step:
     """Replace an item in place (its position stays); a visible difference emits a change."""
-    state = attrs.evolve(state, pending=assoc(state.pending, old.id, new))
+    state = evolve(state, pending=assoc(state.pending, old.id, new))
     same = old.node_id == new.node_id and old.detail == new.detail
     return state, () if same else (_change("pending", new),)
 
@@ -247,7 +247,7 @@ def _remove(state: InteractionState, items: Sequence[Interaction], what: str) ->
     for item in items:
         del pending[item.id]
     resolved = state.resolved + (len(items) if what == "resolved" else 0)
-    state = attrs.evolve(state, pending=pending, resolved=resolved)
+    state = evolve(state, pending=pending, resolved=resolved)
     return state, tuple(_change(what, item) for item in items)
 
 
@@ -276,7 +276,7 @@ def _pause(
             state, Interaction(item_id, run_id, node_id, "pause", detail, frozenset({source}))
         )
     platform_wins = source == _FROM_AGNO and _FROM_PLATFORM in target.sources
-    merged = attrs.evolve(
+    merged = evolve(
         target,
         node_id=target.node_id if target.node_id is not None else node_id,
         detail=target.detail if platform_wins else detail,
@@ -301,7 +301,7 @@ def _interaction(state: InteractionState, msg: InteractionEvent) -> Step:
         if old.run_id == run_id and old.kind == "oauth" and old.detail.get("state") == token:
             # the same prompt again: its latest details, same id and position
             node = node_id if node_id is not None else old.node_id
-            return _update(state, old, attrs.evolve(old, node_id=node, detail=detail))
+            return _update(state, old, evolve(old, node_id=node, detail=detail))
     state, item_id = _new_id(state, run_id, f"oauth:{run_id}")
     return _add(state, Interaction(item_id, run_id, node_id, "oauth", detail))
 
@@ -323,9 +323,9 @@ def _arrives(
     theirs = _flow_of(msg)
     ours = flow_id if flow_id is not None else state.flows.get(run_id)
     if theirs is not None and ours is not None and theirs != ours:
-        return attrs.evolve(state, foreign=state.foreign + 1), ()
+        return evolve(state, foreign=state.foreign + 1), ()
     if run_id in state.ended:
-        return attrs.evolve(state, late=state.late + 1), ()
+        return evolve(state, late=state.late + 1), ()
     if isinstance(msg, InteractionEvent):
         return _interaction(state, msg)
     if isinstance(msg, AgentPaused):
@@ -336,14 +336,14 @@ def _arrives(
 def _execution(state: InteractionState, msg: ExecutionEvent, flow_id: str | None) -> Step:
     run_id = msg.run_id
     if flow_id is None and msg.flow_id is not None and run_id not in state.flows:
-        state = attrs.evolve(state, flows=assoc(state.flows, run_id, msg.flow_id))
+        state = evolve(state, flows=assoc(state.flows, run_id, msg.flow_id))
     if msg.event == "resume_start":
         if run_id in state.ended:
-            state = attrs.evolve(state, ended=state.ended - {run_id})
+            state = evolve(state, ended=state.ended - {run_id})
         return _remove(state, _of_run(state, run_id), "resolved")
     if msg.event in _DROPS:
         if run_id not in state.ended:
-            state = attrs.evolve(state, ended=state.ended | {run_id})
+            state = evolve(state, ended=state.ended | {run_id})
         return _remove(state, _of_run(state, run_id), "dropped")
     return state, ()
 
@@ -374,7 +374,7 @@ def reduce_interaction(
     if isinstance(msg, Evict):
         run_id = msg.run_id
         state, effects = _remove(state, _of_run(state, run_id), "dropped")
-        state = attrs.evolve(
+        state = evolve(
             state,
             flows=dissoc(state.flows, run_id),
             issued=dissoc(state.issued, run_id),

@@ -32,7 +32,7 @@ from flowrx.messages import (
     Message,
     ResolveInteraction,
 )
-from flowrx.operators._maps import assoc, dissoc
+from flowrx.operators._maps import assoc, dissoc, evolve
 from flowrx.operators.effects import (
     CancelTimer,
     Change,
@@ -129,7 +129,7 @@ def _start(state: LifecycleState, run_id: str, now: float, config: Config, resum
     if not resume and old is not None and old.status in _ENDED:
         return state, ()  # a run_start delivered after its run_end: late, it must not re-lock
     if resume and old is not None:
-        record = attrs.evolve(
+        record = evolve(
             old, status="running", ended_at=None, resumes=old.resumes + 1, last_seen=now
         )
     else:
@@ -143,7 +143,7 @@ def _start(state: LifecycleState, run_id: str, now: float, config: Config, resum
 
 def _end(state: LifecycleState, run_id: str, now: float, hook: str) -> Step:
     old = state.runs.get(run_id) or RunRecord(status="running", started_at=None)
-    record = attrs.evolve(old, status=old.outcome, ended_at=now, last_seen=now)
+    record = evolve(old, status=old.outcome, ended_at=now, last_seen=now)
     is_active = state.active_run_id == run_id
     new, effects = _set_run(
         state,
@@ -174,14 +174,14 @@ def _seen(state: LifecycleState, run_id: str, now: float, config: Config) -> Ste
         new, effects = _set_run(
             state,
             run_id,
-            attrs.evolve(old, status="running", last_seen=now),
+            evolve(old, status="running", last_seen=now),
             active=state.active_run_id,
             locked=True if is_active else state.editor_locked,
         )
         return new, (*effects, StartTimer(("watchdog", run_id), config.stall_after))
     if old.status == "running" and now - old.last_seen < _SEEN_GRANULARITY:
         return state, ()  # the watchdog needs seconds, not every chunk: no copy per frame
-    return attrs.evolve(state, runs=assoc(state.runs, run_id, attrs.evolve(old, last_seen=now))), ()
+    return evolve(state, runs=assoc(state.runs, run_id, evolve(old, last_seen=now))), ()
 
 
 def _watchdog(state: LifecycleState, run_id: str, now: float, config: Config) -> Step:
@@ -195,7 +195,7 @@ def _watchdog(state: LifecycleState, run_id: str, now: float, config: Config) ->
     return _set_run(
         state,
         run_id,
-        attrs.evolve(record, status="stalled"),
+        evolve(record, status="stalled"),
         active=state.active_run_id,
         locked=False if is_active else state.editor_locked,
     )
@@ -209,7 +209,7 @@ def _pause(state: LifecycleState, run_id: str, now: float, config: Config) -> St
     new, more = _set_run(
         state,
         run_id,
-        attrs.evolve(record, status="paused"),
+        evolve(record, status="paused"),
         active=state.active_run_id,
         locked=state.editor_locked,
     )
@@ -249,11 +249,11 @@ def reduce_lifecycle(
         if event == "end_node" and msg.status in ("error", "killed"):
             record = state.runs[run_id]
             if msg.status == "error":
-                record = attrs.evolve(record, has_error=True)
+                record = evolve(record, has_error=True)
             else:
-                record = attrs.evolve(record, has_killed=True)
+                record = evolve(record, has_killed=True)
             runs = assoc(state.runs, run_id, record)
-            state = attrs.evolve(state, runs=runs)
+            state = evolve(state, runs=runs)
         return state, effects
     if isinstance(msg, AgentPaused) or (isinstance(msg, AgnoEvent) and msg.event in _PAUSED):
         return _pause(state, run_id, now, config)
@@ -265,7 +265,7 @@ def reduce_lifecycle(
         new, more = _set_run(
             state,
             run_id,
-            attrs.evolve(record, status="running"),
+            evolve(record, status="running"),
             active=state.active_run_id,
             locked=state.editor_locked,
         )

@@ -18,7 +18,7 @@ import attrs
 
 from flowrx.graph import FlowGraph
 from flowrx.messages import Evict, ExecutionEvent, Message
-from flowrx.operators._maps import assoc, dissoc
+from flowrx.operators._maps import assoc, dissoc, evolve
 from flowrx.operators.effects import Change, Concern, Effect, Input
 
 __all__ = ["Badge", "StoreRun", "StoreState", "reduce_store", "store_concern", "store_section"]
@@ -107,7 +107,7 @@ def reduce_store(
     run = state.runs.get(run_id) or StoreRun()
     if msg.event in ("run_end", "resume_end"):
         cut = {
-            k: attrs.evolve(b, status="unfinished")
+            k: evolve(b, status="unfinished")
             for k, b in run.records.items()
             if b.status == "executing"
         }
@@ -123,7 +123,7 @@ def reduce_store(
         order = msg.order if msg.order is not None else len(run.records)
         existing = run.records.get((node_id, order))
         if existing is not None:
-            return _put(state, run_id, run, attrs.evolve(existing, status="executing"))
+            return _put(state, run_id, run, evolve(existing, status="executing"))
         graph = graph or FlowGraph.empty()
         badge = Badge(
             node_id, run_id, order, "executing", graph.handle(node_id), graph.type(node_id)
@@ -138,7 +138,7 @@ def reduce_store(
         graph = graph or FlowGraph.empty()
         order = msg.order if msg.order is not None else len(run.records)
         existing = Badge(node_id, run_id, order, status, graph.handle(node_id), graph.type(node_id))
-    return _put(state, run_id, run, attrs.evolve(existing, status=status))
+    return _put(state, run_id, run, evolve(existing, status=status))
 
 
 def store_section(state: StoreState) -> dict[str, list[dict[str, Any]]]:

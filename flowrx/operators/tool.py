@@ -23,7 +23,7 @@ from typing import Any
 import attrs
 
 from flowrx.messages import Background, Evict, ExecutionEvent, Foreground, Message
-from flowrx.operators._maps import assoc, dissoc
+from flowrx.operators._maps import assoc, dissoc, evolve
 from flowrx.operators.effects import (
     CancelTimer,
     Change,
@@ -109,16 +109,16 @@ def _settle(
     until = _until(calls, config.tool_window)
     key = ("tool", run_id, node_id)
     if until is not None and until <= now + _EPSILON:
-        run = attrs.evolve(run, nodes=dissoc(run.nodes, node_id))
+        run = evolve(run, nodes=dissoc(run.nodes, node_id))
         effects: tuple[Effect, ...] = (CancelTimer(key),)
         if was_on and not run.background:
             effects += (Change(NAME, "glow", run_id, node_id, ()),)
     else:
-        run = attrs.evolve(run, nodes=assoc(run.nodes, node_id, calls))
+        run = evolve(run, nodes=assoc(run.nodes, node_id, calls))
         effects = (CancelTimer(key),) if until is None else (StartTimer(key, until - now),)
         if not was_on and not run.background:
             effects += (Change(NAME, "glow", run_id, node_id, (CLASS,)),)
-    return attrs.evolve(state, runs=_put(state.runs, run_id, run)), effects
+    return evolve(state, runs=_put(state.runs, run_id, run)), effects
 
 
 def _put(runs: Mapping[str, ToolRun], run_id: str, run: ToolRun) -> Mapping[str, ToolRun]:
@@ -150,7 +150,7 @@ def _execution(state: ToolState, msg: ExecutionEvent, now: float, config: Config
         if call.ended is None:
             closed = (*calls[:i], Call(call.started, now), *calls[i + 1 :])
             return _settle(state, run_id, run, node_id, closed, now, config)
-    return attrs.evolve(state, orphan_tool_end=state.orphan_tool_end + 1), ()
+    return evolve(state, orphan_tool_end=state.orphan_tool_end + 1), ()
 
 
 def reduce_tool(state: ToolState, msg: Input, now: float, config: Config = Config()) -> Step:
@@ -174,14 +174,14 @@ def reduce_tool(state: ToolState, msg: Input, now: float, config: Config = Confi
             effects.append(CancelTimer(("tool", msg.run_id, node_id)))
             if not run.background:
                 effects.append(Change(NAME, "glow", msg.run_id, node_id, ()))
-        return attrs.evolve(state, runs=dissoc(state.runs, msg.run_id)), tuple(effects)
+        return evolve(state, runs=dissoc(state.runs, msg.run_id)), tuple(effects)
     if isinstance(msg, Background | Foreground):
         # a run sent to the background before its first call is remembered as such
         run = state.runs.get(msg.run_id) or ToolRun()
-        run = attrs.evolve(run, background=isinstance(msg, Background))
+        run = evolve(run, background=isinstance(msg, Background))
         value: tuple[str, ...] = () if run.background else (CLASS,)
         glow = tuple(Change(NAME, "glow", msg.run_id, n, value) for n in run.nodes)
-        return attrs.evolve(state, runs=_put(state.runs, msg.run_id, run)), glow
+        return evolve(state, runs=_put(state.runs, msg.run_id, run)), glow
     return state, ()
 
 

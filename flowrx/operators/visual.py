@@ -25,7 +25,7 @@ from typing import Any
 import attrs
 
 from flowrx.messages import Background, Evict, ExecutionEvent, Foreground, Message
-from flowrx.operators._maps import assoc, dissoc
+from flowrx.operators._maps import assoc, dissoc, evolve
 from flowrx.operators.effects import (
     CancelTimer,
     Change,
@@ -100,20 +100,20 @@ def _execution(
         effects: tuple[Effect, ...] = ()
         if run.clearing:
             effects = (CancelTimer(("clear", run_id)),)
-        return _put(state, run_id, attrs.evolve(run, clearing=False)), effects
+        return _put(state, run_id, evolve(run, clearing=False)), effects
     if event in ("run_end", "resume_end"):
         if not run.pending:
             return _clear(state, run_id, run)
         last_due = max(p.due for p in run.pending.values())
         delay = min(last_due + config.clear_margin - now, config.end_window + config.clear_margin)
-        run = attrs.evolve(run, clearing=True)
+        run = evolve(run, clearing=True)
         return _put(state, run_id, run), (StartTimer(("clear", run_id), max(delay, 0.0)),)
     node_id = msg.node_id
     if node_id is None:  # parse guarantees a node on node events; defensive for hand-made ones
         return state, ()
     if event == "start_node":
         effects = (CancelTimer(("end", run_id, node_id)),) if node_id in run.pending else ()
-        run = attrs.evolve(
+        run = evolve(
             run, nodes=assoc(run.nodes, node_id, "executing"), pending=dissoc(run.pending, node_id)
         )
         return _put(state, run_id, run), effects + _glow(run_id, run, node_id)
@@ -121,10 +121,10 @@ def _execution(
     status = msg.status or "success"
     previous = run.pending.get(node_id)
     if previous is not None:  # a repeated end keeps the original deadline
-        run = attrs.evolve(run, pending=assoc(run.pending, node_id, Pending(status, previous.due)))
+        run = evolve(run, pending=assoc(run.pending, node_id, Pending(status, previous.due)))
         return _put(state, run_id, run), ()
     was = run.nodes.get(node_id)
-    run = attrs.evolve(
+    run = evolve(
         run,
         nodes=assoc(run.nodes, node_id, "executing"),
         pending=assoc(run.pending, node_id, Pending(status, now + config.end_window)),
@@ -148,7 +148,7 @@ def _timer(
     pending = run.pending.get(node_id)
     if pending is None:  # cancelled or superseded: state is the authority, not the timer
         return state, ()
-    run = attrs.evolve(
+    run = evolve(
         run,
         nodes=assoc(run.nodes, node_id, f"executed-{pending.status}"),
         pending=dissoc(run.pending, node_id),
@@ -174,7 +174,7 @@ def reduce_visual(
         run = state.runs.get(msg.run_id)
         if run is None:
             return state, ()
-        run = attrs.evolve(run, background=isinstance(msg, Background))
+        run = evolve(run, background=isinstance(msg, Background))
         glow = tuple(
             Change(NAME, "glow", msg.run_id, n, () if run.background else (c,))
             for n, c in run.nodes.items()

@@ -45,7 +45,7 @@ from flowrx.messages import (
     Unknown,
     parse,
 )
-from flowrx.operators._maps import assoc, dissoc
+from flowrx.operators._maps import assoc, dissoc, evolve
 from flowrx.operators.effects import Config
 
 __all__ = ["Counters", "IntakeState", "Notice", "RunIntake", "reduce_intake"]
@@ -62,6 +62,7 @@ _NODE_OR_TOOL = frozenset(
     }
 )
 _EVICTED_MEMORY = 1024
+_FRESH = 64
 _UNKNOWN_NAMES_MEMORY = 256
 
 
@@ -85,11 +86,21 @@ class Counters:
 
 @attrs.frozen
 class RunIntake:
-    """One run's dedup memory and whether it has ended."""
+    """One run's dedup memory and whether it has ended.
+
+    The keys seen are split in two frozensets: ``fresh`` (at most ``_FRESH`` keys, copied on
+    each new key) and ``keys`` (the rest, rebuilt once per ``_FRESH`` keys), so remembering a
+    key costs O(_FRESH) copying instead of O(keys of the run).
+    """
 
     keys: frozenset[Hashable] = frozenset()
     recent: tuple[tuple[float, str], ...] = ()
     ended: bool = False
+    fresh: frozenset[Hashable] = frozenset()
+
+    def seen(self, key: Hashable) -> bool:
+        """Whether ``key`` is remembered for this run."""
+        return key in self.fresh or key in self.keys
 
 
 @attrs.frozen
@@ -159,7 +170,7 @@ def _evict(state: IntakeState, run_id: str, reason: str) -> Result:
     evicted = assoc(state.evicted, run_id, None)
     if len(evicted) > _EVICTED_MEMORY:
         del evicted[next(iter(evicted))]
-    new = attrs.evolve(state, runs=dissoc(state.runs, run_id), evicted=evicted)
+    new = evolve(state, runs=dissoc(state.runs, run_id), evicted=evicted)
     return new, (Evict(run_id, reason), Notice("evicted", reason, run_id))
 
 
@@ -204,6 +215,7 @@ def reduce_intake(
     # duplicates
     key = _dedupe_key(parsed)
     keys = run.keys
+    fresh = run.fresh
     recent = run.recent
     if key is None:
         text = _text(item)
@@ -212,9 +224,11 @@ def reduce_intake(
             return _count(state, duplicates=1), (Notice("duplicate", parsed.event, run_id),)
         recent = (*recent, (now, text))
     elif key != ("chat-unkeyed",):
-        if key in keys:
+        if run.seen(key):
             return _count(state, duplicates=1), (Notice("duplicate", parsed.event, run_id),)
-        keys = keys | {key}
+        fresh = fresh | {key}
+        if len(fresh) >= _FRESH:
+            keys, fresh = keys | fresh, frozenset()
     # late node and tool frames of an ended run
     ended = run.ended
     if isinstance(parsed, ExecutionEvent):
@@ -224,7 +238,7 @@ def reduce_intake(
             ended = True
         elif parsed.event == "resume_start":
             ended = False
-            keys = frozenset()
+            keys = fresh = frozenset()
     odd = int(
         isinstance(parsed, ExecutionEvent)
         and parsed.event == "end_node"
@@ -241,7 +255,7 @@ def reduce_intake(
         c.late,
         c.unknown_status + odd,
     )
-    runs = assoc(state.runs, run_id, RunIntake(keys, recent, ended))
+    runs = assoc(state.runs, run_id, RunIntake(keys, recent, ended, fresh))
     state = IntakeState(counters, runs, state.evicted, state.unknown_names)
     if isinstance(parsed, Unknown):
         state, notes = _unknown(state, parsed)
@@ -256,6 +270,6 @@ def _unknown(state: IntakeState, msg: Any) -> Result:
     out: list[Output] = [msg]
     name = msg.event
     if name not in state.unknown_names and len(state.unknown_names) < _UNKNOWN_NAMES_MEMORY:
-        state = attrs.evolve(state, unknown_names=state.unknown_names | {name})
+        state = evolve(state, unknown_names=state.unknown_names | {name})
         out.append(Notice("unknown_event", name[:80], msg.run_id))
     return state, tuple(out)
