@@ -220,17 +220,18 @@ class WebSocketSource:
     # --- the loop ----------------------------------------------------------------------------
 
     def _set(self, state: str, attempt: int = 0, reason: str | None = None) -> None:
+        """Publish a status (and log it), unless nothing about it changed."""
+        current = self._status.value
+        if (current.state, current.attempt, current.reason) == (state, attempt, reason):
+            return
         loop = self._loop or asyncio.get_running_loop()
-        status = ConnectionStatus(state, attempt, reason, loop.time())
-        if self._status.value.state != state or reason != self._status.value.reason:
-            log = logger.bind(concern="connection", event=state, run=None, node=None)
-            level = "ERROR" if state == "failed" else "INFO" if state == "open" else "WARNING"
-            if state in ("connecting", "closed"):
-                level = "INFO"
-            log.log(
-                level, "connection {state}{why}", state=state, why=f": {reason}" if reason else ""
-            )
-        self._status.on_next(status)
+        level = "ERROR" if state == "failed" else "WARNING"
+        if state in ("connecting", "open", "closed"):
+            level = "INFO"
+        logger.bind(concern="connection", event=state, run=None, node=None).log(
+            level, "connection {state}{why}", state=state, why=f": {reason}" if reason else ""
+        )
+        self._status.on_next(ConnectionStatus(state, attempt, reason, loop.time()))
 
     def _target(self) -> tuple[str, dict[str, str]]:
         token = self.options.token
