@@ -38,6 +38,7 @@ from flowrx.operators.store import store_concern
 from flowrx.operators.tool import tool_concern
 from flowrx.operators.visual import visual_concern
 from flowrx.sinks.hooks import HookFn, HookRunner
+from flowrx.sinks.log import log_graph_problems
 from flowrx.sinks.state import FlowState
 from flowrx.streams.ingest import ingest
 
@@ -102,6 +103,7 @@ def connect(
     :class:`~flowrx.sinks.hooks.HookRunner`). ``sinks`` receive every visible change.
     """
     graph = graph or FlowGraph.empty()
+    log_graph_problems(graph.problems)  # once per pipeline; lookups never follow a cycle
     config = config or Config()
     clock = _seconds(scheduler)
     cards = list(concerns) if concerns is not None else default_concerns(graph, config)

@@ -278,3 +278,34 @@ def test_an_evicted_run_leaves_no_timer_behind() -> None:
     assert timers["lifecycle"] == 1  # run b's watchdog only
     clock.run(until=5.0)
     assert state.snapshot()["visual"] == {}
+
+
+def test_a_cyclic_graph_is_reported_once_and_the_pipeline_runs() -> None:
+    """Graph problems (a cycle) are logged once as warnings; events on its nodes still apply."""
+    from loguru import logger
+
+    from flowrx.graph import graph_from_mapping
+
+    graph = graph_from_mapping(
+        {
+            "nodes": [
+                {"id": "A", "category": "group", "group": "B"},
+                {"id": "B", "category": "group", "group": "A"},
+                {"id": "m", "group": "A"},
+            ]
+        }
+    )
+    seen: list[str] = []
+    logger.enable("flowrx")
+    sink = logger.add(lambda m: seen.append(m.record["message"]), level="WARNING")
+    try:
+        clock = VirtualClock()
+        frames: Subject[str] = Subject()
+        state, _ = connect(frames, scheduler=clock, graph=graph)
+        frames.on_next(_frame("r", "start_node", "m", 0))
+        clock.run(until=1.0)
+    finally:
+        logger.remove(sink)
+        logger.disable("flowrx")
+    assert len([m for m in seen if "cycle" in m]) == len(graph.problems) == 1
+    assert state.snapshot()["group"]["r"]["A"]["status"] == "executing"

@@ -15,7 +15,13 @@ from loguru import logger
 from flowrx.operators.concern import Failure
 from flowrx.streams.intake import Notice
 
-__all__ = ["log_failure", "log_hook_failure", "log_notice", "log_sink_failure"]
+__all__ = [
+    "log_failure",
+    "log_graph_problems",
+    "log_hook_failure",
+    "log_notice",
+    "log_sink_failure",
+]
 
 _NOTICE_LEVEL = {
     "rejected": "INFO",
@@ -71,3 +77,11 @@ def log_notice(notice: Notice) -> None:
         detail=notice.detail,
         run=notice.run_id,
     )
+
+
+def log_graph_problems(problems: tuple[str, ...]) -> None:
+    """Report each problem of a flow graph (a cycle, a node in two groups) once, at warning."""
+    for problem in problems:
+        logger.bind(concern="graph", event="problem", run=None, node=None).warning(
+            "flow graph: {problem}", problem=problem
+        )
