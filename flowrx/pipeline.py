@@ -41,6 +41,7 @@ from flowrx.sinks.hooks import HookFn, HookRunner
 from flowrx.sinks.log import log_graph_problems
 from flowrx.sinks.state import FlowState
 from flowrx.streams.ingest import ingest
+from flowrx.streams.replay import VirtualClock
 
 __all__ = ["connect", "default_concerns"]
 
@@ -78,6 +79,10 @@ def _interleave(frames: Observable[Any], controls: Observable[Any]) -> Observabl
 
 
 def _seconds(scheduler: abc.SchedulerBase) -> Callable[[], float]:
+    """The pipeline's clock: seconds since connect, read once per frame and per timer."""
+    if isinstance(scheduler, VirtualClock):  # its float clock, without datetime conversions
+        begin = scheduler.seconds
+        return lambda: scheduler.seconds - begin
     to_seconds = scheduler.to_seconds
     start = to_seconds(scheduler.now)
     return lambda: float(to_seconds(scheduler.now) - start)
