@@ -510,3 +510,15 @@ def test_pipeline_run_seen_mid_way_is_adopted_and_watched():
     assert (section["active_run_id"], section["editor_locked"]) == ("mid", True)
     assert section["runs"]["mid"]["status"] == "running"
     assert live.status(123.0, "mid") == ("stalled", False)
+
+
+def test_the_watchdog_does_not_rearm_for_less_than_the_schedulers_microsecond() -> None:
+    """A deadline missed by under 1 µs (float noise below the scheduler's grid) stalls the run
+    instead of re-arming a zero-delay timer forever (it hung the state-machine fuzz test)."""
+    state, _ = reduce_lifecycle(LifecycleState(), ev("run_start"), 0.1 + 0.2, CONFIG)
+    due = 0.1 + 0.2 + CONFIG.stall_after
+    state, effects = reduce_lifecycle(
+        state, TimerFired(("watchdog", "r1"), None, "r1"), due - 4e-7, CONFIG
+    )
+    assert state.runs["r1"].status == "stalled"
+    assert not [e for e in effects if isinstance(e, StartTimer)]

@@ -18,6 +18,7 @@ import attrs
 from flowrx.messages import Message
 
 __all__ = [
+    "TIME_RESOLUTION",
     "CancelTimer",
     "Change",
     "Concern",
@@ -51,6 +52,12 @@ class Config:
     """Byte-identical frames (other than node and chat frames) within this window are duplicates."""
     degraded_after: int = 5
     """A concern whose last this-many events all failed is reported ``degraded``."""
+
+
+TIME_RESOLUTION = 1e-6
+"""Schedulers keep time in microseconds (datetime): a reducer that compares ``now`` with a
+deadline must allow this much, or a sub-microsecond remainder re-arms a zero-delay timer
+forever."""
 
 
 @attrs.frozen

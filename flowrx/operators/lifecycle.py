@@ -34,6 +34,7 @@ from flowrx.messages import (
 )
 from flowrx.operators._maps import assoc, dissoc, evolve
 from flowrx.operators.effects import (
+    TIME_RESOLUTION,
     CancelTimer,
     Change,
     Concern,
@@ -189,7 +190,7 @@ def _watchdog(state: LifecycleState, run_id: str, now: float, config: Config) ->
     if record is None or record.status != "running":
         return state, ()
     quiet_until = record.last_seen + config.stall_after
-    if now + 1e-9 < quiet_until:
+    if now + TIME_RESOLUTION < quiet_until:
         return state, (StartTimer(("watchdog", run_id), quiet_until - now),)
     is_active = state.active_run_id == run_id
     return _set_run(

@@ -25,6 +25,7 @@ import attrs
 from flowrx.messages import Background, Evict, ExecutionEvent, Foreground, Message
 from flowrx.operators._maps import assoc, dissoc, evolve
 from flowrx.operators.effects import (
+    TIME_RESOLUTION,
     CancelTimer,
     Change,
     Concern,
@@ -42,7 +43,7 @@ CLASS = "executing-tool"
 _STARTS = frozenset({"start_tool", "start_tool_or_member"})
 _ENDS = frozenset({"end_tool", "end_tool_or_member"})
 _RUN_ENDS = frozenset({"run_end", "resume_end"})
-_EPSILON = 1e-9
+_EPSILON = TIME_RESOLUTION
 
 
 @attrs.frozen
