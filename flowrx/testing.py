@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import reactivex
@@ -38,7 +38,15 @@ from reactivex import Observable, abc
 from reactivex.subject import Subject
 
 from flowrx.graph import FlowGraph
-from flowrx.operators.effects import Change, Concern, Config
+from flowrx.operators.effects import (
+    CancelTimer,
+    Change,
+    Concern,
+    Config,
+    Effect,
+    Reduce,
+    StartTimer,
+)
 from flowrx.pipeline import connect
 from flowrx.sinks.state import FlowState
 from flowrx.streams.replay import RecordedFrame, VirtualClock, read_recording, replay
@@ -48,14 +56,18 @@ __all__ = [
     "Harness",
     "agno_frame",
     "exec_frame",
+    "fold",
+    "glow_changes",
     "marble_frames",
     "parse_marbles",
     "recording_frames",
     "run_frames",
     "run_marbles",
+    "timer_requests",
 ]
 
 DEFAULT_RUN = "run-1"
+S = TypeVar("S")
 
 
 def exec_frame(
@@ -203,6 +215,34 @@ class Harness:
             for t, c in self.changes
             if (concern is None or c.concern == concern) and (what is None or c.what == what)
         ]
+
+
+def fold(
+    reduce: Reduce[S],
+    steps: Iterable[tuple[float, Any]],
+    state: S,
+) -> tuple[S, list[Effect]]:
+    """Run a pure reducer over ``(now, message)`` pairs, without Rx; the last state and every
+    effect in order (for reducer tests, the way h11's state machine is tested)."""
+    effects: list[Effect] = []
+    for now, msg in steps:
+        state, out = reduce(state, msg, now)
+        effects.extend(out)
+    return state, effects
+
+
+def glow_changes(effects: Iterable[Any]) -> list[tuple[str | None, str | None, Any]]:
+    """The glow changes among ``effects``, as ``(run, node, classes)``."""
+    return [
+        (e.run_id, e.node_id, e.value)
+        for e in effects
+        if isinstance(e, Change) and e.what == "glow"
+    ]
+
+
+def timer_requests(effects: Iterable[Any]) -> list[StartTimer | CancelTimer]:
+    """The timer requests among ``effects``."""
+    return [e for e in effects if isinstance(e, StartTimer | CancelTimer)]
 
 
 class Driver:

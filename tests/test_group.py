@@ -21,7 +21,7 @@ from reactivex.testing import ReactiveTest, TestScheduler
 from flowrx import VirtualClock, cli, connect, load_graph, read_recording, replay
 from flowrx.graph import FlowGraph, graph_from_mapping
 from flowrx.messages import Background, Evict, ExecutionEvent, Foreground
-from flowrx.operators.effects import CancelTimer, Change, Config, StartTimer, TimerFired
+from flowrx.operators.effects import CancelTimer, Config, StartTimer, TimerFired
 from flowrx.operators.group import (
     GroupState,
     Member,
@@ -30,7 +30,7 @@ from flowrx.operators.group import (
     reduce_group,
 )
 from flowrx.sinks.state import FlowState
-from flowrx.testing import Driver
+from flowrx.testing import Driver, fold, glow_changes, timer_requests
 
 CONFIG = Config()
 
@@ -100,26 +100,13 @@ def feed(
     steps: list[tuple[float, Any]], state: GroupState | None = None, graph: FlowGraph = GRAPH
 ) -> tuple[GroupState, list[Any]]:
     """Run the pure reducer over ``(now, message)`` pairs; return the state and every effect."""
-    state = state or GroupState()
-    effects: list[Any] = []
-    for now, msg in steps:
-        state, out = reduce_group(state, msg, now, CONFIG, graph)
-        effects.extend(out)
-    return state, effects
+    return fold(lambda s, m, n: reduce_group(s, m, n, CONFIG, graph), steps, state or GroupState())
 
 
-def glows(effects: list[Any]) -> list[tuple[str | None, str | None, tuple[str, ...]]]:
-    """The glow changes among ``effects``, as ``(run, group, classes)``."""
-    return [
-        (e.run_id, e.node_id, e.value)
-        for e in effects
-        if isinstance(e, Change) and e.what == "glow"
-    ]
+glows = glow_changes
 
 
-def timers(effects: list[Any]) -> list[Any]:
-    """The timer requests among ``effects``."""
-    return [e for e in effects if isinstance(e, StartTimer | CancelTimer)]
+timers = timer_requests
 
 
 def record(status: str | None, started: int, ended: int) -> dict[str, Any]:

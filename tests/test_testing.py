@@ -157,3 +157,23 @@ def test_the_driver_pushes_frames_at_virtual_times_and_reads_snapshots() -> None
 
 
 DEFAULT = "run-1"
+
+
+def test_fold_runs_a_pure_reducer_and_collects_its_glows_and_timers() -> None:
+    """fold, glow_changes and timer_requests test a reducer without any Rx."""
+    from flowrx.messages import ExecutionEvent
+    from flowrx.operators.effects import StartTimer
+    from flowrx.operators.visual import VisualState, reduce_visual
+    from flowrx.testing import fold, glow_changes, timer_requests
+
+    state, effects = fold(
+        reduce_visual,
+        [
+            (0.0, ExecutionEvent("start_node", "r", "n", 0, "running")),
+            (0.1, ExecutionEvent("end_node", "r", "n", 0, "success")),
+        ],
+        VisualState(),
+    )
+    assert state.runs["r"].pending["n"].status == "success"
+    assert glow_changes(effects) == [("r", "n", ("executing",))]
+    assert timer_requests(effects) == [StartTimer(("end", "r", "n"), 0.5)]

@@ -20,10 +20,10 @@ from reactivex.testing import ReactiveTest, TestScheduler
 
 from flowrx import VirtualClock, cli, connect, load_graph, read_recording, replay
 from flowrx.messages import Background, Evict, ExecutionEvent, Foreground
-from flowrx.operators.effects import CancelTimer, Change, Config, StartTimer, TimerFired
+from flowrx.operators.effects import CancelTimer, Config, StartTimer, TimerFired
 from flowrx.operators.tool import Call, ToolState, reduce_tool, tool_section
 from flowrx.sinks.state import FlowState
-from flowrx.testing import Driver
+from flowrx.testing import Driver, fold, glow_changes, timer_requests
 
 CONFIG = Config()
 GLOW = "executing-tool"
@@ -46,26 +46,13 @@ def feed(
     steps: list[tuple[float, Any]], state: ToolState | None = None
 ) -> tuple[ToolState, list[Any]]:
     """Run the pure reducer over ``(now, message)`` pairs; return the state and every effect."""
-    state = state or ToolState()
-    effects: list[Any] = []
-    for now, msg in steps:
-        state, out = reduce_tool(state, msg, now, CONFIG)
-        effects.extend(out)
-    return state, effects
+    return fold(lambda s, m, n: reduce_tool(s, m, n, CONFIG), steps, state or ToolState())
 
 
-def glows(effects: list[Any]) -> list[tuple[str | None, str | None, tuple[str, ...]]]:
-    """The glow changes among ``effects``, as ``(run, node, classes)``."""
-    return [
-        (e.run_id, e.node_id, e.value)
-        for e in effects
-        if isinstance(e, Change) and e.what == "glow"
-    ]
+glows = glow_changes
 
 
-def timers(effects: list[Any]) -> list[Any]:
-    """The timer requests among ``effects``."""
-    return [e for e in effects if isinstance(e, StartTimer | CancelTimer)]
+timers = timer_requests
 
 
 def frame(event: str, node: str | None = None, run: str = "r1", order: int = -1) -> str:

@@ -16,7 +16,7 @@ from flowrx.operators.effects import CancelTimer, Change, Config, StartTimer, Ti
 from flowrx.operators.visual import Pending, VisualState, reduce_visual
 from flowrx.pipeline import connect
 from flowrx.streams.replay import VirtualClock
-from flowrx.testing import Driver
+from flowrx.testing import Driver, fold, glow_changes
 
 CONFIG = Config()
 
@@ -53,21 +53,10 @@ def feed(
     steps: list[tuple[float, Any]], state: VisualState | None = None
 ) -> tuple[VisualState, list[Any]]:
     """Run the pure reducer over ``(now, message)`` pairs; return the state and every effect."""
-    state = state or VisualState()
-    effects: list[Any] = []
-    for now, msg in steps:
-        state, out = reduce_visual(state, msg, now, CONFIG)
-        effects.extend(out)
-    return state, effects
+    return fold(lambda s, m, n: reduce_visual(s, m, n, CONFIG), steps, state or VisualState())
 
 
-def glows(effects: list[Any]) -> list[tuple[str | None, str | None, tuple[str, ...]]]:
-    """The glow changes among ``effects``, as ``(run, node, classes)``."""
-    return [
-        (e.run_id, e.node_id, e.value)
-        for e in effects
-        if isinstance(e, Change) and e.what == "glow"
-    ]
+glows = glow_changes
 
 
 def frame(
