@@ -174,15 +174,6 @@ class VirtualClock(VirtualTimeScheduler):
         clock = self._clock
         return float(clock) if isinstance(clock, int | float) else float(self.to_seconds(clock))
 
-    def next_due(self) -> float | None:
-        """When the earliest pending item is due, or None when idle."""
-        queue = self._queue
-        while len(queue) and queue.peek().is_cancelled():
-            queue.dequeue()
-        if not len(queue):
-            return None
-        return float(self.to_seconds(queue.peek().duetime))
-
     def run(self, until: float | None = None) -> None:
         """Run every pending item (and those they schedule) up to ``until``, or until idle.
 
