@@ -8,11 +8,11 @@ concern's subscription and every pending timer).
 Read top to bottom, this is the whole system::
 
     frames ─┐
-    host controls ─┴─ merge ─ ingest (parse, dedupe, count, evict) ─ publish
-        ├─ route → visual ─ guarded scan + timers ─┐
-        ├─ route → store  ─ …                      ├─ FlowState (stores, snapshot, log, hooks,
+    host controls ─┴─ interleave ─ ingest (parse, dedupe, count, evict) ─ partition
+        ├─ visual accepts → guarded scan + timers ─┐
+        ├─ store accepts  → …                      ├─ FlowState (stores, snapshot, log, hooks,
         ├─ …                                       │            host sinks)
-        └─ route → group  ─ …                    ──┘
+        └─ group accepts  → …                    ──┘
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from typing import Any
 
 import reactivex
 from reactivex import Observable, abc
-from reactivex import operators as ops
 from reactivex.disposable import CompositeDisposable, Disposable
 
 from flowrx.graph import FlowGraph
@@ -33,7 +32,7 @@ from flowrx.operators.effects import Change, Concern, Config
 from flowrx.operators.group import group_concern
 from flowrx.operators.interaction import interaction_concern
 from flowrx.operators.lifecycle import lifecycle_concern
-from flowrx.operators.route import route
+from flowrx.operators.route import Partition
 from flowrx.operators.store import store_concern
 from flowrx.operators.tool import tool_concern
 from flowrx.operators.visual import visual_concern
@@ -126,24 +125,22 @@ def connect(
         state.add_sink(sink)
 
     inputs: Observable[Any] = _interleave(frames, state.controls)
-    messages = inputs.pipe(
-        ingest(config, clock, state.set_intake, state.note),
-        ops.publish(),
+    messages = Partition(
+        inputs.pipe(ingest(config, clock, state.set_intake, state.note)),
+        on_error_in_branch=state.branch_failed,
     )
     subscriptions = CompositeDisposable()
     for card in cards:
         steps = run_concern(
             card,
-            messages.pipe(route(card.accepts)),
+            messages.branch(card.accepts, card.name),
             scheduler,
             clock,
             degraded_after=config.degraded_after,
             timers_seen=state.watch_timers(card.name),
         )
         subscriptions.add(steps.subscribe(state.apply))
-    connection = messages.connect()
-    if connection is not None:
-        subscriptions.add(connection)
+    subscriptions.add(messages.connect())
     if runner is not None:
         subscriptions.add(Disposable(runner.close))
         state.hooks = runner

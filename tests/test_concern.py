@@ -230,3 +230,81 @@ def test_route_keeps_only_what_the_concern_accepts() -> None:
     seen = scheduler.start(lambda: source.pipe(route(lambda m: accepts(m) and m is node)))
     assert [m.value.value[1] for m in seen.messages if m.value.kind == "N"] == [0.1, 0.3]
     assert seen.messages[-1].value.kind == "C"
+
+
+def test_partition_sends_each_branch_what_it_accepts_from_one_subscription() -> None:
+    """Partition subscribes once upstream and each branch gets exactly its accepted items."""
+    from flowrx.messages import parse
+    from flowrx.operators.route import Partition
+
+    node = parse(frame("start_node", "a", 0))
+    tool = parse(frame("start_tool", "t"))
+    source: Subject[Any] = Subject()
+    partition = Partition(source)
+    nodes: list[Any] = []
+    tools: list[Any] = []
+    done: list[str] = []
+    partition.branch(lambda m: m is node, "nodes").subscribe(
+        nodes.append, None, lambda: done.append("n")
+    )
+    partition.branch(lambda m: m is tool, "tools").subscribe(
+        tools.append, None, lambda: done.append("t")
+    )
+    connection = partition.connect()
+    assert partition.connect() is connection  # connecting twice keeps the one subscription
+    assert len(source.observers) == 1
+    for item in [(node, 0.1), (tool, 0.2), (node, 0.3)]:
+        source.on_next(item)
+    source.on_completed()
+    assert [t for _, t in nodes] == [0.1, 0.3]
+    assert [t for _, t in tools] == [0.2]
+    assert done == ["n", "t"]
+
+
+def test_partition_branch_that_raises_costs_no_other_branch_its_message() -> None:
+    """A raising predicate or observer is reported by name; the next branch still gets the item."""
+    from flowrx.messages import parse
+    from flowrx.operators.route import Partition
+
+    node = parse(frame("start_node", "a", 0))
+    source: Subject[Any] = Subject()
+    reports: list[tuple[str, str]] = []
+    partition = Partition(source, lambda name, exc, item: reports.append((name, str(exc))))
+    got: list[Any] = []
+
+    def bad_accepts(_: Message) -> bool:
+        raise ValueError("predicate bug")
+
+    partition.branch(bad_accepts, "first").subscribe(got.append)
+    partition.branch(lambda m: True, "second").subscribe(got.append)
+    disposable = partition.branch(lambda m: True, "third").subscribe(got.append)
+    partition.connect()
+    source.on_next((node, 1.0))
+    assert reports == [("first", "predicate bug")]
+    assert got == [(node, 1.0), (node, 1.0)]
+    disposable.dispose()  # an unsubscribed branch gets nothing more
+    source.on_next((node, 2.0))
+    assert got[-1] == (node, 2.0)
+    assert len(got) == 3
+
+
+def test_pipeline_counts_a_branch_failure_as_that_concerns_sink_failure() -> None:
+    """A concern whose predicate raises is counted and logged; the other concerns carry on."""
+    from flowrx.graph import FlowGraph
+    from flowrx.operators.effects import Config
+    from flowrx.pipeline import default_concerns
+
+    def broken(_: Message) -> bool:
+        raise RuntimeError("bad predicate")
+
+    cards = default_concerns(FlowGraph.empty(), Config())
+    cards = [attrs.evolve(c, accepts=broken) if c.name == "tool" else c for c in cards]
+    clock = VirtualClock()
+    frames: Subject[Any] = Subject()
+    state, _ = connect(frames, scheduler=clock, concerns=cards)
+    frames.on_next(frame("run_start"))
+    frames.on_next(frame("start_node", "a", 1))
+    snapshot = state.snapshot()
+    assert snapshot["visual"] == {"a": ["executing"]}
+    assert snapshot["store"][RUN][0]["status"] == "executing"
+    assert state.failed["tool"] == 2  # both frames, counted once each

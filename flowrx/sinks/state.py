@@ -82,6 +82,13 @@ class FlowState:
                 except Exception as exc:  # the runner itself must not break the concern
                     log_sink_failure(step.concern, "hooks", exc)
 
+    def branch_failed(self, concern: str, error: BaseException, item: object) -> None:
+        """A concern's branch raised past its guard (its predicate, or a sink beyond the
+        isolation of :meth:`apply`): counted as that concern's sink failure and logged; the
+        other concerns got the message all the same."""
+        self._sink_failures[concern] = self._sink_failures.get(concern, 0) + 1
+        log_sink_failure(concern, "router", error)
+
     def note(self, notice: Notice) -> None:
         """Log an intake notice."""
         log_notice(notice)
@@ -101,6 +108,8 @@ class FlowState:
             except Exception as exc:
                 self._sink_failures[concern] = self._sink_failures.get(concern, 0) + 1
                 log_sink_failure(concern, name, exc)
+        if not self._changes.observers:  # nobody watches `changes`: skip the Subject's lock
+            return
         try:
             self._changes.on_next(change)
         except Exception as exc:  # an observer of `changes` that raises is a failing sink
