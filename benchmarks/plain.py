@@ -6,16 +6,18 @@ with the server's order and final statuses, run outcome and editor lock, tool gl
 2 s minimum, group status from descendants, chat text per speaker, pending pauses and prompts,
 and eviction beyond 50 runs. Timers are a heap driven by the frames' times (virtual time), the
 way flowrx's virtual clock drives its timers. It has no isolation, no snapshot, no sinks: it is
-the floor flowrx's per-frame cost is compared with, not a product.
+the floor flowrx's per-frame cost is compared with, not a product. It decodes frames with the
+same :func:`flowrx.messages.loads` as flowrx, so the ratio compares the designs, not the JSON
+decoders.
 """
 
 from __future__ import annotations
 
 import heapq
-import json
 from typing import Any
 
 from flowrx.graph import FlowGraph
+from flowrx.messages import loads
 
 __all__ = ["PlainHandler"]
 
@@ -114,7 +116,7 @@ class PlainHandler:
             self.counts["heartbeats"] += 1
             return
         try:
-            frame = json.loads(text)
+            frame = loads(text)
         except ValueError:
             self.counts["rejected"] += 1
             return

@@ -905,3 +905,78 @@ def test_real_frames_all_parse_to_messages() -> None:
     """The undamaged real frames used above are all accepted."""
     for frame in REAL_FRAMES:
         assert not isinstance(parse(text(frame)), Rejected | Heartbeat | Unknown), frame
+
+
+# --- loads: orjson's speed, the standard library's answers -----------------------------------
+
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=2**62, max_value=2**70)
+    | st.integers(min_value=-(2**70), max_value=-(2**62))
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def _reading(text: str) -> tuple[str, str]:
+    """What a decoder makes of ``text``: its value's repr (NaN-safe, types visible) or failure."""
+    from flowrx.messages import loads
+
+    try:
+        ours = ("value", repr(loads(text)))
+    except (ValueError, RecursionError):
+        ours = ("error", "")
+    try:
+        stdlib = ("value", repr(json.loads(text)))
+    except (ValueError, RecursionError):
+        stdlib = ("error", "")
+    assert ours == stdlib, text
+    return ours
+
+
+@settings(max_examples=300, deadline=None)
+@given(_json_values, st.booleans())
+def test_loads_reads_every_json_value_exactly_as_the_standard_library_does(
+    value: Any, ascii_only: bool
+) -> None:
+    """Big integers, NaN, infinities and escapes decode to json.loads's value and types."""
+    _reading(json.dumps(value, ensure_ascii=ascii_only))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet='{}[]":,0123456789.eE+-truefalsnNIfiy \\u\ud800\x00', max_size=40))
+def test_loads_accepts_and_refuses_the_same_texts_as_the_standard_library(text: str) -> None:
+    """JSON-like noise is refused, or read, exactly when json.loads refuses or reads it."""
+    _reading(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"order": 18446744073709551616}',
+        '{"order": -9223372036854775809}',
+        '{"a": [1, {"b": 123456789012345678901234567890}]}',
+        '{"a": NaN, "b": Infinity}',
+        '{"a": 1e400}',
+        '"\\ud800"',
+        "[" * 3000 + "]" * 3000,
+    ],
+)
+def test_loads_falls_back_to_the_standard_library_where_orjson_would_differ(text: str) -> None:
+    """The known differences (wide integers, NaN, lone surrogates, deep nesting) read the same."""
+    _reading(text)
+
+
+def test_parse_keeps_an_order_beyond_64_bits_an_integer() -> None:
+    """A huge order is still an int in the message (orjson alone would make it a float)."""
+    msg = parse(
+        json.dumps(
+            {"event": "start_node", "run_id": RUN, "node_id": NODE, "order": 2**64, "status": "running"}
+        )
+    )
+    assert isinstance(msg, ExecutionEvent)
+    assert msg.order == 2**64 and type(msg.order) is int
