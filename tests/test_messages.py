@@ -975,8 +975,15 @@ def test_parse_keeps_an_order_beyond_64_bits_an_integer() -> None:
     """A huge order is still an int in the message (orjson alone would make it a float)."""
     msg = parse(
         json.dumps(
-            {"event": "start_node", "run_id": RUN, "node_id": NODE, "order": 2**64, "status": "running"}
+            {
+                "event": "start_node",
+                "run_id": RUN,
+                "node_id": NODE,
+                "order": 2**64,
+                "status": "running",
+            }
         )
     )
     assert isinstance(msg, ExecutionEvent)
-    assert msg.order == 2**64 and type(msg.order) is int
+    assert msg.order == 2**64
+    assert type(msg.order) is int

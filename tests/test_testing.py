@@ -177,3 +177,34 @@ def test_fold_runs_a_pure_reducer_and_collects_its_glows_and_timers() -> None:
     assert state.runs["r"].pending["n"].status == "success"
     assert glow_changes(effects) == [("r", "n", ("executing",))]
     assert timer_requests(effects) == [StartTimer(("end", "r", "n"), 0.5)]
+
+
+def test_virtual_clock_runs_rx_timers_given_as_datetimes_timedeltas_or_seconds() -> None:
+    """Absolute datetimes, timedeltas and float seconds all fire at their moment, in order."""
+    from datetime import timedelta
+
+    import reactivex
+    from reactivex import operators as ops
+
+    clock = VirtualClock()
+    fired: list[tuple[str, float]] = []
+    clock.schedule_relative(
+        timedelta(seconds=0.3), lambda *_: fired.append(("delta", clock.seconds))
+    )
+    clock.schedule_relative(0.1, lambda *_: fired.append(("float", clock.seconds)))
+    clock.schedule_absolute(
+        clock.to_datetime(0.2), lambda *_: fired.append(("datetime", clock.seconds))
+    )
+    clock.schedule(lambda *_: fired.append(("now", clock.seconds)))
+    reactivex.timer(0.25, scheduler=clock).pipe(ops.map(lambda _: "rx")).subscribe(
+        lambda v: fired.append((v, clock.seconds))
+    )
+    clock.advance_to(0.2)
+    assert fired == [("now", 0.0), ("float", 0.1), ("datetime", 0.2)]
+    assert clock.seconds == 0.2
+    clock.advance_by(timedelta(seconds=0.05))
+    assert fired[-1] == ("rx", 0.25)
+    clock.start()
+    assert fired[-1] == ("delta", 0.3)
+    with pytest.raises(ValueError, match="out of range"):
+        clock.advance_to(0.1)

@@ -14,13 +14,15 @@ import binascii
 import json
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import reactivex
-from reactivex import Observable, abc
+from reactivex import Observable, abc, typing
 from reactivex.disposable import SerialDisposable
+from reactivex.internal import ArgumentOutOfRangeException
 from reactivex.scheduler import VirtualTimeScheduler
+from reactivex.scheduler.scheduleditem import ScheduledItem
 
 __all__ = [
     "RecordedFrame",
@@ -32,6 +34,7 @@ __all__ = [
 ]
 
 RECORDING_SCHEMA = "recording/1"
+_T = TypeVar("_T")
 
 
 class RecordingError(ValueError):
@@ -163,39 +166,88 @@ class VirtualClock(VirtualTimeScheduler):
 
     Unlike ``VirtualTimeScheduler.start``, :meth:`run` never nudges the clock forward when many
     items share one instant (RxPY's start does after 100, which would shift display windows).
+    Due times are kept as float seconds, not datetimes: a replay advances the clock once per
+    frame and the concerns schedule a timer on most frames, and the datetime conversions were a
+    measurable share of each frame's cost. ``now`` is still a datetime, as Rx expects.
     """
 
     def __init__(self, initial: float = 0.0) -> None:
-        super().__init__(initial)
+        super().__init__(float(initial))
 
     @property
     def seconds(self) -> float:
         """The clock, in seconds (read directly: no datetime round trip)."""
-        clock = self._clock
-        return float(clock) if isinstance(clock, int | float) else float(self.to_seconds(clock))
+        return self._clock  # type: ignore[return-value]  # always a float here
+
+    def schedule_absolute(
+        self,
+        duetime: typing.AbsoluteTime,
+        action: abc.ScheduledAction[_T],
+        state: _T | None = None,
+    ) -> abc.DisposableBase:
+        """Schedule ``action`` at ``duetime`` (a datetime or float seconds)."""
+        due = duetime if isinstance(duetime, float | int) else self.to_seconds(duetime)
+        item: ScheduledItem = ScheduledItem(self, state, action, due)  # type: ignore[arg-type]
+        with self._lock:
+            self._queue.enqueue(item)
+        return item.disposable
+
+    def schedule_relative(
+        self,
+        duetime: typing.RelativeTime,
+        action: abc.ScheduledAction[_T],
+        state: _T | None = None,
+    ) -> abc.DisposableBase:
+        """Schedule ``action`` ``duetime`` (a timedelta or float seconds) from now."""
+        delay = duetime if isinstance(duetime, float | int) else self.to_seconds(duetime)
+        return self.schedule_absolute(self.seconds + delay, action, state)
+
+    def schedule(
+        self, action: abc.ScheduledAction[_T], state: _T | None = None
+    ) -> abc.DisposableBase:
+        """Schedule ``action`` now."""
+        return self.schedule_absolute(self.seconds, action, state)
+
+    def start(self) -> None:
+        """Run until idle (as :meth:`run`; kept for ``VirtualTimeScheduler`` callers)."""
+        self.run()
+
+    def advance_to(self, time: typing.AbsoluteTime) -> None:
+        """Run everything due up to ``time`` (seconds or datetime) and move the clock there."""
+        until = float(time) if isinstance(time, float | int) else self.to_seconds(time)
+        if until < self.seconds:
+            raise ArgumentOutOfRangeException()
+        self.run(until=until)
+
+    def advance_by(self, time: typing.RelativeTime) -> None:
+        """Run everything due within ``time`` from now."""
+        delay = float(time) if isinstance(time, float | int) else self.to_seconds(time)
+        self.advance_to(self.seconds + delay)
 
     def run(self, until: float | None = None) -> None:
         """Run every pending item (and those they schedule) up to ``until``, or until idle.
 
         The clock moves to each item's due time; with ``until`` it ends exactly there.
         """
-        limit = None if until is None else self.to_datetime(until)
+        queue = self._queue
+        lock = self._lock
         while True:
-            with self._lock:
-                if not self._queue:
+            with lock:
+                if not queue:
                     break
-                item = self._queue.peek()
+                item = queue.peek()
                 if item.is_cancelled():  # a cancelled timer does not move the clock
-                    self._queue.dequeue()
+                    queue.dequeue()
                     continue
-                if limit is not None and item.duetime > limit:
+                due: float = item.duetime  # type: ignore[assignment]  # float seconds here
+                if until is not None and due > until:
                     break
-                self._queue.dequeue()
-                if item.duetime > self.now:
-                    self._clock = self.to_seconds(item.duetime)
+                queue.dequeue()
+                if due > self._clock:  # type: ignore[operator]
+                    self._clock = due
             if not item.is_cancelled():
                 item.invoke()
         if until is not None:
-            with self._lock:
-                if until > self.to_seconds(self.now):
-                    self._clock = until
+            with lock:
+                if until > self._clock:  # type: ignore[operator]
+                    self._clock = float(until)
