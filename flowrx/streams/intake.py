@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Hashable, Mapping
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
@@ -64,6 +64,9 @@ _NODE_OR_TOOL = frozenset(
 _EVICTED_MEMORY = 1024
 _FRESH = 64
 _UNKNOWN_NAMES_MEMORY = 256
+_EMPTY: frozenset[Hashable] = frozenset()
+_BYTES: Final = ("bytes",)
+"""Dedup key marker: only byte identity within ``dedupe_window`` can tell a repeat."""
 
 
 @attrs.frozen
@@ -101,6 +104,9 @@ class RunIntake:
     def seen(self, key: Hashable) -> bool:
         """Whether ``key`` is remembered for this run."""
         return key in self.fresh or key in self.keys
+
+
+_NEW_RUN: Final = RunIntake()
 
 
 @attrs.frozen
@@ -155,17 +161,6 @@ def _count(state: IntakeState, **delta: int) -> IntakeState:
     return IntakeState(counters, state.runs, state.evicted, state.unknown_names)
 
 
-def _dedupe_key(msg: Message) -> Hashable | None:
-    """The per-run identity of a message, or None when only byte identity can tell."""
-    if isinstance(msg, ExecutionEvent) and msg.event in _KEYED:
-        return (msg.event, msg.node_id, msg.order, msg.status)
-    if isinstance(msg, AgnoEvent | ChatHTML):
-        if msg.sequence_id is None:
-            return ("chat-unkeyed",)
-        return ("chat", msg.sequence_id, msg.microtime)
-    return None
-
-
 def _evict(state: IntakeState, run_id: str, reason: str) -> Result:
     evicted = assoc(state.evicted, run_id, None)
     if len(evicted) > _EVICTED_MEMORY:
@@ -191,19 +186,18 @@ def reduce_intake(
     """Account for one input (frame or control) and say what to forward."""
     if isinstance(item, ClearRun | Background | Foreground | ResolveInteraction):
         return _control(state, item)
-    before = state.counters
-    state = _count(state, frames=1)
-    parsed = parse(item)
-    if isinstance(parsed, Heartbeat):
-        return _count(state, heartbeats=1), ()
-    if isinstance(parsed, Rejected):
-        return _count(state, rejected=1), (Notice("rejected", parsed.reason),)
-    run_id = parsed.run_id
+    msg: Any = parse(item)  # dispatched on its exact type below (cheaper than isinstance)
+    kind = type(msg)
+    if kind is Heartbeat:
+        return _count(state, frames=1, heartbeats=1), ()
+    if kind is Rejected:
+        return _count(state, frames=1, rejected=1), (Notice("rejected", msg.reason),)
+    run_id = msg.run_id
     if run_id is None:  # only Unknown frames may lack a run: no dedup memory to consult
-        return _unknown(_count(state, messages=1), parsed)
+        return _unknown(_count(state, frames=1, messages=1), msg)
     if run_id in state.evicted:
-        return _count(state, messages=1, late=1), (
-            Notice("late", f"{parsed.event} of evicted run", run_id),
+        return _count(state, frames=1, messages=1, late=1), (
+            Notice("late", f"{msg.event} of evicted run", run_id),
         )
     out: list[Output] = []
     run = state.runs.get(run_id)
@@ -211,40 +205,49 @@ def reduce_intake(
         if len(state.runs) >= config.max_runs:
             state, evicted = _evict(state, next(iter(state.runs)), "evicted")
             out.extend(evicted)
-        run = RunIntake()
+        run = _NEW_RUN
+    event: str = msg.event
+    execution = kind is ExecutionEvent
     # duplicates
-    key = _dedupe_key(parsed)
     keys = run.keys
     fresh = run.fresh
     recent = run.recent
-    if key is None:
+    if execution and event in _KEYED:
+        key: Hashable = (event, msg.node_id, msg.order, msg.status)
+    elif kind is AgnoEvent or kind is ChatHTML:
+        sequence_id = msg.sequence_id
+        key = None if sequence_id is None else (sequence_id, msg.microtime)
+    else:
+        key = _BYTES
+    if key is _BYTES:
         text = _text(item)
-        recent = tuple(r for r in recent if now - r[0] < config.dedupe_window)
-        if any(r[1] == text for r in recent):
-            return _count(state, duplicates=1), (Notice("duplicate", parsed.event, run_id),)
+        window = config.dedupe_window
+        recent = tuple(r for r in recent if now - r[0] < window)
+        for r in recent:
+            if r[1] == text:
+                return _count(state, frames=1, duplicates=1), (Notice("duplicate", event, run_id),)
         recent = (*recent, (now, text))
-    elif key != ("chat-unkeyed",):
-        if run.seen(key):
-            return _count(state, duplicates=1), (Notice("duplicate", parsed.event, run_id),)
-        fresh = fresh | {key}
-        if len(fresh) >= _FRESH:
-            keys, fresh = keys | fresh, frozenset()
+    elif key is not None:
+        if key in fresh or key in keys:
+            return _count(state, frames=1, duplicates=1), (Notice("duplicate", event, run_id),)
+        if len(fresh) >= _FRESH - 1:
+            keys, fresh = keys.union(fresh, (key,)), _EMPTY
+        else:
+            fresh = fresh.union((key,))
     # late node and tool frames of an ended run
     ended = run.ended
-    if isinstance(parsed, ExecutionEvent):
-        if ended and parsed.event in _NODE_OR_TOOL:
-            return _count(state, messages=1, late=1), (Notice("late", parsed.event, run_id),)
-        if parsed.event in ("run_end", "resume_end"):
+    odd = 0
+    if execution:
+        if ended and event in _NODE_OR_TOOL:
+            return _count(state, frames=1, messages=1, late=1), (Notice("late", event, run_id),)
+        if event == "run_end" or event == "resume_end":
             ended = True
-        elif parsed.event == "resume_start":
+        elif event == "resume_start":
             ended = False
-            keys = fresh = frozenset()
-    odd = int(
-        isinstance(parsed, ExecutionEvent)
-        and parsed.event == "end_node"
-        and parsed.status not in KNOWN_STATUSES
-    )
-    c = before  # the common path: one Counters, one RunIntake, one IntakeState
+            keys = fresh = _EMPTY
+        elif event == "end_node" and msg.status not in KNOWN_STATUSES:
+            odd = 1
+    c = state.counters  # the common path: one Counters, one RunIntake, one IntakeState
     counters = Counters(
         c.frames + 1,
         c.messages + 1,
@@ -255,13 +258,16 @@ def reduce_intake(
         c.late,
         c.unknown_status + odd,
     )
-    runs = assoc(state.runs, run_id, RunIntake(keys, recent, ended, fresh))
+    runs = dict(state.runs)
+    runs[run_id] = RunIntake(keys, recent, ended, fresh)
     state = IntakeState(counters, runs, state.evicted, state.unknown_names)
-    if isinstance(parsed, Unknown):
-        state, notes = _unknown(state, parsed)
+    if kind is Unknown:
+        state, notes = _unknown(state, msg)
         return state, (*out, *notes)
-    out.append(parsed)
-    return state, tuple(out)
+    if out:
+        out.append(msg)
+        return state, tuple(out)
+    return state, (msg,)
 
 
 def _unknown(state: IntakeState, msg: Any) -> Result:
