@@ -350,7 +350,37 @@ def _mapping(data: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
     return value
 
 
+_STATUS_OK: Final = frozenset({*KNOWN_STATUSES, "running", "pending"})
+"""Statuses the fast paths take without the pattern check (all match ``_STATUS_RE``)."""
+
+
 def _execution(event: str, data: Mapping[str, Any]) -> ExecutionEvent:
+    """An execution frame. The fast path takes only what the checked path would accept
+    unchanged (exact ``str``/``int`` types, a common status); anything else is checked."""
+    get = data.get
+    run_id = get("run_id")
+    node_id = get("node_id")
+    order = get("order")
+    status = get("status")
+    flow_id = get("flow_id")
+    if (
+        type(run_id) is str
+        and run_id
+        and ((type(node_id) is str and node_id) or (event in _RUN_EVENTS and node_id is None))
+        and (order is None or type(order) is int)
+        and (
+            (type(status) is str and status in _STATUS_OK)
+            or (status is None and event != "end_node")
+        )
+        and (flow_id is None or type(flow_id) is str)
+    ):
+        if event in _RUN_EVENTS:
+            return ExecutionEvent(event, run_id, None, None, status, flow_id, data)
+        return ExecutionEvent(event, run_id, node_id, order, status, flow_id, data)
+    return _execution_checked(event, data)
+
+
+def _execution_checked(event: str, data: Mapping[str, Any]) -> ExecutionEvent:
     run_id = _str(data, "run_id", required=True)
     assert run_id is not None
     node_id = _str(data, "node_id", required=event not in _RUN_EVENTS)
@@ -372,6 +402,55 @@ def _execution(event: str, data: Mapping[str, Any]) -> ExecutionEvent:
 
 
 def _agno(event: str, data: Mapping[str, Any]) -> AgnoEvent:
+    """An Agno event. The fast path takes only what the checked path would accept unchanged
+    (exact ``str``/``int``/``float``/``dict`` types); anything else is checked."""
+    get = data.get
+    run_id = get("run_id")
+    node_id = get("node_id")
+    sequence_id = get("sequence_id")
+    microtime = get("microtime")
+    agent_id = get("agent_id")
+    team_id = get("team_id")
+    agent_role = get("agent_role")
+    parent_team_id = get("parent_team_id")
+    member_index = get("member_index")
+    reasoning = get("reasoning_content")
+    tool = get("tool")
+    if (
+        type(run_id) is str
+        and run_id
+        and (node_id is None or type(node_id) is str)
+        and (sequence_id is None or type(sequence_id) is int)
+        and (microtime is None or type(microtime) is float)
+        and (agent_id is None or type(agent_id) is str)
+        and (team_id is None or type(team_id) is str)
+        and (agent_role is None or type(agent_role) is str)
+        and (parent_team_id is None or type(parent_team_id) is str)
+        and (member_index is None or type(member_index) is int)
+        and (reasoning is None or type(reasoning) is str)
+        and (tool is None or type(tool) is dict)
+    ):
+        return AgnoEvent(
+            event,
+            run_id,
+            node_id,
+            sequence_id,
+            microtime,
+            agent_id,
+            team_id,
+            agent_role,
+            get("is_member_agent") is True,
+            parent_team_id,
+            member_index,
+            get("content"),
+            reasoning,
+            tool,
+            data,
+        )
+    return _agno_checked(event, data)
+
+
+def _agno_checked(event: str, data: Mapping[str, Any]) -> AgnoEvent:
     run_id = _str(data, "run_id", required=True)
     assert run_id is not None
     reasoning = data.get("reasoning_content")

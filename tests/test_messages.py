@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -987,3 +988,78 @@ def test_parse_keeps_an_order_beyond_64_bits_an_integer() -> None:
     assert isinstance(msg, ExecutionEvent)
     assert msg.order == 2**64
     assert type(msg.order) is int
+
+
+# --- the parsers' fast paths agree with the checked paths ------------------------------------
+
+_field_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 3),
+    st.floats(-2, 2, allow_nan=False),
+    st.sampled_from(["", "x", RUN, "running", "success", "error", "pending", "weird", "Bad!"]),
+    st.dictionaries(st.sampled_from(["a", "tool_name"]), st.integers(0, 2), max_size=2),
+    st.lists(st.integers(0, 2), max_size=2),
+)
+_EXECUTION_KEYS = ["run_id", "node_id", "order", "status", "flow_id"]
+_AGNO_KEYS = [
+    "run_id",
+    "node_id",
+    "sequence_id",
+    "microtime",
+    "agent_id",
+    "team_id",
+    "agent_role",
+    "parent_team_id",
+    "member_index",
+    "reasoning_content",
+    "tool",
+    "is_member_agent",
+    "content",
+]
+
+
+def _outcome(build: Any, event: str, data: dict[str, Any]) -> tuple[str, Any]:
+    """A parser's result as comparable data: its fields (raw by identity) or its error."""
+    from flowrx.messages import _Bad
+
+    try:
+        msg = build(event, data)
+    except _Bad as bad:
+        return ("bad", str(bad))
+    return (
+        "ok",
+        (
+            type(msg).__name__,
+            attrs.asdict(msg, recurse=False, filter=lambda a, _: a.name != "raw"),
+            msg.raw is data,
+        ),
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from(sorted(EXECUTION_EVENTS)),
+    st.dictionaries(st.sampled_from(_EXECUTION_KEYS), _field_values),
+)
+def test_execution_fast_path_gives_exactly_what_the_checked_path_gives(
+    event: str, data: dict[str, Any]
+) -> None:
+    """Any mix of field types: the fast parser's message or error equals the checked one's."""
+    from flowrx.messages import _execution, _execution_checked
+
+    assert _outcome(_execution, event, data) == _outcome(_execution_checked, event, data)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from(sorted(AGNO_EVENTS)),
+    st.dictionaries(st.sampled_from(_AGNO_KEYS), _field_values),
+)
+def test_agno_fast_path_gives_exactly_what_the_checked_path_gives(
+    event: str, data: dict[str, Any]
+) -> None:
+    """Any mix of field types: the fast parser's message or error equals the checked one's."""
+    from flowrx.messages import _agno, _agno_checked
+
+    assert _outcome(_agno, event, data) == _outcome(_agno_checked, event, data)
