@@ -6,7 +6,10 @@ before that event and emits a :class:`Failure`; the next event carries on (isola
 not by resubscription, and without an observable per event). Timers are data: the reducer's
 :class:`~flowrx.operators.effects.StartTimer` effects are scheduled on the injected scheduler
 and come back as :class:`~flowrx.operators.effects.TimerFired` through the same scan, so every
-rule runs in virtual time in tests. Disposing the subscription cancels every timer.
+rule runs in virtual time in tests. Disposing the subscription cancels every timer. An input
+that changes nothing (the reducer returns the same state object and no effects, and there is no
+failure or degraded health to clear) emits no step: most frames leave most concerns as they
+were, and a step per input cost more than some reducers.
 
 Last line of defence: a failure outside the guard (the timer bookkeeping, say) takes the
 concern down; inputs are lost until a capped exponential backoff brings it back with the last
@@ -70,7 +73,8 @@ class Failure:
 
 @attrs.frozen
 class Step(Generic[S]):
-    """What a concern's scan emits per input: state after it, its effects, or its failure."""
+    """What a concern's scan emits for an input that changed something: the state after it,
+    its effects, or its failure, and the concern's failure counts and health."""
 
     concern: str
     state: S
@@ -78,7 +82,6 @@ class Step(Generic[S]):
     failure: Failure | None = None
     failures: int = 0
     streak: int = 0
-    events: int = 0
     restarts: int = 0
     degraded: bool = False
 
@@ -104,37 +107,6 @@ def inject_fault(concern: Concern[S], rate: float = 1.0) -> Concern[S]:
     return attrs.evolve(concern, reduce=reduce)
 
 
-def _guarded(
-    concern: Concern[S], degraded_after: int
-) -> Callable[[Step[S], tuple[Input, float]], Step[S]]:
-    reduce = concern.reduce
-    name = concern.name
-
-    def step(acc: Step[S], item: tuple[Input, float]) -> Step[S]:
-        msg, now = item
-        try:
-            state, effects = reduce(acc.state, msg, now)
-        except Exception as exc:
-            failure = Failure(name, msg, exc, traceback.format_exc())
-            streak = acc.streak + 1
-            return Step(
-                name,
-                acc.state,
-                (),
-                failure,
-                acc.failures + 1,
-                streak,
-                acc.events + 1,
-                acc.restarts,
-                streak >= degraded_after,
-            )
-        return Step(
-            name, state, effects, None, acc.failures, 0, acc.events + 1, acc.restarts, False
-        )
-
-    return step
-
-
 def run_concern(
     concern: Concern[S],
     messages: Observable[tuple[Message, float]],
@@ -158,7 +130,8 @@ def run_concern(
     RxPY's ``scan`` + ``merge`` + ``do_action`` cost several observer layers per event, paid
     seven times per frame.
     """
-    step_fn = _guarded(concern, degraded_after)
+    reduce = concern.reduce
+    name = concern.name
 
     def subscribe(
         observer: abc.ObserverBase[Step[S]], _: abc.SchedulerBase | None = None
@@ -219,7 +192,33 @@ def run_concern(
         def process(item: tuple[Input, float]) -> None:
             if down[0]:
                 return
-            step = step_fn(last[0], item)  # the guarded scan accumulator: never raises
+            acc = last[0]
+            msg, now = item
+            try:  # the guarded scan accumulator
+                state, effects = reduce(acc.state, msg, now)
+            except Exception as exc:
+                failure = Failure(name, msg, exc, traceback.format_exc())
+                streak = acc.streak + 1
+                step = Step(
+                    name,
+                    acc.state,
+                    (),
+                    failure,
+                    acc.failures + 1,
+                    streak,
+                    acc.restarts,
+                    streak >= degraded_after,
+                )
+            else:
+                if (
+                    state is acc.state
+                    and not effects
+                    and acc.failure is None
+                    and not acc.streak
+                    and not acc.degraded
+                ):
+                    return  # nothing changed and nothing to clear: no step to emit
+                step = Step(name, state, effects, None, acc.failures, 0, acc.restarts, False)
             last[0] = step
             try:
                 if step.effects:
