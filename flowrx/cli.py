@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import signal
 import sys
 from collections.abc import Sequence
@@ -387,6 +388,10 @@ async def _live(
         from flowrx.sinks.terminal import TerminalView
 
         view = TerminalView(state, title=title)
+    # Everything made so far (modules, graph, view) lives as long as the process: take it out
+    # of the cyclic collector's full passes, whose pause grows with it (about 25 ms for these
+    # ~70,000 objects on the benchmark machine, a p99 latency spike at 5,000 frames/s).
+    gc.freeze()
     if source is not None:
 
         def on_status(status: ConnectionStatus) -> None:
