@@ -57,6 +57,36 @@ Rules, as a pure reducer over frozen state (no Rx here; the pipeline feeds it):
 Every message change emits ``Change("chat", "message", run_id, node_id, MessageSummary)`` so
 live views redraw; eviction emits ``Change("chat", "cleared", run_id)``.
 
+**Representation.** Chat is the busiest concern (nearly every Agno frame is a chunk), so the
+reducer is shaped for the common case, a chunk appended in order to its speaker's open message,
+while the state stays persistent: nothing reachable from an earlier state is ever changed (a
+caller may hold on to any old state), and a new state shares all it can with the old one.
+
+* A message's chunks are kept in blocks rather than in one tuple that every chunk would copy
+  whole: full blocks of ``_BLOCK`` pieces ``(text, order)`` and a partial last block (fewer than
+  ``_BLOCK`` pieces). An append copies the partial block, and once per ``_BLOCK`` chunks the
+  short tuple of full blocks. :class:`Chunk` records are made only when
+  :attr:`ChatMessage.chunks` is read. The layout depends only on the chunks, so messages with
+  equal chunks are still equal, and the nesting stays two deep (no recursion in ``==``,
+  ``repr`` or pickling, however long the message).
+* A reordered chunk is placed by walking back from the newest piece: the places of the pieces
+  that have one increase along the message, so the walk stops at the first older piece and
+  meets any duplicate on the way. Only the block it lands in and the ones after it are rebuilt,
+  and the streamed text is split at the insertion point rather than joined again.
+* ``streamed`` stays a plain string, extended per chunk: every ``Change`` carries the message's
+  text anyway, and an append is one copy of the string, not one object per chunk.
+* :class:`ChatMessage`, :class:`ChatRun` and :class:`ChatState` are frozen attrs classes
+  *without* slots: a changed copy is then a copy of the instance's ``__dict__`` put into a new
+  instance (:func:`_replace`), several times cheaper than ``evolve``, which calls ``__init__``
+  and sets each field through its own ``object.__setattr__`` call. They have no validators or
+  converters that this would skip. :class:`MessageSummary` (one per change) has no slots
+  either: attrs' ``__init__`` then stores the fields straight into the new ``__dict__``.
+* The speaker's name (a graph lookup) is worked out only when a message is opened. The usual
+  chunk takes a short way (:func:`_append`) that builds the new message, run and state and the
+  one ``Change`` directly; anything else (a chunk of no open message, a reordered chunk, a
+  chunk of content and reasoning) takes the general way. An event that changes nothing, not
+  even where its sender streams from, returns the state it was given.
+
 Two members streaming in parallel (``a``/``b`` = chunks, ``C`` = their content completed)::
 
     member 1   a-a---a--C
@@ -67,15 +97,16 @@ Two members streaming in parallel (``a``/``b`` = chunks, ``C`` = their content c
 from __future__ import annotations
 
 import json
-from collections.abc import Hashable, Iterable, Mapping
-from typing import Any, Final
+from collections.abc import Hashable, Iterator, Mapping, Sequence
+from itertools import chain, starmap
+from typing import Any, Final, NamedTuple, TypeVar
 
 import attrs
 
 from flowrx.graph import FlowGraph
 from flowrx.html import sanitise_html
 from flowrx.messages import AgnoEvent, ChatHTML, Evict, ExecutionEvent, Message
-from flowrx.operators._maps import assoc, dissoc, evolve
+from flowrx.operators._maps import assoc, dissoc
 from flowrx.operators.effects import Change, Concern, Effect, Input
 
 __all__ = [
@@ -101,11 +132,18 @@ _TOOL_EVENTS: Final = frozenset({"ToolCallStarted", "ToolCallCompleted", "ToolCa
 _DELEGATE: Final = "delegate_task_to_member"
 _STEP_FIELDS: Final = ("title", "action", "result", "reasoning", "next_action", "confidence")
 _PREVIEW: Final = 40
+_BLOCK: Final = 32
+"""Pieces per full block of a message's chunks (see the module docstring)."""
+_LEADER: Final = ("leader",)
+_AGENT: Final = ("agent",)
 
 Order = tuple[int, int]
 """``(phase, sequence_id)``: the phase counts the run's resumes (sequence ids restart)."""
 Key = tuple[str | None, Hashable, str]
 """A message key within a run: ``(node_id, speaker identity, kind)``."""
+Piece = tuple[str, Order | None]
+"""A stored chunk: its text and its place (what :class:`Chunk` holds, without the record)."""
+Block = tuple[Piece, ...]
 
 
 @attrs.frozen
@@ -138,6 +176,10 @@ class ToolCall:
         }
 
 
+_NO_CALL: Final = ToolCall(None, None)
+"""What a tool call is before its first event: the fields an event leaves out keep these."""
+
+
 @attrs.frozen
 class Delegation:
     """A team leader handing a task to a member (``delegate_task_to_member``)."""
@@ -162,13 +204,17 @@ class ReasoningStep:
     order: Order | None = attrs.field(default=None, eq=False, repr=False)
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)  # copied through __dict__: see the module docstring
 class ChatMessage:
     """One chat message: a speaker's streamed content or reasoning at a node, or an HTML item.
 
     ``text`` is the final content when ``RunCompleted`` replaced the streamed text, else the
     streamed chunks joined in order. ``closed_at`` is the order of the closing event, if it had
     a sequence id (a late, reordered chunk older than it still belongs here).
+
+    The chunks are stored as ``_full`` (blocks of exactly ``_BLOCK`` pieces) and ``_tail`` (the
+    last, partial block, fewer than ``_BLOCK`` pieces), so that an append does not copy every
+    chunk before it; :attr:`chunks` reads them as :class:`Chunk` records, in order.
     """
 
     index: int
@@ -177,7 +223,8 @@ class ChatMessage:
     who: Hashable
     name: str
     kind: str
-    chunks: tuple[Chunk, ...] = ()
+    _full: tuple[Block, ...] = attrs.field(default=(), alias="_full")
+    _tail: Block = attrs.field(default=(), alias="_tail")
     streamed: str = ""
     final: str | None = None
     closed: bool = False
@@ -198,14 +245,21 @@ class ChatMessage:
         """What a view shows: the final content if one replaced the stream, else the stream."""
         return self.final if self.final is not None else self.streamed
 
+    @property
+    def chunks(self) -> tuple[Chunk, ...]:
+        """The streamed chunks in order (made on each read: the message stores plain pieces)."""
+        return tuple(starmap(Chunk, chain(chain.from_iterable(self._full), self._tail)))
+
     def has(self, order: Order) -> bool:
         """Whether a chunk with this place is already in the message."""
-        return any(chunk.order == order for chunk in self.chunks)
+        return _place(self, order) is None
 
     def summary(self) -> MessageSummary:
         """The small value a :class:`Change` carries."""
+        final = self.final
+        text = self.streamed if final is None else final
         return MessageSummary(
-            self.index, self.speaker, self.name, self.kind, self.closed, self.text, len(self.tools)
+            self.index, self.speaker, self.name, self.kind, self.closed, text, len(self.tools)
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -221,7 +275,7 @@ class ChatMessage:
         }
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)  # a cheaper __init__: see the module docstring
 class MessageSummary:
     """What changed about a message, for live views and the log."""
 
@@ -243,7 +297,7 @@ class MessageSummary:
         )
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)  # copied through __dict__: see the module docstring
 class ChatRun:
     """One run's chat: messages by index (first-chunk order), open and latest message per key,
     the node each speaker streamed from, and the resume phase."""
@@ -256,7 +310,7 @@ class ChatRun:
     next_index: int = 0
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)  # copied through __dict__: see the module docstring
 class ChatState:
     """Chat of every run held, and how many final contents replaced a different stream."""
 
@@ -264,45 +318,34 @@ class ChatState:
     final_text_differs: int = 0
 
 
-@attrs.frozen
-class _Speaker:
-    """Who sent an event: role for the view, identity for the key, resolved node, name."""
+class _Speaker(NamedTuple):
+    """Who sent an event: role for the view, identity for the key, resolved node; the event
+    and graph name it (:func:`_name`) when a message is opened."""
 
     role: str
     who: Hashable
     node_id: str | None
-    name: str
+    msg: AgnoEvent
+    graph: FlowGraph | None
 
 
 Step = tuple[ChatState, tuple[Effect, ...]]
+R = TypeVar("R", "ChatMessage", "ChatRun", "ChatState")
+
+
+def _replace(record: R, **changes: Any) -> R:
+    """A copy of the chat record with ``changes`` applied, as ``attrs.evolve`` makes it but
+    without running ``__init__``: the records keep their fields in ``__dict__`` (they are not
+    slotted, for this) and have no validators or converters, so a copy of that dict is all a
+    new record needs. Much cheaper than ``evolve``; the reducer makes several per event."""
+    fields = record.__dict__.copy()
+    fields.update(changes)
+    new: R = object.__new__(type(record))
+    object.__setattr__(new, "__dict__", fields)
+    return new
 
 
 # --- speakers and nodes ---------------------------------------------------------------------
-
-
-def _base(event: str) -> str:
-    """The agent event name of a team event (``TeamRunContent`` → ``RunContent``)."""
-    return event[4:] if event.startswith("Team") else event
-
-
-def _is_member(msg: AgnoEvent) -> bool:
-    return msg.is_member_agent or msg.agent_role == "member"
-
-
-def _is_leader(msg: AgnoEvent) -> bool:
-    return not _is_member(msg) and (msg.agent_role == "leader" or msg.event.startswith("Team"))
-
-
-def _identities(msg: AgnoEvent) -> tuple[Hashable, ...]:
-    """The names under which this event's sender may have streamed from a node before."""
-    ids: list[Hashable] = []
-    if _is_member(msg) and msg.member_index is not None:
-        ids.append(("member", msg.parent_team_id, msg.member_index))
-    if msg.team_id:
-        ids.append(("team", msg.team_id))
-    if msg.agent_id:
-        ids.append(("agent", msg.agent_id))
-    return tuple(ids)
 
 
 def _raw_str(raw: Mapping[str, Any], key: str) -> str | None:
@@ -310,54 +353,121 @@ def _raw_str(raw: Mapping[str, Any], key: str) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
-def _speaker(run: ChatRun, msg: AgnoEvent, graph: FlowGraph) -> tuple[ChatRun, _Speaker]:
-    """Resolve the event's node (recording where its sender streams from) and its speaker."""
-    ids = _identities(msg)
+def _speaker(run: ChatRun, msg: AgnoEvent) -> tuple[ChatRun, str | None, Hashable, str]:
+    """Resolve the event's node (recording where its sender streams from) and who sent it:
+    the run, the node, the sender's identity in message keys and its role."""
+    member = msg.is_member_agent or msg.agent_role == "member"
+    index = msg.member_index
+    # the names under which the sender may have streamed from a node before
+    ids: list[Hashable] = []
+    if member and index is not None:
+        ids.append(("member", msg.parent_team_id, index))
+    if msg.team_id:
+        ids.append(("team", msg.team_id))
+    if msg.agent_id:
+        ids.append(("agent", msg.agent_id))
     node_id = msg.node_id
+    nodes = run.nodes
     if node_id is None:
-        node_id = next((run.nodes[i] for i in ids if i in run.nodes), None)
+        for i in ids:
+            node_id = nodes.get(i)
+            if node_id is not None:
+                break
     else:
-        fresh = [i for i in ids if run.nodes.get(i) != node_id]
-        if fresh:
-            nodes = dict(run.nodes)
-            nodes.update((i, node_id) for i in fresh)
-            run = evolve(run, nodes=nodes)
-    if _is_member(msg):
-        index = msg.member_index
-        who: Hashable = ("member", msg.parent_team_id, index if index is not None else msg.agent_id)
-        return run, _Speaker("member", who, node_id, graph.display_name(node_id, index))
-    if _is_leader(msg):
-        name = _raw_str(msg.raw, "team_name") or graph.display_name(node_id)
-        return run, _Speaker("leader", ("leader",), node_id, name)
-    name = _raw_str(msg.raw, "agent_name") or graph.display_name(node_id)
-    return run, _Speaker("agent", ("agent",), node_id, name)
+        for i in ids:
+            if nodes.get(i) != node_id:
+                updated = dict(nodes)
+                for j in ids:  # known ones keep their place and value
+                    updated[j] = node_id
+                run = _replace(run, nodes=updated)
+                break
+    if member:
+        who = ids[0] if index is not None else ("member", msg.parent_team_id, msg.agent_id)
+        role = "member"
+    elif msg.agent_role == "leader" or msg.event.startswith("Team"):
+        role, who = "leader", _LEADER
+    else:
+        role, who = "agent", _AGENT
+    return run, node_id, who, role
+
+
+def _name(speaker: _Speaker) -> str:
+    """What a new message of the speaker is called: the graph's name for a member, the event's
+    ``agent_name``/``team_name`` (else the graph's) for the agent and the leader."""
+    graph = speaker.graph or FlowGraph.empty()
+    msg = speaker.msg
+    if speaker.role == "member":
+        return graph.display_name(speaker.node_id, msg.member_index)
+    field = "team_name" if speaker.role == "leader" else "agent_name"
+    return _raw_str(msg.raw, field) or graph.display_name(speaker.node_id)
+
+
+# --- chunk blocks ---------------------------------------------------------------------------
+
+
+def _backwards(message: ChatMessage) -> Iterator[Piece]:
+    """The message's pieces, newest first."""
+    yield from reversed(message._tail)
+    for block in reversed(message._full):
+        yield from reversed(block)
+
+
+def _place(message: ChatMessage, order: Order) -> tuple[int, int] | None:
+    """Where a chunk of this place goes, counted from the end: how many pieces follow it and
+    how long their text is; ``None`` when the message has a chunk of this place already.
+
+    The places of the pieces that have one increase along the message (an append is newer than
+    ``last``, an insert goes before the first newer piece), so the walk back stops at the first
+    older piece: nothing before it can be a duplicate or come after the new chunk.
+    """
+    cut = after = seen = seen_text = 0
+    for text, at in _backwards(message):
+        seen += 1
+        seen_text += len(text)
+        if at is None:
+            continue
+        if at == order:
+            return None
+        if at < order:
+            break
+        cut, after = seen, seen_text
+    return cut, after
+
+
+def _blocks(done: tuple[Block, ...], pieces: list[Piece]) -> tuple[tuple[Block, ...], Block]:
+    """Full blocks ``done`` followed by ``pieces`` cut into blocks, and the partial tail."""
+    whole = len(pieces) - len(pieces) % _BLOCK
+    cut = (tuple(pieces[i : i + _BLOCK]) for i in range(0, whole, _BLOCK))
+    return (*done, *cut), tuple(pieces[whole:])
 
 
 # --- messages -------------------------------------------------------------------------------
 
 
 def _put(run: ChatRun, message: ChatMessage) -> ChatRun:
-    return evolve(run, messages=assoc(run.messages, message.index, message))
+    """The run with the message (new or changed) under its index: :func:`_replace`, spelt out
+    for a call made for every chunk."""
+    messages = dict(run.messages)
+    messages[message.index] = message
+    fields = run.__dict__.copy()
+    fields["messages"] = messages
+    updated: ChatRun = object.__new__(ChatRun)
+    object.__setattr__(updated, "__dict__", fields)
+    return updated
 
 
 def _new(run: ChatRun, speaker: _Speaker, kind: str) -> tuple[ChatRun, ChatMessage]:
     """Open a new message of the speaker's kind; it becomes the key's open and latest one."""
     index = run.next_index
-    message = ChatMessage(
-        index=index,
-        node_id=speaker.node_id,
-        speaker=speaker.role,
-        who=speaker.who,
-        name=speaker.name,
-        kind=kind,
-    )
-    key = message.key
-    run = evolve(
-        run,
-        messages=assoc(run.messages, index, message),
-        open=assoc(run.open, key, index),
-        latest=assoc(run.latest, key, index),
-        next_index=index + 1,
+    message = ChatMessage(index, speaker.node_id, speaker.role, speaker.who, _name(speaker), kind)
+    key = (speaker.node_id, speaker.who, kind)
+    run = ChatRun(
+        assoc(run.messages, index, message),
+        assoc(run.open, key, index),
+        assoc(run.latest, key, index),
+        run.nodes,
+        run.phase,
+        index + 1,
     )
     return run, message
 
@@ -388,35 +498,58 @@ def _target(
     return _new(run, speaker, kind)
 
 
+def _appended(message: ChatMessage, text: str, order: Order | None) -> ChatMessage:
+    """The message with the chunk appended, for a chunk that comes after every chunk with a
+    place (the caller checked): :func:`_replace`, spelt out for the call made per chunk."""
+    fields = message.__dict__.copy()
+    tail = message._tail
+    if len(tail) < _BLOCK - 1:
+        fields["_tail"] = (*tail, (text, order))
+    else:
+        fields["_full"] = (*message._full, (*tail, (text, order)))
+        fields["_tail"] = ()
+    fields["streamed"] = message.streamed + text
+    if order is not None:
+        fields["last"] = order
+    updated: ChatMessage = object.__new__(ChatMessage)
+    object.__setattr__(updated, "__dict__", fields)
+    return updated
+
+
 def _add_chunk(message: ChatMessage, text: str, order: Order | None) -> ChatMessage | None:
     """The message with the chunk in its place, or ``None`` when the chunk is a duplicate."""
-    if order is None or message.last is None or order > message.last:
-        return evolve(
-            message,
-            chunks=(*message.chunks, Chunk(text, order)),
-            streamed=message.streamed + text,
-            last=order if order is not None else message.last,
-        )
-    if message.has(order):
+    last = message.last
+    if order is None or last is None or order > last:
+        return _appended(message, text, order)
+    place = _place(message, order)
+    if place is None:
         return None
-    chunks = message.chunks
-    at = next(
-        (i for i, c in enumerate(chunks) if c.order is not None and c.order > order), len(chunks)
-    )
-    chunks = (*chunks[:at], Chunk(text, order), *chunks[at:])
-    return evolve(message, chunks=chunks, streamed="".join(c.text for c in chunks))
+    behind, after = place
+    full, tail = message._full, message._tail
+    at = len(full) * _BLOCK + len(tail) - behind  # the new chunk's position
+    first = at // _BLOCK  # the block it lands in: the ones before it stay as they are
+    pieces = [*chain.from_iterable(full[first:]), *tail]
+    pieces.insert(at - first * _BLOCK, (text, order))
+    full, tail = _blocks(full[:first], pieces)
+    streamed = message.streamed
+    split = len(streamed) - after
+    streamed = streamed[:split] + text + streamed[split:]
+    return _replace(message, _full=full, _tail=tail, streamed=streamed)
 
 
 def _chunk(
     run: ChatRun, speaker: _Speaker, kind: str, text: str, order: Order | None
 ) -> tuple[ChatRun, int | None]:
     """Add streamed text to the speaker's message of that kind; the changed index, if any."""
-    before = run
-    run, message = _target(run, speaker, kind, order)
+    index = run.open.get((speaker.node_id, speaker.who, kind))
+    if index is None:
+        target, message = _target(run, speaker, kind, order)
+    else:
+        target, message = run, run.messages[index]
     updated = _add_chunk(message, text, order)
     if updated is None:
-        return before, None
-    return _put(run, updated), updated.index
+        return run, None
+    return _put(target, updated), updated.index
 
 
 def _close(run: ChatRun, key: Key, order: Order | None) -> tuple[ChatRun, int | None]:
@@ -424,16 +557,14 @@ def _close(run: ChatRun, key: Key, order: Order | None) -> tuple[ChatRun, int | 
     index = run.open.get(key)
     if index is None:
         return run, None
-    message = evolve(run.messages[index], closed=True, closed_at=order)
-    run = evolve(run, open=dissoc(run.open, key))
-    return _put(run, message), index
+    messages = dict(run.messages)
+    messages[index] = _replace(messages[index], closed=True, closed_at=order)
+    return _replace(run, messages=messages, open=dissoc(run.open, key)), index
 
 
 def _text_of(content: Any) -> str | None:
     """Streamed content as text: strings as they are, structured output as JSON."""
-    if content is None:
-        return None
-    if isinstance(content, str):
+    if content is None or isinstance(content, str):
         return content
     return json.dumps(content, ensure_ascii=False, sort_keys=True, default=str)
 
@@ -456,45 +587,50 @@ def _completed(
     latest = run.latest.get((speaker.node_id, speaker.who, "content"))
     if latest is None:
         run, message = _new(run, speaker, "content")
-        message = evolve(message, final=final, closed=True, closed_at=order)
-        run = evolve(run, open=dissoc(run.open, message.key))
+        message = _replace(message, final=final, closed=True, closed_at=order)
+        run = _replace(run, open=dissoc(run.open, message.key))
         return state, _put(run, message), [*changed, message.index]
     message = run.messages[latest]
     if message.text == final:
         return state, run, changed
-    if message.final is None and message.chunks:
-        state = evolve(state, final_text_differs=state.final_text_differs + 1)
-    return state, _put(run, evolve(message, final=final)), [*changed, latest]
+    if message.final is None and (message._tail or message._full):
+        state = _replace(state, final_text_differs=state.final_text_differs + 1)
+    return state, _put(run, _replace(message, final=final)), [*changed, latest]
 
 
 def _duration(tool: Mapping[str, Any]) -> float | None:
     metrics = tool.get("metrics")
-    if not isinstance(metrics, Mapping):
+    if not isinstance(metrics, (dict, Mapping)):  # dict first: no ABC check for the usual case
         return None
     value = metrics.get("duration")
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, (float, int)):
         return None
     return float(value)
 
 
 def _tool(run: ChatRun, speaker: _Speaker, msg: AgnoEvent, base: str) -> tuple[ChatRun, int | None]:
     """Attach or update a tool call on the speaker's content message."""
-    tool = msg.tool if isinstance(msg.tool, Mapping) else {}
+    tool = msg.tool if isinstance(msg.tool, (dict, Mapping)) else {}
     raw_id = tool.get("tool_call_id")
     call_id = raw_id if isinstance(raw_id, str) else None
     key = (speaker.node_id, speaker.who, "content")
     message: ChatMessage | None = None
+    position: int | None = None
     if call_id is not None:
         for index in (run.open.get(key), run.latest.get(key)):
-            if index is not None and any(t.id == call_id for t in run.messages[index].tools):
+            if index is None:
+                continue
+            ids = [t.id for t in run.messages[index].tools]
+            if call_id in ids:
                 message = run.messages[index]
+                position = ids.index(call_id)
                 break
     if message is None:
         run, message = _current(run, speaker, "content")
-    position = next(
-        (i for i, t in enumerate(message.tools) if call_id is not None and t.id == call_id), None
-    )
-    old = message.tools[position] if position is not None else ToolCall(call_id, None)
+        if call_id is not None:
+            ids = [t.id for t in message.tools]
+            position = ids.index(call_id) if call_id in ids else None
+    old = message.tools[position] if position is not None else _NO_CALL
     name = tool.get("tool_name")
     args = tool.get("tool_args")
     result = tool.get("result")
@@ -518,13 +654,13 @@ def _tool(run: ChatRun, speaker: _Speaker, msg: AgnoEvent, base: str) -> tuple[C
         if position is None
         else (*message.tools[:position], call, *message.tools[position + 1 :])
     )
-    message = evolve(message, tools=tools)
+    message = _replace(message, tools=tools)
     if msg.event == "TeamToolCallCompleted" and call.name == _DELEGATE:
         child = tool.get("child_run_id")
-        member = call.args.get("member_id") if isinstance(call.args, Mapping) else None
+        member = call.args.get("member_id") if isinstance(call.args, (dict, Mapping)) else None
         delegation = Delegation(call_id, child if isinstance(child, str) else None, member, args)
         kept = tuple(d for d in message.delegations if call_id is None or d.tool_call_id != call_id)
-        message = evolve(message, delegations=(*kept, delegation))
+        message = _replace(message, delegations=(*kept, delegation))
     return _put(run, message), message.index
 
 
@@ -534,7 +670,7 @@ def _step(
     """Keep a structured reasoning step on the speaker's reasoning message."""
     if content is None:
         return run, None
-    if isinstance(content, Mapping):
+    if isinstance(content, (dict, Mapping)):
         fields = {name: content.get(name) for name in _STEP_FIELDS}
         step = ReasoningStep(**fields, order=order)
     else:
@@ -542,15 +678,29 @@ def _step(
     run, message = _target(run, speaker, "reasoning", order)
     if order is not None and any(s.order == order for s in message.steps):
         return run, None
-    message = evolve(message, steps=(*message.steps, step))
+    message = _replace(message, steps=(*message.steps, step))
     return _put(run, message), message.index
 
 
-def _agno(state: ChatState, msg: AgnoEvent, graph: FlowGraph) -> Step:
+def _agno(state: ChatState, msg: AgnoEvent, graph: FlowGraph | None) -> Step:
+    """An Agno event: the usual chunk the short way (:func:`_append`), the rest by event."""
     run_id = msg.run_id
-    run, speaker = _speaker(state.runs.get(run_id) or ChatRun(), msg, graph)
-    base = _base(msg.event)
+    held = state.runs.get(run_id)
+    run, node_id, who, role = _speaker(held or ChatRun(), msg)
+    event = msg.event
+    base = event[4:] if event.startswith("Team") else event  # TeamRunContent → RunContent
     order = None if msg.sequence_id is None else (run.phase, msg.sequence_id)
+    if base == "RunContent":  # most events: one chunk of content or of reasoning
+        text = _text_of(msg.content)
+        reasoning = msg.reasoning_content
+        if not text or not reasoning:
+            kind, text = ("content", text) if text else ("reasoning", reasoning)
+            if not text:
+                return _store(state, held, run_id, run, [])
+            step = _append(state, run_id, run, (node_id, who, kind), text, order)
+            if step is not None:
+                return step
+    speaker = _Speaker(role, who, node_id, msg, graph)
     changed: list[int | None] = []
     if base == "RunContent":
         text = _text_of(msg.content)
@@ -585,16 +735,76 @@ def _agno(state: ChatState, msg: AgnoEvent, graph: FlowGraph) -> Step:
     elif base == "RunCompleted":
         state, run, closed = _completed(state, run, speaker, msg, order)
         changed.extend(closed)
-    state = evolve(state, runs=assoc(state.runs, run_id, run))
-    return state, _changes(run_id, run, changed)
+    return _store(state, held, run_id, run, changed)
 
 
-def _changes(run_id: str, run: ChatRun, indexes: Iterable[int | None]) -> tuple[Effect, ...]:
+def _store(
+    state: ChatState, held: ChatRun | None, run_id: str, run: ChatRun, changed: list[int | None]
+) -> Step:
+    """The state with the run (unless it is still the one held) and the changes."""
+    if run is held:
+        return state, ()  # nothing new: not even where the sender streams from
+    runs = dict(state.runs)
+    runs[run_id] = run
+    return ChatState(runs, state.final_text_differs), _changes(run_id, run, changed)
+
+
+def _append(
+    state: ChatState,
+    run_id: str,
+    run: ChatRun,
+    key: Key,
+    text: str,
+    order: Order | None,
+) -> Step | None:
+    """The usual chunk, appended in order to its speaker's open message, in one go
+    (:func:`_chunk`, the new state and :func:`_changes` for that case); ``None`` for any other
+    case (no open message, a reordered chunk), which takes the general way."""
+    messages = run.messages
+    index = run.open.get(key)
+    if index is None:
+        return None
+    message = messages[index]
+    last = message.last
+    if order is not None and last is not None and not order > last:
+        return None
+    updated = _appended(message, text, order)
+    messages = dict(messages)
+    messages[index] = updated
+    fields = run.__dict__.copy()  # _put, spelt out
+    fields["messages"] = messages
+    run = object.__new__(ChatRun)
+    object.__setattr__(run, "__dict__", fields)
+    runs = dict(state.runs)
+    runs[run_id] = run
+    f = updated.__dict__  # ChatMessage.summary, spelt out
+    final = f["final"]
+    summary = MessageSummary(
+        index,
+        f["speaker"],
+        f["name"],
+        f["kind"],
+        f["closed"],
+        f["streamed"] if final is None else final,
+        len(f["tools"]),
+    )
+    change = Change(NAME, "message", run_id, f["node_id"], summary)
+    return ChatState(runs, state.final_text_differs), (change,)
+
+
+def _changes(run_id: str, run: ChatRun, indexes: Sequence[int | None]) -> tuple[Effect, ...]:
     """One ``Change`` per changed message (each once, in first-change order)."""
-    out: list[Effect] = []
-    for index in dict.fromkeys(i for i in indexes if i is not None):
+    if len(indexes) == 1:  # the usual case: one chunk, one message
+        (index,) = indexes
+        if index is None:
+            return ()
         message = run.messages[index]
-        out.append(Change(NAME, "message", run_id, message.node_id, message.summary()))
+        return (Change(NAME, "message", run_id, message.node_id, message.summary()),)
+    out: list[Effect] = []
+    for index in dict.fromkeys(indexes):
+        if index is not None:
+            message = run.messages[index]
+            out.append(Change(NAME, "message", run_id, message.node_id, message.summary()))
     return tuple(out)
 
 
@@ -626,15 +836,15 @@ def _html(state: ChatState, msg: ChatHTML, graph: FlowGraph) -> Step:
         who=("html", index),
         name=name,
         kind="html",
-        chunks=(Chunk(text, order),),
+        _tail=((text, order),),
         streamed=text,
         closed=True,
         last=order,
         raw_html=msg.html,
     )
-    run = evolve(_put(run, message), next_index=index + 1)
-    state = evolve(state, runs=assoc(state.runs, run_id, run))
-    return state, _changes(run_id, run, (index,))
+    run = _replace(_put(run, message), next_index=index + 1)
+    state = _replace(state, runs=assoc(state.runs, run_id, run))
+    return state, _changes(run_id, run, [index])
 
 
 def _execution(state: ChatState, msg: ExecutionEvent) -> Step:
@@ -643,16 +853,16 @@ def _execution(state: ChatState, msg: ExecutionEvent) -> Step:
     if run is None:
         return state, ()
     if msg.event == "resume_start":
-        run = evolve(run, phase=run.phase + 1)
-        return evolve(state, runs=assoc(state.runs, run_id, run)), ()
+        run = _replace(run, phase=run.phase + 1)
+        return _replace(state, runs=assoc(state.runs, run_id, run)), ()
     if msg.event not in _RUN_CLOSES or not run.open:
         return state, ()
     indexes = list(run.open.values())
     messages = dict(run.messages)
     for index in indexes:
-        messages[index] = evolve(messages[index], closed=True)
-    run = evolve(run, messages=messages, open={})
-    return evolve(state, runs=assoc(state.runs, run_id, run)), _changes(run_id, run, indexes)
+        messages[index] = _replace(messages[index], closed=True)
+    run = _replace(run, messages=messages, open={})
+    return _replace(state, runs=assoc(state.runs, run_id, run)), _changes(run_id, run, indexes)
 
 
 def reduce_chat(state: ChatState, msg: Input, now: float, graph: FlowGraph | None = None) -> Step:
@@ -662,7 +872,7 @@ def reduce_chat(state: ChatState, msg: Input, now: float, graph: FlowGraph | Non
     members and nodes; without one, members are ``Member <n>``.
     """
     if isinstance(msg, AgnoEvent):
-        return _agno(state, msg, graph or FlowGraph.empty())
+        return _agno(state, msg, graph)
     if isinstance(msg, ChatHTML):
         return _html(state, msg, graph or FlowGraph.empty())
     if isinstance(msg, ExecutionEvent):
@@ -670,7 +880,7 @@ def reduce_chat(state: ChatState, msg: Input, now: float, graph: FlowGraph | Non
     if isinstance(msg, Evict):
         if msg.run_id not in state.runs:
             return state, ()
-        state = evolve(state, runs=dissoc(state.runs, msg.run_id))
+        state = _replace(state, runs=dissoc(state.runs, msg.run_id))
         return state, (Change(NAME, "cleared", msg.run_id),)
     return state, ()
 
@@ -696,7 +906,9 @@ def chat_concern(graph: FlowGraph | None = None) -> Concern[ChatState]:
     return Concern(
         name=NAME,
         initial=ChatState(),
-        reduce=lambda s, m, now: reduce_chat(s, m, now, flow),
+        reduce=lambda s, m, now: (
+            _agno(s, m, flow) if isinstance(m, AgnoEvent) else reduce_chat(s, m, now, flow)
+        ),
         accepts=_accepts,
         section=chat_section,
         counters=lambda s: {"final_text_differs": s.final_text_differs},
