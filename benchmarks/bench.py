@@ -13,8 +13,9 @@ state updates. Median of 5, same process. ``ratio`` is flowrx's time per frame o
 
 Latency: a server process sends simulator frames at 5,000 frames/s over a loopback WebSocket,
 each stamped with its send time and paced by a spin-wait (an asyncio sleep alone wakes at
-epoll's 1 ms resolution and would send bursts of five); the client runs the full pipeline and records, when the
-pipeline has applied a frame in every concern and its sinks, the time since it was sent. The
+epoll's 1 ms resolution and would send bursts of five); the client runs the full pipeline and
+records, when the pipeline has applied a frame in every concern and its sinks, the time since
+it was sent. The
 client calls ``gc.freeze()`` once its pipeline is wired, as ``flowrx watch`` does and as the
 README advises live hosts: otherwise a full collection pass over every startup object (about
 25 ms here) stalls ~150 frames, which alone decides the p99. ``p99_ms_default_gc`` is the same
