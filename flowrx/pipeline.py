@@ -133,7 +133,7 @@ def connect(
     for card in cards:
         steps = run_concern(
             card,
-            messages.branch(card.accepts, card.name),
+            messages.branch(card.accepts, card.name, card.accepts_by_kind),
             scheduler,
             clock,
             degraded_after=config.degraded_after,

@@ -288,6 +288,98 @@ def test_partition_branch_that_raises_costs_no_other_branch_its_message() -> Non
     assert len(got) == 3
 
 
+def test_partition_asks_a_by_kind_predicate_once_per_kind_of_message() -> None:
+    """A by-kind branch's predicate runs once per (type, event); a per-message one every time."""
+    from flowrx.messages import parse
+    from flowrx.operators.route import Partition
+
+    starts = [parse(frame("start_node", n, i)) for i, n in enumerate("abc")]
+    tool = parse(frame("start_tool", "t"))
+    asked: list[str] = []
+
+    def by_kind(m: Message) -> bool:
+        asked.append("kind")
+        return getattr(m, "event", None) == "start_node"
+
+    def per_message(m: Message) -> bool:
+        asked.append("message")
+        return True
+
+    source: Subject[Any] = Subject()
+    partition = Partition(source)
+    kinds: list[Any] = []
+    every: list[Any] = []
+    partition.branch(by_kind, "kinds", by_kind=True).subscribe(kinds.append)
+    partition.branch(per_message, "every").subscribe(every.append)
+    partition.connect()
+    for i, m in enumerate([*starts, tool, tool]):
+        source.on_next((m, float(i)))
+    assert [t for _, t in kinds] == [0.0, 1.0, 2.0]
+    assert len(every) == 5
+    assert asked.count("kind") == 2  # start_node once, start_tool once
+    assert asked.count("message") == 5
+    late: list[Any] = []
+    partition.branch(lambda m: True, "late", by_kind=True).subscribe(late.append)
+    source.on_next((tool, 9.0))  # a new branch: the plans are made again and include it
+    assert late == [(tool, 9.0)]
+    assert asked.count("kind") == 3
+
+
+def test_partition_keeps_no_plan_for_a_kind_whose_by_kind_predicate_raised() -> None:
+    """A by-kind predicate that raises is reported each time it is asked, never cached."""
+    from flowrx.messages import parse
+    from flowrx.operators.route import Partition
+
+    node = parse(frame("start_node", "a", 0))
+    reports: list[str] = []
+    source: Subject[Any] = Subject()
+    partition = Partition(source, lambda name, exc, item: reports.append(name))
+    calls = [0]
+
+    def flaky(_: Message) -> bool:
+        calls[0] += 1
+        if calls[0] == 1:
+            raise ValueError("first time only")
+        return True
+
+    got: list[Any] = []
+    others: list[Any] = []
+    partition.branch(flaky, "flaky", by_kind=True).subscribe(got.append)
+    partition.branch(lambda m: True, "other", by_kind=True).subscribe(others.append)
+    partition.connect()
+    for t in (1.0, 2.0, 3.0):
+        source.on_next((node, t))
+    assert reports == ["flaky"]
+    assert [t for _, t in got] == [2.0, 3.0]
+    assert [t for _, t in others] == [1.0, 2.0, 3.0]
+    assert calls[0] == 2  # asked again after the failure, then remembered
+
+
+def test_concerns_routed_by_kind_answer_alike_for_every_message_of_a_kind(examples: Any) -> None:
+    """Every concern that claims by-kind routing gives one answer per (type, event) seen."""
+    from flowrx.graph import FlowGraph
+    from flowrx.messages import Background, ClearRun, Evict, Foreground, parse
+    from flowrx.operators.effects import Config
+    from flowrx.pipeline import default_concerns
+    from flowrx.streams.replay import read_recording
+    from flowrx.streams.simulate import simulate
+
+    messages: list[Any] = [parse(f.data) for f in simulate(20, seed=7)]
+    for path in sorted(examples.glob("*.jsonl")):
+        messages += [parse(f.data) for f in read_recording(path).frames]
+    messages += [Evict("r"), Evict("s", "cleared"), Background("r"), Foreground("r")]
+    messages += [ClearRun("r")]
+    keyed = [c for c in default_concerns(FlowGraph.empty(), Config()) if c.accepts_by_kind]
+    assert {c.name for c in keyed} == {"visual", "store", "tool", "chat", "group"}
+    for card in keyed:
+        answers: dict[tuple[type, str], set[bool]] = {}
+        for m in messages:
+            if hasattr(m, "event"):
+                answers.setdefault((type(m), m.event), set()).add(card.accepts(m))
+        assert all(len(a) == 1 for a in answers.values()), card.name
+        assert any(a == {True} for a in answers.values()), card.name
+
+
 def test_pipeline_counts_a_branch_failure_as_that_concerns_sink_failure() -> None:
     """A concern whose predicate raises is counted and logged; the other concerns carry on."""
     from flowrx.graph import FlowGraph

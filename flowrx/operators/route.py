@@ -24,6 +24,7 @@ Marble::
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import reactivex
 from reactivex import Observable, abc
@@ -35,6 +36,8 @@ __all__ = ["Partition", "route"]
 
 Item = tuple[Message, float]
 Accepts = Callable[[Message], bool]
+_Route = tuple[Accepts, abc.ObserverBase[Item], str, bool]
+_Plan = tuple[tuple[Accepts | None, abc.ObserverBase[Item], str], ...]
 
 
 def route(accepts: Accepts) -> Callable[[Observable[Item]], Observable[Item]]:
@@ -64,6 +67,10 @@ class Partition:
 
     Subscribe every :meth:`branch` first, then :meth:`connect` once: like ``publish`` +
     ``connect``, items arriving before a branch subscribes are not replayed to it.
+
+    A branch made with ``by_kind=True`` promises that its predicate depends only on the
+    message's type and ``event``: the router asks it once per kind and keeps a dispatch plan
+    per kind, so most messages cost one dictionary lookup instead of one call per branch.
     """
 
     def __init__(
@@ -72,25 +79,52 @@ class Partition:
         on_error_in_branch: Callable[[str, BaseException, Item], None] | None = None,
     ) -> None:
         self._source = source
-        self._routes: list[tuple[Accepts, abc.ObserverBase[Item], str]] = []
+        self._routes: list[_Route] = []
+        self._plans: dict[tuple[type, Any], _Plan] = {}
         self._on_error_in_branch = on_error_in_branch
         self._connection: SingleAssignmentDisposable | None = None
 
-    def branch(self, accepts: Accepts, name: str = "branch") -> Observable[Item]:
+    def branch(
+        self, accepts: Accepts, name: str = "branch", by_kind: bool = False
+    ) -> Observable[Item]:
         """The observable of the items ``accepts`` takes (``name`` says whose, in reports)."""
 
         def subscribe(
             observer: abc.ObserverBase[Item], _: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            entry = (accepts, observer, name)
+            entry = (accepts, observer, name, by_kind)
             self._routes = [*self._routes, entry]  # copy on write: dispatch may be iterating
+            self._plans = {}
 
             def remove() -> None:
                 self._routes = [r for r in self._routes if r is not entry]
+                self._plans = {}
 
             return Disposable(remove)
 
         return reactivex.create(subscribe)
+
+    def _failed(self, name: str, exc: Exception, item: Item) -> None:
+        if self._on_error_in_branch is None:
+            raise exc
+        self._on_error_in_branch(name, exc, item)
+
+    def _plan(self, item: Item) -> tuple[_Plan, bool]:
+        """Who gets messages of this item's kind, in branch order (``None`` for a branch that
+        takes them all, else its predicate), and whether the plan may be kept for the kind."""
+        plan: list[tuple[Accepts | None, abc.ObserverBase[Item], str]] = []
+        keep = True
+        for accepts, observer, name, by_kind in self._routes:
+            if not by_kind:
+                plan.append((accepts, observer, name))
+                continue
+            try:
+                if accepts(item[0]):
+                    plan.append((None, observer, name))
+            except Exception as exc:  # asked again next time: no plan kept for this kind
+                keep = False
+                self._failed(name, exc, item)
+        return tuple(plan), keep
 
     def connect(self) -> abc.DisposableBase:
         """Subscribe to the source (once); dispose the result to disconnect every branch."""
@@ -101,21 +135,27 @@ class Partition:
 
         def on_next(item: Item) -> None:
             msg = item[0]
-            for accepts, observer, name in self._routes:
+            event = getattr(msg, "event", None)
+            key = (type(msg), event)
+            plans = self._plans
+            plan = plans.get(key) if type(event) is str else None
+            if plan is None:
+                plan, keep = self._plan(item)
+                if keep and type(event) is str:
+                    plans[key] = plan
+            for accepts, observer, name in plan:
                 try:
-                    if accepts(msg):
+                    if accepts is None or accepts(msg):
                         observer.on_next(item)
                 except Exception as exc:  # one branch's failure is not the others'
-                    if self._on_error_in_branch is None:
-                        raise
-                    self._on_error_in_branch(name, exc, item)
+                    self._failed(name, exc, item)
 
         def on_error(error: Exception) -> None:
-            for _, observer, _ in self._routes:
+            for _, observer, _, _ in self._routes:
                 observer.on_error(error)
 
         def on_completed() -> None:
-            for _, observer, _ in self._routes:
+            for _, observer, _, _ in self._routes:
                 observer.on_completed()
 
         connection.disposable = self._source.subscribe(on_next, on_error, on_completed)
