@@ -287,9 +287,9 @@ def lifecycle_section(state: LifecycleState) -> dict[str, Any]:
 
 
 def _accepts(msg: Message) -> bool:
-    if isinstance(msg, Background | Foreground | ResolveInteraction | ClearRun):
-        return False
-    return isinstance(getattr(msg, "run_id", None), str)
+    """Every message but the host's controls (a message without a run changes nothing: the
+    reducer says so; asking here would make the routing depend on more than the kind)."""
+    return not isinstance(msg, Background | Foreground | ResolveInteraction | ClearRun)
 
 
 def lifecycle_concern(config: Config = Config()) -> Concern[LifecycleState]:
@@ -299,5 +299,6 @@ def lifecycle_concern(config: Config = Config()) -> Concern[LifecycleState]:
         initial=LifecycleState(),
         reduce=lambda s, m, now: reduce_lifecycle(s, m, now, config),
         accepts=_accepts,
+        accepts_by_kind=True,
         section=lifecycle_section,
     )
