@@ -606,7 +606,9 @@ def parse(frame: object) -> Parsed | Heartbeat | Rejected:
     >>> parse('[1]').reason
     'not an object: list'
     """
-    if isinstance(frame, bytes | bytearray | memoryview):
+    if type(frame) is str:  # the usual frame: straight to the text case below
+        pass
+    elif isinstance(frame, bytes | bytearray | memoryview):
         try:
             frame = bytes(frame).decode("utf-8")
         except UnicodeDecodeError:
@@ -620,6 +622,6 @@ def parse(frame: object) -> Parsed | Heartbeat | Rejected:
             return Rejected(f"not JSON: {str(exc)[:80]}", frame)
     else:
         data = frame
-    if not isinstance(data, Mapping):
+    if type(data) is not dict and not isinstance(data, Mapping):  # dict: no ABC check
         return Rejected(f"not an object: {type(data).__name__}", frame)
     return _from_mapping(data)
