@@ -19,7 +19,9 @@ it was sent. The
 client calls ``gc.freeze()`` once its pipeline is wired, as ``flowrx watch`` does and as the
 README advises live hosts: otherwise a full collection pass over every startup object (about
 25 ms here) stalls ~150 frames, which alone decides the p99. ``p99_ms_default_gc`` is the same
-measurement without the freeze.
+measurement without the freeze. The sender runs without its collector (its pauses would be
+counted against flowrx), and ``p99_ms_floor`` is the same measurement with no pipeline at all:
+what the machine, asyncio and websockets cost on their own.
 
 Memory: ``tracemalloc`` after 100 runs and after 10,000 runs through the full pipeline.
 """
@@ -137,6 +139,11 @@ def _sender(port_queue: Any, count: int, rate: float) -> None:
     from websockets.asyncio.server import serve
 
     frames = [f.data for f in simulate(max(1, count // 120 + 1), seed=7)][:count]
+    # the sender stands in for the platform: its own collector pauses would be counted as
+    # flowrx's latency (the stamp is taken before the send), so it runs without them
+    gc.collect()
+    gc.freeze()
+    gc.disable()
 
     async def handler(ws: Any) -> None:
         loop = asyncio.get_running_loop()
@@ -161,8 +168,15 @@ def _sender(port_queue: Any, count: int, rate: float) -> None:
     asyncio.run(main())
 
 
-def latency(count: int, rate: float = 5000.0, freeze: bool = True) -> dict[str, float]:
-    """p50/p99 milliseconds from send to the pipeline having applied the frame."""
+def latency(
+    count: int, rate: float = 5000.0, freeze: bool = True, pipeline: bool = True
+) -> dict[str, float]:
+    """p50/p99 milliseconds from send to the pipeline having applied the frame.
+
+    ``pipeline=False`` measures the floor: the same sender, socket and client with no
+    pipeline (what the machine, asyncio and websockets cost before flowrx does anything).
+    """
+    from reactivex.disposable import Disposable
     from reactivex.scheduler.eventloop import AsyncIOScheduler
 
     from flowrx.streams.websocket import WebSocketOptions, WebSocketSource
@@ -177,9 +191,11 @@ def latency(count: int, rate: float = 5000.0, freeze: bool = True) -> dict[str, 
     async def client() -> None:
         loop = asyncio.get_running_loop()
         source = WebSocketSource(f"ws://127.0.0.1:{port}/", WebSocketOptions())
-        _state, subscription = connect(
-            source.frames, scheduler=AsyncIOScheduler(loop), graph=demo_flow()
-        )
+        subscription: Any = Disposable()
+        if pipeline:
+            _state, subscription = connect(
+                source.frames, scheduler=AsyncIOScheduler(loop), graph=demo_flow()
+            )
 
         def after_pipeline(text: Any) -> None:  # subscribed after connect: runs last
             try:
@@ -225,6 +241,9 @@ def main() -> None:
     default_gc = latency(latency_frames, freeze=False)
     result["p50_ms_default_gc"] = default_gc["p50_ms"]
     result["p99_ms_default_gc"] = default_gc["p99_ms"]
+    floor = latency(latency_frames, pipeline=False)
+    result["p50_ms_floor"] = floor["p50_ms"]
+    result["p99_ms_floor"] = floor["p99_ms"]
     result.update(throughput(runs))
     mem = memory(100, large)
     result["mem_100_mib"] = mem["mem_100_mib"]
@@ -235,6 +254,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, sort_keys=True))
         return
+    floor_text = f"{result['p50_ms_floor']:.3f} / {result['p99_ms_floor']:.3f}"
     rows = [
         ("frames (throughput mix)", f"{result['frames']:,}"),
         ("flowrx frames/s", f"{result['flowrx_fps']:,.0f}"),
@@ -244,6 +264,7 @@ def main() -> None:
         (f"latency p50 at {result['rate']:,.0f} frames/s (ms)", f"{result['p50_ms']:.3f}"),
         (f"latency p99 at {result['rate']:,.0f} frames/s (ms)", f"{result['p99_ms']:.3f}"),
         ("latency p99 without gc.freeze() (ms)", f"{result['p99_ms_default_gc']:.3f}"),
+        ("latency p50 / p99 floor, no pipeline (ms)", f"{floor_text}"),
         ("memory after 100 runs (MiB)", f"{result['mem_100_mib']:.2f}"),
         (f"memory after {large:,} runs (MiB)", f"{result['mem_10000_mib']:.2f}"),
         ("runs held at the end", str(result["runs_held"])),
