@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import signal
 import sys
 from collections.abc import Sequence
@@ -34,6 +33,7 @@ from flowrx.graph import FlowGraph, GraphError, load_graph
 from flowrx.messages import parse
 from flowrx.operators.effects import Change, Config
 from flowrx.pipeline import connect, default_concerns
+from flowrx.runtime import periodic_collection
 from flowrx.sinks.snapshot import dump_snapshot
 from flowrx.streams.record import Recorder
 from flowrx.streams.replay import (
@@ -388,10 +388,10 @@ async def _live(
         from flowrx.sinks.terminal import TerminalView
 
         view = TerminalView(state, title=title)
-    # Everything made so far (modules, graph, view) lives as long as the process: take it out
-    # of the cyclic collector's full passes, whose pause grows with it (about 25 ms for these
-    # ~70,000 objects on the benchmark machine, a p99 latency spike at 5,000 frames/s).
-    gc.freeze()
+    # Everything made so far lives as long as the process, and flowrx makes no cycles: the
+    # collector runs once a minute instead of pausing the loop every few hundred frames
+    # (flowrx.runtime says why; the latency benchmark measures it).
+    undo_collection = periodic_collection(loop)
     if source is not None:
 
         def on_status(status: ConnectionStatus) -> None:
@@ -435,6 +435,7 @@ async def _live(
         if source is not None:
             await source.close()
         subscription.dispose()
+        undo_collection()
     if args.snapshot:
         _write(state.snapshot(), args.snapshot, out)
     if failed is not None:

@@ -64,6 +64,7 @@ def test_the_package_exports_exactly_its_curated_api() -> None:
         "messages",
         "operators",
         "pipeline",
+        "runtime",
         "sinks",
         "streams",
         "logger",
