@@ -606,9 +606,7 @@ def parse(frame: object) -> Parsed | Heartbeat | Rejected:
     >>> parse('[1]').reason
     'not an object: list'
     """
-    if type(frame) is str:  # the usual frame: straight to the text case below
-        pass
-    elif isinstance(frame, bytes | bytearray | memoryview):
+    if type(frame) is not str and isinstance(frame, bytes | bytearray | memoryview):
         try:
             frame = bytes(frame).decode("utf-8")
         except UnicodeDecodeError:

@@ -49,13 +49,13 @@ def test_the_pipeline_makes_no_reference_cycles_in_steady_state(collector: None)
     inbox: Subject[Any] = Subject()
     state, subscription = connect(inbox, scheduler=clock, graph=demo_flow())
     frames = simulate(80, seed=11)  # more runs than are held: eviction is exercised
-    half = len(frames) // 3
-    for frame in frames[:half]:  # warm up: caches, the first run of each kind
+    warm = len(frames) // 3
+    for frame in frames[:warm]:  # warm up: caches, the first run of each kind
         clock.run(until=frame.t)
         inbox.on_next(frame.data)
     gc.collect()
     gc.disable()
-    for frame in frames[half:]:
+    for frame in frames[warm:]:
         clock.run(until=frame.t)
         inbox.on_next(frame.data)
     clock.run()

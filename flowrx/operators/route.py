@@ -80,7 +80,7 @@ class Partition:
     ) -> None:
         self._source = source
         self._routes: list[_Route] = []
-        self._plans: dict[tuple[type, Any], _Plan] = {}
+        self._plans: dict[tuple[type, Any] | None, _Plan] = {}
         self._on_error_in_branch = on_error_in_branch
         self._connection: SingleAssignmentDisposable | None = None
 
@@ -136,13 +136,13 @@ class Partition:
         def on_next(item: Item) -> None:
             msg = item[0]
             event = getattr(msg, "event", None)
-            key = (type(msg), event)
+            kind = (type(msg), event) if type(event) is str else None  # None: never kept
             plans = self._plans
-            plan = plans.get(key) if type(event) is str else None
+            plan = plans.get(kind)
             if plan is None:
                 plan, keep = self._plan(item)
-                if keep and type(event) is str:
-                    plans[key] = plan
+                if keep and kind is not None:
+                    plans[kind] = plan
             for accepts, observer, name in plan:
                 try:
                     if accepts is None or accepts(msg):

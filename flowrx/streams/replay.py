@@ -231,30 +231,19 @@ class VirtualClock(VirtualTimeScheduler):
         """
         queue = self._queue
         lock = self._lock
-        if until is not None:  # the usual call in a replay: nothing due yet, one look
-            with lock:
-                items = queue.items
-                if not items or items[0][0].duetime > until:  # type: ignore[operator]
-                    if until > self._clock:  # type: ignore[operator]
-                        self._clock = float(until)
-                    return
         while True:
-            with lock:
-                if not queue:
-                    break
-                item = queue.peek()
-                if item.is_cancelled():  # a cancelled timer does not move the clock
+            with lock:  # one acquisition per item, and one for the final look
+                item = queue.peek() if queue else None
+                if item is not None and item.is_cancelled():  # does not move the clock
                     queue.dequeue()
                     continue
-                due: float = item.duetime  # type: ignore[assignment]  # float seconds here
-                if until is not None and due > until:
-                    break
+                if item is None or (until is not None and item.duetime > until):  # type: ignore[operator]
+                    if until is not None and until > self._clock:  # type: ignore[operator]
+                        self._clock = float(until)  # nothing more is due: end at ``until``
+                    return
                 queue.dequeue()
+                due: float = item.duetime  # type: ignore[assignment]  # float seconds here
                 if due > self._clock:  # type: ignore[operator]
                     self._clock = due
             if not item.is_cancelled():
                 item.invoke()
-        if until is not None:
-            with lock:
-                if until > self._clock:  # type: ignore[operator]
-                    self._clock = float(until)
