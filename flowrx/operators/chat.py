@@ -76,11 +76,10 @@ caller may hold on to any old state), and a new state shares all it can with the
 * ``streamed`` stays a plain string, extended per chunk: every ``Change`` carries the message's
   text anyway, and an append is one copy of the string, not one object per chunk.
 * :class:`ChatMessage`, :class:`ChatRun` and :class:`ChatState` are frozen attrs classes
-  *without* slots: a changed copy is then a copy of the instance's ``__dict__`` put into a new
-  instance (:func:`_replace`), several times cheaper than ``evolve``, which calls ``__init__``
-  and sets each field through its own ``object.__setattr__`` call. They have no validators or
-  converters that this would skip. :class:`MessageSummary` (one per change) has no slots
-  either: attrs' ``__init__`` then stores the fields straight into the new ``__dict__``.
+  *without* slots, like every reducer's records: a changed copy is a copy of the instance's
+  ``__dict__`` (:func:`~flowrx.operators._maps.evolve`). :class:`MessageSummary` (one per
+  change) has no slots either: attrs' ``__init__`` then stores the fields straight into the new
+  ``__dict__``.
 * The speaker's name (a graph lookup) is worked out only when a message is opened. The usual
   chunk takes a short way (:func:`_append`) that builds the new message, run and state and the
   one ``Change`` directly; anything else (a chunk of no open message, a reordered chunk, a
@@ -99,14 +98,14 @@ from __future__ import annotations
 import json
 from collections.abc import Hashable, Iterator, Mapping, Sequence
 from itertools import chain, starmap
-from typing import Any, Final, NamedTuple, TypeVar
+from typing import Any, Final, NamedTuple
 
 import attrs
 
 from flowrx.graph import FlowGraph
 from flowrx.html import sanitise_html
 from flowrx.messages import AgnoEvent, ChatHTML, Evict, ExecutionEvent, Message
-from flowrx.operators._maps import assoc, dissoc
+from flowrx.operators._maps import assoc, dissoc, evolve
 from flowrx.operators.effects import Change, Concern, Effect, Input
 
 __all__ = [
@@ -330,19 +329,6 @@ class _Speaker(NamedTuple):
 
 
 Step = tuple[ChatState, tuple[Effect, ...]]
-R = TypeVar("R", "ChatMessage", "ChatRun", "ChatState")
-
-
-def _replace(record: R, **changes: Any) -> R:
-    """A copy of the chat record with ``changes`` applied, as ``attrs.evolve`` makes it but
-    without running ``__init__``: the records keep their fields in ``__dict__`` (they are not
-    slotted, for this) and have no validators or converters, so a copy of that dict is all a
-    new record needs. Much cheaper than ``evolve``; the reducer makes several per event."""
-    fields = record.__dict__.copy()
-    fields.update(changes)
-    new: R = object.__new__(type(record))
-    object.__setattr__(new, "__dict__", fields)
-    return new
 
 
 # --- speakers and nodes ---------------------------------------------------------------------
@@ -379,7 +365,7 @@ def _speaker(run: ChatRun, msg: AgnoEvent) -> tuple[ChatRun, str | None, Hashabl
                 updated = dict(nodes)
                 for j in ids:  # known ones keep their place and value
                     updated[j] = node_id
-                run = _replace(run, nodes=updated)
+                run = evolve(run, nodes=updated)
                 break
     if member:
         who = ids[0] if index is not None else ("member", msg.parent_team_id, msg.agent_id)
@@ -445,8 +431,8 @@ def _blocks(done: tuple[Block, ...], pieces: list[Piece]) -> tuple[tuple[Block, 
 
 
 def _put(run: ChatRun, message: ChatMessage) -> ChatRun:
-    """The run with the message (new or changed) under its index: :func:`_replace`, spelt out
-    for a call made for every chunk."""
+    """The run with the message (new or changed) under its index: ``evolve``, spelt out for a
+    call made for every chunk."""
     messages = dict(run.messages)
     messages[message.index] = message
     fields = run.__dict__.copy()
@@ -500,7 +486,7 @@ def _target(
 
 def _appended(message: ChatMessage, text: str, order: Order | None) -> ChatMessage:
     """The message with the chunk appended, for a chunk that comes after every chunk with a
-    place (the caller checked): :func:`_replace`, spelt out for the call made per chunk."""
+    place (the caller checked): ``evolve``, spelt out for the call made per chunk."""
     fields = message.__dict__.copy()
     tail = message._tail
     if len(tail) < _BLOCK - 1:
@@ -534,7 +520,7 @@ def _add_chunk(message: ChatMessage, text: str, order: Order | None) -> ChatMess
     streamed = message.streamed
     split = len(streamed) - after
     streamed = streamed[:split] + text + streamed[split:]
-    return _replace(message, _full=full, _tail=tail, streamed=streamed)
+    return evolve(message, _full=full, _tail=tail, streamed=streamed)
 
 
 def _chunk(
@@ -558,8 +544,8 @@ def _close(run: ChatRun, key: Key, order: Order | None) -> tuple[ChatRun, int | 
     if index is None:
         return run, None
     messages = dict(run.messages)
-    messages[index] = _replace(messages[index], closed=True, closed_at=order)
-    return _replace(run, messages=messages, open=dissoc(run.open, key)), index
+    messages[index] = evolve(messages[index], closed=True, closed_at=order)
+    return evolve(run, messages=messages, open=dissoc(run.open, key)), index
 
 
 def _text_of(content: Any) -> str | None:
@@ -587,15 +573,15 @@ def _completed(
     latest = run.latest.get((speaker.node_id, speaker.who, "content"))
     if latest is None:
         run, message = _new(run, speaker, "content")
-        message = _replace(message, final=final, closed=True, closed_at=order)
-        run = _replace(run, open=dissoc(run.open, message.key))
+        message = evolve(message, final=final, closed=True, closed_at=order)
+        run = evolve(run, open=dissoc(run.open, message.key))
         return state, _put(run, message), [*changed, message.index]
     message = run.messages[latest]
     if message.text == final:
         return state, run, changed
     if message.final is None and (message._tail or message._full):
-        state = _replace(state, final_text_differs=state.final_text_differs + 1)
-    return state, _put(run, _replace(message, final=final)), [*changed, latest]
+        state = evolve(state, final_text_differs=state.final_text_differs + 1)
+    return state, _put(run, evolve(message, final=final)), [*changed, latest]
 
 
 def _duration(tool: Mapping[str, Any]) -> float | None:
@@ -654,13 +640,13 @@ def _tool(run: ChatRun, speaker: _Speaker, msg: AgnoEvent, base: str) -> tuple[C
         if position is None
         else (*message.tools[:position], call, *message.tools[position + 1 :])
     )
-    message = _replace(message, tools=tools)
+    message = evolve(message, tools=tools)
     if msg.event == "TeamToolCallCompleted" and call.name == _DELEGATE:
         child = tool.get("child_run_id")
         member = call.args.get("member_id") if isinstance(call.args, (dict, Mapping)) else None
         delegation = Delegation(call_id, child if isinstance(child, str) else None, member, args)
         kept = tuple(d for d in message.delegations if call_id is None or d.tool_call_id != call_id)
-        message = _replace(message, delegations=(*kept, delegation))
+        message = evolve(message, delegations=(*kept, delegation))
     return _put(run, message), message.index
 
 
@@ -678,7 +664,7 @@ def _step(
     run, message = _target(run, speaker, "reasoning", order)
     if order is not None and any(s.order == order for s in message.steps):
         return run, None
-    message = _replace(message, steps=(*message.steps, step))
+    message = evolve(message, steps=(*message.steps, step))
     return _put(run, message), message.index
 
 
@@ -842,8 +828,8 @@ def _html(state: ChatState, msg: ChatHTML, graph: FlowGraph) -> Step:
         last=order,
         raw_html=msg.html,
     )
-    run = _replace(_put(run, message), next_index=index + 1)
-    state = _replace(state, runs=assoc(state.runs, run_id, run))
+    run = evolve(_put(run, message), next_index=index + 1)
+    state = evolve(state, runs=assoc(state.runs, run_id, run))
     return state, _changes(run_id, run, [index])
 
 
@@ -853,16 +839,16 @@ def _execution(state: ChatState, msg: ExecutionEvent) -> Step:
     if run is None:
         return state, ()
     if msg.event == "resume_start":
-        run = _replace(run, phase=run.phase + 1)
-        return _replace(state, runs=assoc(state.runs, run_id, run)), ()
+        run = evolve(run, phase=run.phase + 1)
+        return evolve(state, runs=assoc(state.runs, run_id, run)), ()
     if msg.event not in _RUN_CLOSES or not run.open:
         return state, ()
     indexes = list(run.open.values())
     messages = dict(run.messages)
     for index in indexes:
-        messages[index] = _replace(messages[index], closed=True)
-    run = _replace(run, messages=messages, open={})
-    return _replace(state, runs=assoc(state.runs, run_id, run)), _changes(run_id, run, indexes)
+        messages[index] = evolve(messages[index], closed=True)
+    run = evolve(run, messages=messages, open={})
+    return evolve(state, runs=assoc(state.runs, run_id, run)), _changes(run_id, run, indexes)
 
 
 def reduce_chat(state: ChatState, msg: Input, now: float, graph: FlowGraph | None = None) -> Step:
@@ -880,7 +866,7 @@ def reduce_chat(state: ChatState, msg: Input, now: float, graph: FlowGraph | Non
     if isinstance(msg, Evict):
         if msg.run_id not in state.runs:
             return state, ()
-        state = _replace(state, runs=dissoc(state.runs, msg.run_id))
+        state = evolve(state, runs=dissoc(state.runs, msg.run_id))
         return state, (Change(NAME, "cleared", msg.run_id),)
     return state, ()
 

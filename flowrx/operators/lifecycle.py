@@ -62,7 +62,7 @@ _SEEN_GRANULARITY = 1.0
 """How fresh ``last_seen`` is kept (s): the 120 s watchdog may fire up to this much late."""
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)  # copied through __dict__ by _maps.evolve
 class RunRecord:
     """One run as the lifecycle concern tracks it."""
 
@@ -89,7 +89,7 @@ class RunRecord:
         }
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)  # copied through __dict__ by _maps.evolve
 class LifecycleState:
     """All runs held, the active run and the editor lock."""
 
