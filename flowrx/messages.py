@@ -21,6 +21,11 @@ Ids are data, never code: an id with quotes, backslashes or markup is stored as 
 Frames are decoded by :func:`loads`: orjson (three times faster than the standard library on
 these frames, and decoding was the largest single cost per frame), with the standard library's
 reading wherever the two could differ, so the result is always exactly ``json.loads``'s.
+
+The parsed message types are frozen attrs classes without slots: one is made per frame, and
+attrs' ``__init__`` for such a class stores the fields straight into the new ``__dict__``
+instead of calling ``object.__setattr__`` once per field (the control messages, made rarely,
+keep their slots).
 """
 
 from __future__ import annotations
@@ -125,14 +130,14 @@ KNOWN_STATUSES: Final = frozenset({"success", "error", "killed", "provided"})
 _STATUS_RE: Final = re.compile(r"[a-z_-]{1,32}")
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Heartbeat:
     """The platform's text heartbeat (``pong``): accounted for, never a message."""
 
     text: str
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Rejected:
     """A frame that cannot be used, with a one-line reason; counted, never raised."""
 
@@ -140,7 +145,7 @@ class Rejected:
     frame: object = attrs.field(repr=False, eq=False)
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class ExecutionEvent:
     """A node-runner frame: run, resume, node and tool starts and ends.
 
@@ -162,7 +167,7 @@ class ExecutionEvent:
         return self.event in _RUN_EVENTS
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class AgnoEvent:
     """An Agno agent or team run event relayed by an agent or team node.
 
@@ -188,7 +193,7 @@ class AgnoEvent:
     raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class ChatHTML:
     """An HTML chat item produced by a flow. ``html`` is untrusted and must be sanitised."""
 
@@ -202,7 +207,7 @@ class ChatHTML:
     event: str = "ChatHTML"
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class AgentPaused:
     """The platform's pause frame: a run waits for a human (confirmation, input, ...)."""
 
@@ -216,7 +221,7 @@ class AgentPaused:
     event: str = "AgentPaused"
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class InteractionEvent:
     """An ``interaction_event`` frame (recognised by ``type``; it has no ``event`` key)."""
 
@@ -230,7 +235,7 @@ class InteractionEvent:
     event: str = "interaction_event"
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Unknown:
     """A well-formed frame with an event name nobody handles: kept, counted, logged once."""
 
@@ -276,7 +281,7 @@ class ClearRun:
     event: str = "clear"
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Evict:
     """A run leaves every concern: evicted beyond the run limit, or cleared by the host.
 

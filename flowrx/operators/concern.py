@@ -44,7 +44,7 @@ class InjectedFault(RuntimeError):
     """Raised by :func:`inject_fault`'s reducer on the events chosen to fail."""
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)  # a cheaper __init__: see flowrx.operators._maps
 class Failure:
     """One event a concern could not apply: which concern, which message, why."""
 
@@ -71,7 +71,7 @@ class Failure:
         return node_id if isinstance(node_id, str) else None
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)  # a cheaper __init__: see flowrx.operators._maps
 class Step(Generic[S]):
     """What a concern's scan emits for an input that changed something: the state after it,
     its effects, or its failure, and the concern's failure counts and health."""

@@ -69,7 +69,7 @@ _BYTES: Final = ("bytes",)
 """Dedup key marker: only byte identity within ``dedupe_window`` can tell a repeat."""
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)  # a cheaper __init__: see flowrx.operators._maps
 class Counters:
     """What intake has seen, in the terms of ``snapshot/1``'s diagnostics."""
 
@@ -87,7 +87,7 @@ class Counters:
         return attrs.asdict(self)
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)  # a cheaper __init__: see flowrx.operators._maps
 class RunIntake:
     """One run's dedup memory and whether it has ended.
 
@@ -109,7 +109,7 @@ class RunIntake:
 _NEW_RUN: Final = RunIntake()
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)  # a cheaper __init__: see flowrx.operators._maps
 class IntakeState:
     """Counters, per-run dedup memory (arrival order), recently evicted runs."""
 
@@ -120,7 +120,7 @@ class IntakeState:
     unknown_names: frozenset[str] = frozenset()
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)  # a cheaper __init__: see flowrx.operators._maps
 class Notice:
     """Something the log should say about a frame: ``rejected``, ``duplicate``, ``late``,
     ``unknown_event`` (once per name) or ``evicted``."""
