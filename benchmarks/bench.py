@@ -9,7 +9,11 @@ Throughput: the same recorded frames (a mix built with the simulator: runs with 
 tools, agent and team chat, pauses, failures) through (a) flowrx's full pipeline (parse,
 intake, seven concerns, state store; timers on a virtual clock advanced to each frame's time)
 and (b) ``benchmarks/plain.py``, one function with dicts and if/elif dispatch doing the same
-state updates. Median of 5, same process. ``ratio`` is flowrx's time per frame over plain's.
+state updates. Median of 5, same process. ``ratio`` is flowrx's time per frame over plain's. A
+third pass, ``benchmarks/reducers_only.py``, calls flowrx's own parse, intake and seven
+reducers in a plain loop (no Rx, no guard, no sinks; checked to end in the pipeline's exact
+state): ``reducers_ratio`` is what the design's typed messages and immutable state cost before
+any wiring, and flowrx minus it is what the wiring costs.
 
 Latency: a server process sends simulator frames at 5,000 frames/s over a loopback WebSocket,
 each stamped with its send time and paced by a spin-wait (an asyncio sleep alone wakes at
@@ -46,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from plain import PlainHandler
 from reactivex.subject import Subject
+from reducers_only import ReducersOnly
 
 from flowrx import VirtualClock, connect
 from flowrx.messages import loads
@@ -82,16 +87,50 @@ def _plain_pass(frames: list[RecordedFrame]) -> float:
     return elapsed
 
 
+def _reducers_pass(frames: list[RecordedFrame]) -> float:
+    floor = ReducersOnly(demo_flow())
+    handle = floor.handle
+    start = time.perf_counter()
+    for frame in frames:
+        handle(frame.data, frame.t)
+    floor.advance(float("inf"))
+    elapsed = time.perf_counter() - start
+    assert floor.intake.counters.frames == len(frames)
+    return elapsed
+
+
+def _same_outcome(frames: list[RecordedFrame]) -> bool:
+    """Whether the reducers-only loop ends in the state flowrx's pipeline ends in."""
+    clock = VirtualClock()
+    inbox: Subject[Any] = Subject()
+    state, subscription = connect(inbox, scheduler=clock, graph=demo_flow())
+    floor = ReducersOnly(demo_flow())
+    for frame in frames:
+        clock.run(until=frame.t)
+        inbox.on_next(frame.data)
+        floor.handle(frame.data, frame.t)
+    clock.run()
+    floor.advance(float("inf"))
+    subscription.dispose()
+    return floor.sections() == {name: state.section(name) for name in state.concerns}
+
+
 def throughput(runs: int, repeats: int = 5) -> dict[str, float]:
-    """Frames per second of flowrx and of the plain handler (median of ``repeats``)."""
+    """Frames per second of flowrx, of its reducers alone and of the plain handler (median of
+    ``repeats`` each, interleaved)."""
     frames = simulate(runs, seed=42)
-    flowrx_times, plain_times = [], []
+    if not _same_outcome(frames):
+        raise SystemExit("the reducers-only loop does not reach flowrx's state: not comparable")
+    times: dict[str, list[float]] = {"flowrx": [], "reducers": [], "plain": []}
     for _ in range(repeats):
-        gc.collect()
-        flowrx_times.append(_flowrx_pass(frames))
-        gc.collect()
-        plain_times.append(_plain_pass(frames))
-    f, p = statistics.median(flowrx_times), statistics.median(plain_times)
+        for name, run in (
+            ("flowrx", _flowrx_pass),
+            ("reducers", _reducers_pass),
+            ("plain", _plain_pass),
+        ):
+            gc.collect()
+            times[name].append(run(frames))
+    f, r, p = (statistics.median(times[k]) for k in ("flowrx", "reducers", "plain"))
     return {
         "frames": len(frames),
         "flowrx_fps": len(frames) / f,
@@ -99,6 +138,9 @@ def throughput(runs: int, repeats: int = 5) -> dict[str, float]:
         "ratio": f / p,
         "flowrx_us_per_frame": f / len(frames) * 1e6,
         "plain_us_per_frame": p / len(frames) * 1e6,
+        "reducers_fps": len(frames) / r,
+        "reducers_us_per_frame": r / len(frames) * 1e6,
+        "reducers_ratio": r / p,
     }
 
 
@@ -264,6 +306,9 @@ def main() -> None:
         ("plain handler frames/s", f"{result['plain_fps']:,.0f}"),
         ("ratio (flowrx / plain time per frame)", f"{result['ratio']:.2f}"),
         ("flowrx µs per frame", f"{result['flowrx_us_per_frame']:.1f}"),
+        ("reducers only (no Rx) frames/s", f"{result['reducers_fps']:,.0f}"),
+        ("ratio (reducers only / plain)", f"{result['reducers_ratio']:.2f}"),
+        ("plain handler µs per frame", f"{result['plain_us_per_frame']:.2f}"),
         (f"latency p50 at {result['rate']:,.0f} frames/s (ms)", f"{result['p50_ms']:.3f}"),
         (f"latency p99 at {result['rate']:,.0f} frames/s (ms)", f"{result['p99_ms']:.3f}"),
         ("latency p99, default collector (ms)", f"{result['p99_ms_default_gc']:.3f}"),

@@ -1,14 +1,15 @@
 """The honest floor: one plain function with dicts and if/elif dispatch, no Rx.
 
 It does the state updates flowrx does (what the platform's 1,100-line handler did, minus its
-bugs): parse, per-run dedupe, node glow with the 500 ms end window and the run_end clear, badges
-with the server's order and final statuses, run outcome and editor lock, tool glow with its
-2 s minimum, group status from descendants, chat text per speaker, pending pauses and prompts,
-and eviction beyond 50 runs. Timers are a heap driven by the frames' times (virtual time), the
-way flowrx's virtual clock drives its timers. It has no isolation, no snapshot, no sinks: it is
-the floor flowrx's per-frame cost is compared with, not a product. It decodes frames with the
-same :func:`flowrx.messages.loads` as flowrx, so the ratio compares the designs, not the JSON
-decoders.
+bugs): parse, per-run dedupe, node glow with the 500 ms end window and the run_end clear,
+badges with the server's order and final statuses, run outcome and editor lock, tool glow with
+its 2 s minimum, group status from descendants, chat text per speaker, chat HTML sanitised
+(with flowrx's own :func:`flowrx.html.sanitise_html`: unsanitised HTML would be one of the
+bugs), pending pauses and prompts, and eviction beyond 50 runs. Timers are a heap driven by the
+frames' times (virtual time), the way flowrx's virtual clock drives its timers. It has no
+isolation, no snapshot, no sinks: it is the floor flowrx's per-frame cost is compared with, not
+a product. It decodes frames with the same :func:`flowrx.messages.loads` as flowrx, so the
+ratio compares the designs, not the JSON decoders.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import heapq
 from typing import Any
 
 from flowrx.graph import FlowGraph
+from flowrx.html import sanitise_html
 from flowrx.messages import loads
 
 __all__ = ["PlainHandler"]
@@ -221,7 +223,9 @@ class PlainHandler:
         elif event == "interaction_event" or frame.get("type") == "interaction_event":
             run["pending_ix"].append(frame.get("interaction_type"))
         elif event == "ChatHTML":
-            run["chat"][(node, "html", self.seq)] = frame.get("html_content")
+            html = frame.get("html_content")
+            if isinstance(html, str):  # untrusted: sanitised as flowrx does (an XSS otherwise)
+                run["chat"][(node, "html", self.seq)] = sanitise_html(html)
             self.changes += 1
         elif isinstance(event, str) and event.endswith("Content"):
             member = frame.get("member_index")
