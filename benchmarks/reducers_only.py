@@ -39,7 +39,8 @@ class ReducersOnly:
     def _feed(self, i: int, msg: Any, now: float) -> None:
         state, effects = self.cards[i].reduce(self.states[i], msg, now)
         self.states[i] = state
-        for effect in effects:
+        effect: Any
+        for effect in effects:  # dispatched on the exact type, as the pipeline does
             kind = type(effect)
             if kind is StartTimer:
                 token = next(self._tokens)
