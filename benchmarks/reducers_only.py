@@ -35,6 +35,10 @@ class ReducersOnly:
         self._heap: list[tuple[float, int, int, Hashable, Any]] = []
         self._live: dict[tuple[int, Hashable], int] = {}
         self._tokens = itertools.count()
+        # who takes a message of each kind, as the pipeline's router keeps it (only when every
+        # concern's predicate depends on the kind alone, as it does with a graph's flow id)
+        self._by_kind = all(card.accepts_by_kind for card in self.cards)
+        self._plans: dict[tuple[type, Any], tuple[int, ...]] = {}
 
     def _feed(self, i: int, msg: Any, now: float) -> None:
         state, effects = self.cards[i].reduce(self.states[i], msg, now)
@@ -69,9 +73,14 @@ class ReducersOnly:
         for msg in outputs:
             if isinstance(msg, Notice):
                 continue
-            for i, card in enumerate(self.cards):
-                if card.accepts(msg):
-                    self._feed(i, msg, now)
+            kind = (type(msg), getattr(msg, "event", None))
+            plan = self._plans.get(kind)
+            if plan is None:
+                plan = tuple(i for i, card in enumerate(self.cards) if card.accepts(msg))
+                if self._by_kind:
+                    self._plans[kind] = plan
+            for i in plan:
+                self._feed(i, msg, now)
 
     def sections(self) -> dict[str, Any]:
         """Each concern's ``snapshot/1`` section of the state now."""
