@@ -21,11 +21,11 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-import reactivex
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
 
 from flowrx.graph import FlowGraph
+from flowrx.operators._direct import direct
 from flowrx.operators.chat import chat_concern
 from flowrx.operators.concern import inject_fault, run_concern
 from flowrx.operators.effects import Change, Concern, Config
@@ -74,7 +74,7 @@ def _interleave(frames: Observable[Any], controls: Observable[Any]) -> Observabl
             controls.subscribe(on_next, observer.on_error, scheduler=scheduler),
         )
 
-    return reactivex.create(subscribe)
+    return direct(subscribe)
 
 
 def _seconds(scheduler: abc.SchedulerBase) -> Callable[[], float]:

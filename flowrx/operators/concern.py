@@ -28,11 +28,11 @@ from collections.abc import Callable, Hashable, Mapping
 from typing import Any, Generic, TypeVar
 
 import attrs
-import reactivex
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable, SerialDisposable
 
 from flowrx.messages import Message
+from flowrx.operators._direct import direct
 from flowrx.operators.effects import CancelTimer, Concern, Effect, Input, StartTimer, TimerFired
 
 __all__ = ["Failure", "InjectedFault", "Step", "inject_fault", "run_concern"]
@@ -237,4 +237,4 @@ def run_concern(
 
         return CompositeDisposable(upstream, restart, Disposable(cancel_timers))
 
-    return reactivex.create(subscribe)
+    return direct(subscribe)

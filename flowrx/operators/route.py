@@ -31,6 +31,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import Disposable, SingleAssignmentDisposable
 
 from flowrx.messages import Message
+from flowrx.operators._direct import direct
 
 __all__ = ["Partition", "route"]
 
@@ -102,7 +103,7 @@ class Partition:
 
             return Disposable(remove)
 
-        return reactivex.create(subscribe)
+        return direct(subscribe)
 
     def _failed(self, name: str, exc: Exception, item: Item) -> None:
         if self._on_error_in_branch is None:

@@ -17,10 +17,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import attrs
-import reactivex
 from reactivex import Observable, abc
 
 from flowrx.messages import Message
+from flowrx.operators._direct import direct
 from flowrx.operators.effects import Config
 from flowrx.streams.intake import IntakeState, Notice, reduce_intake
 
@@ -67,6 +67,6 @@ def ingest(
                 on_next, observer.on_error, observer.on_completed, scheduler=scheduler
             )
 
-        return reactivex.create(subscribe)
+        return direct(subscribe)
 
     return operator
