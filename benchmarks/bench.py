@@ -99,28 +99,73 @@ def _reducers_pass(frames: list[RecordedFrame]) -> float:
     return elapsed
 
 
-def _same_outcome(frames: list[RecordedFrame]) -> bool:
-    """Whether the reducers-only loop ends in the state flowrx's pipeline ends in."""
+_COUNTERS = (
+    "frames",
+    "messages",
+    "heartbeats",
+    "rejected",
+    "duplicates",
+    "unknown",
+    "late",
+    "unknown_status",
+    "orphan_tool_end",
+    "final_text_differs",
+)
+
+
+def _flowrx_sections(state: Any) -> dict[str, Any]:
+    """Every concern's section and the diagnostics counters of flowrx's state now."""
+    sections = {name: state.section(name) for name in state.concerns}
+    diagnostics = state.snapshot()["diagnostics"]
+    sections["counters"] = {key: diagnostics[key] for key in _COUNTERS}
+    return sections
+
+
+def _same_outcome(frames: list[RecordedFrame], graph: Any = None, every: int = 101) -> str | None:
+    """Whether the plain handler and the reducers-only loop are in flowrx's state after every
+    ``every`` frames and at the end (every concern's section; for plain, the diagnostics
+    counters too); what differs first, or None."""
+    graph = graph or demo_flow()
     clock = VirtualClock()
     inbox: Subject[Any] = Subject()
-    state, subscription = connect(inbox, scheduler=clock, graph=demo_flow())
-    floor = ReducersOnly(demo_flow())
-    for frame in frames:
-        clock.run(until=frame.t)
-        inbox.on_next(frame.data)
-        floor.handle(frame.data, frame.t)
-    clock.run()
-    floor.advance(float("inf"))
-    subscription.dispose()
-    return floor.sections() == {name: state.section(name) for name in state.concerns}
+    state, subscription = connect(inbox, scheduler=clock, graph=graph)
+    floor = ReducersOnly(graph)
+    plain = PlainHandler(graph)
+
+    def differs(where: str) -> str | None:
+        ours = _flowrx_sections(state)
+        theirs = plain.sections()
+        for name in ours:
+            if ours[name] != theirs.get(name):
+                return f"the plain handler's {name} differs from flowrx's {where}"
+        for name, section in floor.sections().items():
+            if ours[name] != section:
+                return f"the reducers-only loop's {name} differs from flowrx's {where}"
+        return None
+
+    try:
+        for i, frame in enumerate(frames, 1):
+            clock.run(until=frame.t)
+            inbox.on_next(frame.data)
+            floor.handle(frame.data, frame.t)
+            plain.handle(frame.data, frame.t)  # type: ignore[arg-type]
+            if i % every == 0 and (found := differs(f"after frame {i}")):
+                return found
+        clock.run()
+        floor.advance(float("inf"))
+        plain.advance(float("inf"))
+        return differs("at the end")
+    finally:
+        subscription.dispose()
 
 
 def throughput(runs: int, repeats: int = 5) -> dict[str, float]:
     """Frames per second of flowrx, of its reducers alone and of the plain handler (median of
     ``repeats`` each, interleaved)."""
     frames = simulate(runs, seed=42)
-    if not _same_outcome(frames):
-        raise SystemExit("the reducers-only loop does not reach flowrx's state: not comparable")
+    different = _same_outcome(frames)
+    if different is not None:
+        raise SystemExit(f"not comparable: {different}")
     times: dict[str, list[float]] = {"flowrx": [], "reducers": [], "plain": []}
     for _ in range(repeats):
         for name, run in (
