@@ -8,8 +8,11 @@ and memory over many runs. A script, not a test: it measures and prints, it asse
 Throughput: the same recorded frames (a mix built with the simulator: runs with nested groups,
 tools, agent and team chat, pauses, failures) through (a) flowrx's full pipeline (parse,
 intake, seven concerns, state store; timers on a virtual clock advanced to each frame's time)
-and (b) ``benchmarks/plain.py``, one function with dicts and if/elif dispatch doing the same
-state updates. Median of 5, same process. ``ratio`` is flowrx's time per frame over plain's. A
+and (b) ``benchmarks/plain.py``, one handler with dicts mutated in place and if/elif dispatch
+doing the same state updates; before any timing, both it and the reducers-only loop below are
+checked to be in flowrx's exact state every 101 frames and at the end (every concern's section,
+the diagnostics counters), and the script refuses to compare otherwise. Median of 5, same
+process. ``ratio`` is flowrx's time per frame over plain's. A
 third pass, ``benchmarks/reducers_only.py``, calls flowrx's own parse, intake and seven
 reducers in a plain loop (no Rx, no guard, no sinks; checked to end in the pipeline's exact
 state): ``reducers_ratio`` is what the design's typed messages and immutable state cost before
