@@ -94,6 +94,12 @@ def _new_run() -> dict[str, Any]:
     }
 
 
+def _new_chat() -> dict[str, Any]:
+    """A run's chat: messages by index, open and latest message per key, the node each
+    speaker streams from, the resume phase, the next index."""
+    return {"messages": {}, "open": {}, "latest": {}, "nodes": {}, "phase": 0, "next": 0}
+
+
 def _group_status(agg: dict[str, Any]) -> str | None:
     if agg["active"]:
         return "executing"
@@ -286,7 +292,7 @@ class PlainHandler:
                     life["status"] = "running"
                     self._start(("watchdog", run_id), 120.0, now)
                     self.changes += 1
-                self._resolve_run(run_id, "resolved")
+                self._drop_items(run_id, "resolved")
             else:
                 self._seen_unless_ended(run_id, run, now)
         elif event == "start_node":
@@ -366,7 +372,7 @@ class PlainHandler:
             else:
                 self.orphan_tool_end += 1
         elif event in ("run_end", "resume_end"):
-            self._run_end(run_id, run, now, event)
+            self._run_end(run_id, run, now)
         elif event in ("run_start", "resume_start"):
             self._run_start(run_id, run, now, event == "resume_start")
         elif event == "ChatHTML":
@@ -407,7 +413,7 @@ class PlainHandler:
 
     # --- lifecycle -------------------------------------------------------------------------------
 
-    def _set_status(self, run_id: str, life: dict[str, Any], status: str) -> None:
+    def _set_status(self, life: dict[str, Any], status: str) -> None:
         if life["status"] != status:
             life["status"] = status
             self.changes += 1
@@ -446,7 +452,7 @@ class PlainHandler:
             run["chat"]["phase"] += 1
         # interaction: the run's pending items are resolved
         run["ix_ended"] = False
-        self._resolve_run(run_id, "resolved")
+        self._drop_items(run_id, "resolved")
         # group: a glow run_end cleared stays dark until a descendant changes it
         if run["g_clearing"]:
             self.live.pop(("gclear", run_id), None)
@@ -490,7 +496,7 @@ class PlainHandler:
         self._seen(run_id, run, now)
         life = run["life"]
         if life["status"] not in _ENDED:
-            self._set_status(run_id, life, "paused")
+            self._set_status(life, "paused")
 
     def _watchdog(self, run_id: str, run: dict[str, Any], now: float) -> None:
         life = run["life"]
@@ -505,7 +511,7 @@ class PlainHandler:
             self.locked = False
         self.changes += 1
 
-    def _run_end(self, run_id: str, run: dict[str, Any], now: float, event: str) -> None:
+    def _run_end(self, run_id: str, run: dict[str, Any], now: float) -> None:
         # lifecycle
         life = run["life"]
         if life is None:
@@ -519,7 +525,7 @@ class PlainHandler:
                 "has_killed": False,
             }
         outcome = "error" if life["has_error"] else "killed" if life["has_killed"] else "success"
-        self._set_status(run_id, life, outcome)
+        self._set_status(life, outcome)
         life["ended_at"] = life["last_seen"] = now
         if self.active == run_id:
             self.active = None
@@ -691,9 +697,6 @@ class PlainHandler:
         if what == "resolved":
             self.resolved += len(gone)
 
-    def _resolve_run(self, run_id: str, what: str) -> None:
-        self._drop_items(run_id, what)
-
     def _new_id(self, run: dict[str, Any], prefix: str) -> str:
         n = run["issued"] + 1
         while f"{prefix}:{n}" in self.pending:
@@ -823,14 +826,7 @@ class PlainHandler:
     ) -> None:
         chat = run["chat"]
         if chat is None:
-            chat = run["chat"] = {
-                "messages": {},
-                "open": {},
-                "latest": {},
-                "nodes": {},
-                "phase": 0,
-                "next": 0,
-            }
+            chat = run["chat"] = _new_chat()
         # the speaker, and the node it streams from
         role_field = frame.get("agent_role")
         member = frame.get("is_member_agent") is True or role_field == "member"
@@ -1079,14 +1075,7 @@ class PlainHandler:
     ) -> None:
         chat = run["chat"]
         if chat is None:
-            chat = run["chat"] = {
-                "messages": {},
-                "open": {},
-                "latest": {},
-                "nodes": {},
-                "phase": 0,
-                "next": 0,
-            }
+            chat = run["chat"] = _new_chat()
         html = frame["html_content"]
         order = None if sequence_id is None else (chat["phase"], sequence_id)
         if order is not None and any(

@@ -31,6 +31,17 @@ def _relay(source: Subject[int], log: list[str]) -> Any:
     return subscribe
 
 
+def _holding(log: list[str]) -> tuple[Any, list[abc.ObserverBase[int]]]:
+    """A producer that keeps the observer it is handed (to emit by hand) and logs disposal."""
+    held: list[abc.ObserverBase[int]] = []
+
+    def subscribe(observer: abc.ObserverBase[int], _: Any = None) -> abc.DisposableBase:
+        held.append(observer)
+        return Disposable(lambda: log.append("disposed"))
+
+    return subscribe, held
+
+
 @pytest.mark.parametrize("make", [direct, reactivex.create], ids=["direct", "create"])
 def test_a_direct_observable_delivers_what_a_created_one_delivers(make: Any) -> None:
     """Items, then completion, in virtual time, exactly as reactivex.create's observable."""
@@ -55,12 +66,7 @@ def test_nothing_reaches_a_stopped_subscriber_and_its_subscription_is_disposed(e
     """After completion or an error, later items are ignored and the producer is torn down."""
     log: list[str] = []
     seen: list[object] = []
-    held: list[abc.ObserverBase[int]] = []
-
-    def subscribe(observer: abc.ObserverBase[int], _: Any = None) -> abc.DisposableBase:
-        held.append(observer)
-        return Disposable(lambda: log.append("disposed"))
-
+    subscribe, held = _holding(log)
     direct(subscribe).subscribe(seen.append, seen.append, lambda: seen.append("done"))
     held[0].on_next(1)
     boom = ValueError("boom")
@@ -77,12 +83,7 @@ def test_disposing_stops_items_at_once_and_tears_the_producer_down() -> None:
     """Dispose: the producer's subscription goes, and an item already in flight is ignored."""
     log: list[str] = []
     seen: list[int] = []
-    held: list[abc.ObserverBase[int]] = []
-
-    def subscribe(observer: abc.ObserverBase[int], _: Any = None) -> abc.DisposableBase:
-        held.append(observer)
-        return Disposable(lambda: log.append("disposed"))
-
+    subscribe, held = _holding(log)
     subscription = direct(subscribe).subscribe(seen.append)
     held[0].on_next(1)
     subscription.dispose()
