@@ -46,15 +46,8 @@ __all__ = ["PlainHandler"]
 _RANK = {"error": 5, "killed": 4, "unfinished": 3, "success": 2, "provided": 1}
 _ENDED = ("success", "error", "killed")
 _KEYED = ("start_node", "end_node", "run_start", "run_end")
-_NODE_OR_TOOL = (
-    "start_node",
-    "end_node",
-    "start_tool",
-    "end_tool",
-    "start_tool_or_member",
-    "end_tool_or_member",
-)
-_RUN_EVENTS = ("run_start", "run_end", "resume_start", "resume_end")
+_RUN_EVENTS = frozenset({"run_start", "run_end", "resume_start", "resume_end"})
+_NODE_OR_TOOL = EXECUTION_EVENTS - _RUN_EVENTS
 _PAUSE_TYPES = ("confirmation", "user_input", "external_tool", "unknown")
 _OAUTH_KEYS = ("service_name", "auth_url", "redirect_uri", "state")
 _STEP_FIELDS = ("title", "action", "result", "reasoning", "next_action", "confidence")
@@ -750,7 +743,7 @@ class PlainHandler:
             item_id = self._new_id(run, f"oauth:{run_id}")
             self._add(item_id, run_id, node, "oauth", detail, set())
             return
-        detail = self._platform_pause(frame) if source == "AgentPaused" else _agno_pause(frame)
+        detail = _platform_pause(frame) if source == "AgentPaused" else _agno_pause(frame)
         candidates = [
             item
             for item in self.pending.values()
@@ -792,26 +785,6 @@ class PlainHandler:
             "sources": sources,
         }
         self.changes += 1
-
-    @staticmethod
-    def _platform_pause(frame: dict[str, Any]) -> dict[str, Any]:
-        pause_type = frame.get("pause_type")
-        pause_type = pause_type if pause_type in _PAUSE_TYPES else "unknown"
-        given = frame.get("pause_data")
-        data: dict[str, Any] = given if isinstance(given, dict) else {}
-        tools = _entries(data.get("tools"))
-        message = frame.get("pause_message")
-        detail: dict[str, Any] = {
-            "pause_type": pause_type,
-            "message": message if isinstance(message, str) else None,
-            "tools": [
-                {"tool_name": t.get("tool_name"), "tool_args": t.get("tool_args")} for t in tools
-            ],
-        }
-        if pause_type == "user_input":
-            schema = data.get("schema")
-            detail["schema"] = list(schema) if isinstance(schema, list) else _schema_of(tools)
-        return detail
 
     # --- chat ------------------------------------------------------------------------------------
 
@@ -1273,6 +1246,11 @@ def _entries(value: object) -> list[dict[str, Any]]:
     return [entry for entry in value if isinstance(entry, dict)]
 
 
+def _tool(entry: dict[str, Any]) -> dict[str, Any]:
+    """A waiting tool as a pause shows it."""
+    return {"tool_name": entry.get("tool_name"), "tool_args": entry.get("tool_args")}
+
+
 def _waits_for(tool: dict[str, Any]) -> str | None:
     if tool.get("requires_confirmation") and tool.get("confirmed") is None:
         return "confirmation"
@@ -1292,6 +1270,24 @@ def _schema_of(tools: list[dict[str, Any]]) -> list[Any]:
     return schema
 
 
+def _platform_pause(frame: dict[str, Any]) -> dict[str, Any]:
+    pause_type = frame.get("pause_type")
+    pause_type = pause_type if pause_type in _PAUSE_TYPES else "unknown"
+    given = frame.get("pause_data")
+    data: dict[str, Any] = given if isinstance(given, dict) else {}
+    tools = _entries(data.get("tools"))
+    message = frame.get("pause_message")
+    detail: dict[str, Any] = {
+        "pause_type": pause_type,
+        "message": message if isinstance(message, str) else None,
+        "tools": [_tool(t) for t in tools],
+    }
+    if pause_type == "user_input":
+        schema = data.get("schema")
+        detail["schema"] = list(schema) if isinstance(schema, list) else _schema_of(tools)
+    return detail
+
+
 def _agno_pause(frame: dict[str, Any]) -> dict[str, Any]:
     tools = _entries(frame.get("tools"))
     waiting = [(need, t) for t in tools if (need := _waits_for(t)) is not None]
@@ -1302,9 +1298,7 @@ def _agno_pause(frame: dict[str, Any]) -> dict[str, Any]:
     detail: dict[str, Any] = {
         "pause_type": pause_type,
         "message": content if isinstance(content, str) else None,
-        "tools": [
-            {"tool_name": t.get("tool_name"), "tool_args": t.get("tool_args")} for t in shown
-        ],
+        "tools": [_tool(t) for t in shown],
     }
     if pause_type == "user_input":
         detail["schema"] = _schema_of([t for need, t in waiting if need == "user_input"])
