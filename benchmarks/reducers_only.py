@@ -1,7 +1,7 @@
 """The design's own cost: flowrx's parse, intake and seven pure reducers in a plain loop.
 
 No Rx, no guard, no steps, no sinks: each frame is parsed and accounted for by
-:func:`~flowrx.streams.intake.reduce_intake`, every message goes to each concern that accepts
+:func:`~flowrx.protocols.platform.reduce_intake`, every message goes to each concern that accepts
 it, and the reducers' timers sit in a heap driven by the frames' times. What this loop costs
 per frame is what the design itself costs (typed messages, immutable state, seven reducers),
 before any of the wiring that makes flowrx isolated, observable and embeddable; flowrx's full
@@ -19,7 +19,7 @@ from typing import Any
 from flowrx.graph import FlowGraph
 from flowrx.operators.effects import CancelTimer, Config, StartTimer, TimerFired
 from flowrx.pipeline import default_concerns
-from flowrx.streams.intake import IntakeState, Notice, reduce_intake
+from flowrx.protocols.platform import IntakeState, Notice, reduce_intake
 
 __all__ = ["ReducersOnly"]
 
@@ -35,10 +35,7 @@ class ReducersOnly:
         self._heap: list[tuple[float, int, int, Hashable, Any]] = []
         self._live: dict[tuple[int, Hashable], int] = {}
         self._tokens = itertools.count()
-        # who takes a message of each kind, as the pipeline's router keeps it (only when every
-        # concern's predicate depends on the kind alone, as it does with a graph's flow id)
-        self._by_kind = all(card.accepts_by_kind for card in self.cards)
-        self._plans: dict[tuple[type, Any], tuple[int, ...]] = {}
+        self._routes = [(i, card.accepts) for i, card in enumerate(self.cards)]
 
     def _feed(self, i: int, msg: Any, now: float) -> None:
         state, effects = self.cards[i].reduce(self.states[i], msg, now)
@@ -73,14 +70,9 @@ class ReducersOnly:
         for msg in outputs:
             if isinstance(msg, Notice):
                 continue
-            kind = (type(msg), getattr(msg, "event", None))
-            plan = self._plans.get(kind)
-            if plan is None:
-                plan = tuple(i for i, card in enumerate(self.cards) if card.accepts(msg))
-                if self._by_kind:
-                    self._plans[kind] = plan
-            for i in plan:
-                self._feed(i, msg, now)
+            for i, accepts in self._routes:  # every concern's predicate, as the pipeline asks
+                if accepts(msg):
+                    self._feed(i, msg, now)
 
     def sections(self) -> dict[str, Any]:
         """Each concern's ``snapshot/1`` section of the state now."""

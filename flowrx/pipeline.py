@@ -1,45 +1,45 @@
-"""The composition root: source → intake → route → seven concerns → sinks, in one function.
+"""The composition root: source → intake → share → one branch per concern → sinks.
 
 :func:`connect` is the public entry point for embedding flowrx in a larger Rx pipeline: give it
-any observable of frames (text, bytes or decoded mappings) and the scheduler that its timers
-must run on; it returns the state handle and a disposable that tears everything down (every
-concern's subscription and every pending timer).
+any observable of frames (text, bytes or decoded mappings; a ``list`` of frames is a burst,
+taken as one batch) and the scheduler that its timers must run on; it returns the state handle
+and a disposable that tears everything down (every concern's subscription and every pending
+timer).
 
 Read top to bottom, this is the whole system::
 
     frames ─┐
-    host controls ─┴─ interleave ─ ingest (parse, dedupe, count, evict) ─ partition
-        ├─ visual accepts → guarded scan + timers ─┐
-        ├─ store accepts  → …                      ├─ FlowState (stores, snapshot, log, hooks,
-        ├─ …                                       │            host sinks)
-        └─ group accepts  → …                    ──┘
+    host controls ─┴─ merge ─ intake (parse, dedupe, count, evict) ─ publish
+        ├─ concern(visual):  route ─ scan(guarded reduce) ← timers ─ retry ─┐
+        ├─ concern(store):   …                                             ├─ FlowState
+        ├─ …                                                               │ (store, snapshot,
+        └─ concern(group):   …                                           ──┘  log, hooks, sinks)
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+import reactivex
 from reactivex import Observable, abc
+from reactivex import operators as ops
 from reactivex.disposable import CompositeDisposable, Disposable
 
 from flowrx.graph import FlowGraph
-from flowrx.operators._direct import direct
 from flowrx.operators.chat import chat_concern
-from flowrx.operators.concern import inject_fault, run_concern
+from flowrx.operators.concern import concern, inject_fault
 from flowrx.operators.effects import Change, Concern, Config
 from flowrx.operators.group import group_concern
+from flowrx.operators.intake import intake
 from flowrx.operators.interaction import interaction_concern
 from flowrx.operators.lifecycle import lifecycle_concern
-from flowrx.operators.route import Partition
 from flowrx.operators.store import store_concern
 from flowrx.operators.tool import tool_concern
 from flowrx.operators.visual import visual_concern
 from flowrx.sinks.hooks import HookFn, HookRunner
 from flowrx.sinks.log import log_graph_problems
 from flowrx.sinks.state import FlowState
-from flowrx.streams.ingest import ingest
 from flowrx.streams.replay import VirtualClock
 
 __all__ = ["connect", "default_concerns"]
@@ -56,25 +56,6 @@ def default_concerns(graph: FlowGraph, config: Config) -> list[Concern[Any]]:
         interaction_concern(graph),
         group_concern(config, graph),
     ]
-
-
-def _interleave(frames: Observable[Any], controls: Observable[Any]) -> Observable[Any]:
-    """Frames and host controls into one stream, one at a time (a host may send controls from
-    another thread). Like ``merge``, without its per-item layers; it never completes."""
-
-    def subscribe(observer: abc.ObserverBase[Any], scheduler: Any = None) -> abc.DisposableBase:
-        lock = threading.RLock()
-
-        def on_next(item: Any) -> None:
-            with lock:
-                observer.on_next(item)
-
-        return CompositeDisposable(
-            frames.subscribe(on_next, observer.on_error, scheduler=scheduler),
-            controls.subscribe(on_next, observer.on_error, scheduler=scheduler),
-        )
-
-    return direct(subscribe)
 
 
 def _seconds(scheduler: abc.SchedulerBase) -> Callable[[], float]:
@@ -124,23 +105,28 @@ def connect(
     for sink in sinks:
         state.add_sink(sink)
 
-    inputs: Observable[Any] = _interleave(frames, state.controls)
-    messages = Partition(
-        inputs.pipe(ingest(config, clock, state.set_intake, state.note)),
-        on_error_in_branch=state.branch_failed,
+    messages = reactivex.merge(frames, state.controls).pipe(
+        intake(config, clock, on_state=state.set_intake, on_notice=state.note),
+        ops.publish(),  # shared by every concern; connected once all have subscribed
     )
-    subscriptions = CompositeDisposable()
-    for card in cards:
-        steps = run_concern(
-            card,
-            messages.branch(card.accepts, card.name, card.accepts_by_kind),
-            scheduler,
-            clock,
-            degraded_after=config.degraded_after,
-            timers_seen=state.watch_timers(card.name),
-        )
-        subscriptions.add(steps.subscribe(state.apply))
-    subscriptions.add(messages.connect())
+    subscriptions = CompositeDisposable(
+        [
+            messages.pipe(
+                concern(
+                    card,
+                    scheduler,
+                    clock,
+                    degraded_after=config.degraded_after,
+                    on_route_error=state.route_failed(card.name),
+                    timers_seen=state.watch_timers(card.name),
+                )
+            ).subscribe(state.apply)
+            for card in cards
+        ]
+    )
+    connection = messages.connect()  # every concern listens: start
+    if connection is not None:
+        subscriptions.add(connection)
     if runner is not None:
         subscriptions.add(Disposable(runner.close))
         state.hooks = runner

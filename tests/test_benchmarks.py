@@ -34,15 +34,15 @@ def bench() -> Any:
     ],
     ids=["clean", "bad-duplicated-heartbeats"],
 )
-def test_the_plain_handler_and_the_reducers_loop_reach_flowrx_state_on_simulated_runs(
+def test_the_reducers_loop_reaches_flowrx_state_on_simulated_runs(
     bench: Any, options: dict[str, Any]
 ) -> None:
-    """Sixty runs (eviction included): every section and counter agrees at each checkpoint."""
+    """Sixty runs (eviction included): every section agrees at each checkpoint."""
     assert bench._same_outcome(simulate(60, **options), every=53) is None
 
 
 @pytest.mark.parametrize("name", ["agent-chat", "groups-tools-error"])
-def test_the_comparators_reach_flowrx_state_on_the_real_recordings(
+def test_the_reducers_loop_reaches_flowrx_state_on_the_real_recordings(
     bench: Any, examples: Path, name: str
 ) -> None:
     """The platform's own recordings, with their graphs, checked after every frame."""
@@ -51,17 +51,25 @@ def test_the_comparators_reach_flowrx_state_on_the_real_recordings(
     assert bench._same_outcome(frames, graph, every=1) is None
 
 
-def test_a_plain_handler_that_drifts_from_flowrx_is_caught(
+def test_a_reducers_loop_that_drifts_from_flowrx_is_caught(
     bench: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A plain handler whose end window is shorter is found out, and the check says where."""
-    original = bench.PlainHandler._visual_window
+    """A loop that drops every visual timer is found out, and the check says where."""
+    original = bench.ReducersOnly._feed
 
-    def early(self: Any, run: dict[str, Any], node: str) -> None:
-        original(self, run, node)
-        run["glow"][node] = "executed-early"
+    def no_visual_timers(self: Any, i: int, msg: Any, now: float) -> None:
+        original(self, i, msg, now)
+        if self.cards[i].name == "visual":
+            self._live = {k: v for k, v in self._live.items() if k[0] != i}
 
-    monkeypatch.setattr(bench.PlainHandler, "_visual_window", early)
+    monkeypatch.setattr(bench.ReducersOnly, "_feed", no_visual_timers)
     found = bench._same_outcome(simulate(5, seed=3), demo_flow(), every=7)
     assert found is not None
-    assert found.startswith("the plain handler's visual differs")
+    assert found.startswith("the reducers-only loop's visual differs")
+
+
+@pytest.mark.parametrize("size", [2, 64])
+def test_bursts_end_in_the_state_their_frames_reach_one_by_one(bench: Any, size: int) -> None:
+    """Frames handed over in batches (noise included) reach exactly the one-by-one state."""
+    frames = simulate(30, seed=9, bad_frames=0.05, duplicates=0.05, heartbeats=True)
+    assert bench._bursts_agree(bench.bursts(frames, size)) is None

@@ -27,7 +27,7 @@ from flowrx.operators.chat import (
     reduce_chat,
 )
 from flowrx.operators.effects import Change
-from flowrx.streams.intake import IntakeState, reduce_intake
+from flowrx.protocols.platform import IntakeState, reduce_intake
 from flowrx.streams.simulate import demo_flow, simulate
 
 RUN = "0e000000-0000-4000-8000-0000000000a1"

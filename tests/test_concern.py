@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -209,176 +210,150 @@ def test_an_error_outside_the_guard_restarts_the_concern_with_its_state(
     assert state.health["toy"] == "ok"
 
 
+def _cold(scheduler: Any, *items: tuple[int, Any]) -> Any:
+    """A hot observable of ``(tick, value)`` items that completes 10 ticks after the last."""
+    from reactivex.testing import ReactiveTest
+
+    end = max(t for t, _ in items) + 10
+    return scheduler.create_hot_observable(
+        *(ReactiveTest.on_next(t, v) for t, v in items), ReactiveTest.on_completed(end)
+    )
+
+
+def _values(recorded: Any) -> list[tuple[int, Any]]:
+    return [(m.time, m.value.value) for m in recorded.messages if m.value.kind == "N"]
+
+
 def test_route_keeps_only_what_the_concern_accepts() -> None:
     """route(accepts) passes the (message, now) pairs a concern takes, in order, nothing else."""
-    from reactivex.testing import ReactiveTest, TestScheduler
+    from reactivex.testing import TestScheduler
 
     from flowrx.messages import parse
-    from flowrx.operators.route import route
+    from flowrx.operators._route import route
 
     scheduler = TestScheduler()
     node = parse(frame("start_node", "a", 0))
     tool = parse(frame("start_tool", "t"))
-    source = scheduler.create_hot_observable(
-        ReactiveTest.on_next(210, (node, 0.1)),
-        ReactiveTest.on_next(220, (tool, 0.2)),
-        ReactiveTest.on_next(230, (node, 0.3)),
-        ReactiveTest.on_completed(240),
-    )
+    source = _cold(scheduler, (210, (node, 0.1)), (220, (tool, 0.2)), (230, (node, 0.3)))
     #   time 210: node   220: tool   230: node   240: |
-    accepts = _toy().accepts
-    seen = scheduler.start(lambda: source.pipe(route(lambda m: accepts(m) and m is node)))
-    assert [m.value.value[1] for m in seen.messages if m.value.kind == "N"] == [0.1, 0.3]
+    errors: list[Any] = []
+    seen = scheduler.start(
+        lambda: source.pipe(route(lambda m: m is node, lambda e, i: errors.append(e)))
+    )
+    assert [v[1] for _, v in _values(seen)] == [0.1, 0.3]
+    assert seen.messages[-1].value.kind == "C"
+    assert errors == []
+
+
+def test_route_splits_a_batch_and_passes_a_batch_of_one_as_its_item() -> None:
+    """A batch keeps its accepted items as a batch; one accepted item leaves on its own."""
+    from reactivex.testing import TestScheduler
+
+    from flowrx.messages import parse
+    from flowrx.operators._route import route
+
+    scheduler = TestScheduler()
+    a, b = parse(frame("start_node", "a", 0)), parse(frame("start_node", "b", 1))
+    tool = parse(frame("start_tool", "t"))
+    batch = [(a, 0.1), (tool, 0.1), (b, 0.1)]
+    source = _cold(scheduler, (210, batch), (220, [(tool, 0.2), (a, 0.2)]), (230, [(tool, 0.3)]))
+    #   time 210: [a t b]   220: [t a]   230: [t]
+    seen = scheduler.start(lambda: source.pipe(route(lambda m: m is not tool, lambda e, i: None)))
+    assert _values(seen) == [(210, [(a, 0.1), (b, 0.1)]), (220, (a, 0.2))]
+
+
+def test_route_reports_a_raising_predicate_and_goes_on() -> None:
+    """A predicate that raises costs that item only: reported, not taken, the stream goes on."""
+    from reactivex.testing import TestScheduler
+
+    from flowrx.messages import parse
+    from flowrx.operators._route import route
+
+    scheduler = TestScheduler()
+    bad, good = parse(frame("start_node", "bad", 0)), parse(frame("start_node", "ok", 1))
+
+    def accepts(m: Message) -> bool:
+        if m is bad:
+            raise ValueError("predicate bug")
+        return True
+
+    errors: list[str] = []
+    source = _cold(
+        scheduler, (210, (bad, 0.1)), (220, [(bad, 0.2), (good, 0.2)]), (230, (good, 0.3))
+    )
+    seen = scheduler.start(lambda: source.pipe(route(accepts, lambda e, i: errors.append(str(e)))))
+    assert _values(seen) == [(220, (good, 0.2)), (230, (good, 0.3))]
+    assert errors == ["predicate bug", "predicate bug"]
     assert seen.messages[-1].value.kind == "C"
 
 
-def test_partition_sends_each_branch_what_it_accepts_from_one_subscription() -> None:
-    """Partition subscribes once upstream and each branch gets exactly its accepted items."""
-    from flowrx.messages import parse
-    from flowrx.operators.route import Partition
+def test_retry_with_backoff_reports_and_resubscribes_after_a_doubling_capped_delay() -> None:
+    """Each error is reported as a value, then the source is resubscribed 1, 2, 4, 4 s later."""
+    import reactivex
+    from reactivex.testing import TestScheduler
 
-    node = parse(frame("start_node", "a", 0))
-    tool = parse(frame("start_tool", "t"))
-    source: Subject[Any] = Subject()
-    partition = Partition(source)
-    nodes: list[Any] = []
-    tools: list[Any] = []
-    done: list[str] = []
-    partition.branch(lambda m: m is node, "nodes").subscribe(
-        nodes.append, None, lambda: done.append("n")
+    from flowrx.operators._retry_backoff import retry_with_backoff
+
+    scheduler = TestScheduler()
+    subscribed: list[float] = []
+
+    def source(_: Any) -> Any:
+        subscribed.append(scheduler.to_seconds(scheduler.now))
+        return reactivex.concat(reactivex.just("x"), reactivex.throw(RuntimeError("down")))
+
+    seen = scheduler.start(
+        lambda: reactivex.defer(source).pipe(
+            retry_with_backoff(
+                scheduler, first=1.0, cap=4.0, on_failure=lambda e, n: f"failed {n}: {e}"
+            )
+        ),
+        disposed=230,
     )
-    partition.branch(lambda m: m is tool, "tools").subscribe(
-        tools.append, None, lambda: done.append("t")
+    values = [v for _, v in _values(seen)]
+    assert values[:6] == ["x", "failed 1: down", "x", "failed 2: down", "x", "failed 3: down"]
+    gaps = [round(b - a, 6) for a, b in itertools.pairwise(subscribed)]
+    assert gaps[:4] == [1.0, 2.0, 4.0, 4.0]
+
+
+def test_start_timers_restarts_and_cancels_by_key_and_passes_steps_on() -> None:
+    """A restart replaces the key's timer, a cancel disposes it; only what is pending fires."""
+    from reactivex.testing import TestScheduler
+
+    from flowrx.operators._timers import cancel_all, start_timers
+
+    @attrs.frozen
+    class S:
+        """A step with effects."""
+
+        effects: tuple[Any, ...]
+
+    scheduler = TestScheduler()
+    fired: list[tuple[float, Any]] = []
+    pending: dict[Any, Any] = {}
+    source = _cold(
+        scheduler,
+        (210, S((StartTimer("k", 3.0, "first"),))),
+        (211, S((StartTimer("k", 3.0, "second"), StartTimer("j", 5.0, "j")))),
+        (212, S((CancelTimer("j"),))),
+        (220, S((StartTimer("gone", 1000.0),))),
     )
-    connection = partition.connect()
-    assert partition.connect() is connection  # connecting twice keeps the one subscription
-    assert len(source.observers) == 1
-    for item in [(node, 0.1), (tool, 0.2), (node, 0.3)]:
-        source.on_next(item)
-    source.on_completed()
-    assert [t for _, t in nodes] == [0.1, 0.3]
-    assert [t for _, t in tools] == [0.2]
-    assert done == ["n", "t"]
-
-
-def test_partition_branch_that_raises_costs_no_other_branch_its_message() -> None:
-    """A raising predicate or observer is reported by name; the next branch still gets the item."""
-    from flowrx.messages import parse
-    from flowrx.operators.route import Partition
-
-    node = parse(frame("start_node", "a", 0))
-    source: Subject[Any] = Subject()
-    reports: list[tuple[str, str]] = []
-    partition = Partition(source, lambda name, exc, item: reports.append((name, str(exc))))
-    got: list[Any] = []
-
-    def bad_accepts(_: Message) -> bool:
-        raise ValueError("predicate bug")
-
-    partition.branch(bad_accepts, "first").subscribe(got.append)
-    partition.branch(lambda m: True, "second").subscribe(got.append)
-    disposable = partition.branch(lambda m: True, "third").subscribe(got.append)
-    partition.connect()
-    source.on_next((node, 1.0))
-    assert reports == [("first", "predicate bug")]
-    assert got == [(node, 1.0), (node, 1.0)]
-    disposable.dispose()  # an unsubscribed branch gets nothing more
-    source.on_next((node, 2.0))
-    assert got[-1] == (node, 2.0)
-    assert len(got) == 3
-
-
-def test_partition_asks_a_by_kind_predicate_once_per_kind_of_message() -> None:
-    """A by-kind branch's predicate runs once per (type, event); a per-message one every time."""
-    from flowrx.messages import parse
-    from flowrx.operators.route import Partition
-
-    starts = [parse(frame("start_node", n, i)) for i, n in enumerate("abc")]
-    tool = parse(frame("start_tool", "t"))
-    asked: list[str] = []
-
-    def by_kind(m: Message) -> bool:
-        asked.append("kind")
-        return getattr(m, "event", None) == "start_node"
-
-    def per_message(m: Message) -> bool:
-        asked.append("message")
-        return True
-
-    source: Subject[Any] = Subject()
-    partition = Partition(source)
-    kinds: list[Any] = []
-    every: list[Any] = []
-    partition.branch(by_kind, "kinds", by_kind=True).subscribe(kinds.append)
-    partition.branch(per_message, "every").subscribe(every.append)
-    partition.connect()
-    for i, m in enumerate([*starts, tool, tool]):
-        source.on_next((m, float(i)))
-    assert [t for _, t in kinds] == [0.0, 1.0, 2.0]
-    assert len(every) == 5
-    assert asked.count("kind") == 2  # start_node once, start_tool once
-    assert asked.count("message") == 5
-    late: list[Any] = []
-    partition.branch(lambda m: True, "late", by_kind=True).subscribe(late.append)
-    source.on_next((tool, 9.0))  # a new branch: the plans are made again and include it
-    assert late == [(tool, 9.0)]
-    assert asked.count("kind") == 3
-
-
-def test_partition_keeps_no_plan_for_a_kind_whose_by_kind_predicate_raised() -> None:
-    """A by-kind predicate that raises is reported each time it is asked, never cached."""
-    from flowrx.messages import parse
-    from flowrx.operators.route import Partition
-
-    node = parse(frame("start_node", "a", 0))
-    reports: list[str] = []
-    source: Subject[Any] = Subject()
-    partition = Partition(source, lambda name, exc, item: reports.append(name))
-    calls = [0]
-
-    def flaky(_: Message) -> bool:
-        calls[0] += 1
-        if calls[0] == 1:
-            raise ValueError("first time only")
-        return True
-
-    got: list[Any] = []
-    others: list[Any] = []
-    partition.branch(flaky, "flaky", by_kind=True).subscribe(got.append)
-    partition.branch(lambda m: True, "other", by_kind=True).subscribe(others.append)
-    partition.connect()
-    for t in (1.0, 2.0, 3.0):
-        source.on_next((node, t))
-    assert reports == ["flaky"]
-    assert [t for _, t in got] == [2.0, 3.0]
-    assert [t for _, t in others] == [1.0, 2.0, 3.0]
-    assert calls[0] == 2  # asked again after the failure, then remembered
-
-
-def test_concerns_routed_by_kind_answer_alike_for_every_message_of_a_kind(examples: Any) -> None:
-    """Every concern that claims by-kind routing gives one answer per (type, event) seen."""
-    from flowrx.graph import load_graph
-    from flowrx.messages import Background, ClearRun, Evict, Foreground, parse
-    from flowrx.operators.effects import Config
-    from flowrx.pipeline import default_concerns
-    from flowrx.streams.replay import read_recording
-    from flowrx.streams.simulate import simulate
-
-    messages: list[Any] = [parse(f.data) for f in simulate(20, seed=7)]
-    for path in sorted(examples.glob("*.jsonl")):
-        messages += [parse(f.data) for f in read_recording(path).frames]
-    messages += [Evict("r"), Evict("s", "cleared"), Background("r"), Foreground("r")]
-    messages += [ClearRun("r")]
-    graph = load_graph(examples / "agent-chat.flow.json")  # a flow id: no flow learning
-    keyed = [c for c in default_concerns(graph, Config()) if c.accepts_by_kind]
-    assert len(keyed) == 7
-    for card in keyed:
-        answers: dict[tuple[type, str], set[bool]] = {}
-        for m in messages:
-            if hasattr(m, "event"):
-                answers.setdefault((type(m), m.event), set()).add(card.accepts(m))
-        assert all(len(a) == 1 for a in answers.values()), card.name
-        assert any(a == {True} for a in answers.values()), card.name
+    #   210: start k (3 ticks)   211: restart k (3), start j (5)   212: cancel j
+    #   220: start "gone" (1000): still pending when the test ends
+    passed: list[Any] = []
+    scheduler.advance_to(200)
+    source.pipe(
+        start_timers(
+            scheduler, lambda key, payload: fired.append((scheduler.clock, payload)), pending
+        )
+    ).subscribe(passed.append)
+    scheduler.advance_to(300)
+    assert len(passed) == 4
+    assert fired == [(214, "second")]
+    assert list(pending) == ["gone"]
+    cancel_all(pending).dispose()
+    assert pending == {}
+    scheduler.advance_by(10_000)
+    assert fired == [(214, "second")]  # "gone" was cancelled with the rest
 
 
 def test_pipeline_counts_a_branch_failure_as_that_concerns_sink_failure() -> None:

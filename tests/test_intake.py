@@ -1,4 +1,4 @@
-"""Tests for flowrx.streams.intake.reduce_intake: accounting, per-run dedup, late, eviction."""
+"""Tests for flowrx.protocols.platform.reduce_intake: accounting, per-run dedup, late, eviction."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from flowrx.messages import (
     Unknown,
 )
 from flowrx.operators.effects import Config
-from flowrx.streams.intake import Counters, IntakeState, Notice, Output, reduce_intake
+from flowrx.protocols.platform import Counters, IntakeState, Notice, Output, reduce_intake
 from flowrx.streams.replay import read_recording
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

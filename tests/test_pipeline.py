@@ -183,7 +183,7 @@ def test_defect_4_a_frame_whose_intake_failed_is_not_marked_seen(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """If intake fails on a frame, its redelivery is applied, not dropped as a duplicate."""
-    import flowrx.streams.ingest as ingest_module
+    import flowrx.operators.intake as ingest_module
 
     real = ingest_module.reduce_intake
     calls = {"n": 0}

@@ -896,7 +896,6 @@ def chat_concern(graph: FlowGraph | None = None) -> Concern[ChatState]:
             _agno(s, m, flow) if isinstance(m, AgnoEvent) else reduce_chat(s, m, now, flow)
         ),
         accepts=_accepts,
-        accepts_by_kind=True,
         section=chat_section,
         counters=lambda s: {"final_text_differs": s.final_text_differs},
     )

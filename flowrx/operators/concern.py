@@ -1,19 +1,28 @@
-"""Run one concern as an isolated Rx pipeline: guarded ``scan`` plus timers on a scheduler.
+"""One concern as an Rx pipeline: ``route`` → ``scan`` over the guarded reducer → timers →
+``retry_with_backoff``.
 
-``run_concern`` feeds the concern's routed messages and its own fired timers into a ``scan``
-whose step calls the pure reducer inside a guard. A failure of one event keeps the state from
-before that event and emits a :class:`Failure`; the next event carries on (isolation per event,
-not by resubscription, and without an observable per event). Timers are data: the reducer's
-:class:`~flowrx.operators.effects.StartTimer` effects are scheduled on the injected scheduler
-and come back as :class:`~flowrx.operators.effects.TimerFired` through the same scan, so every
-rule runs in virtual time in tests. Disposing the subscription cancels every timer. An input
-that changes nothing (the reducer returns the same state object and no effects, and there is no
-failure or degraded health to clear) emits no step: most frames leave most concerns as they
-were, and a step per input cost more than some reducers.
+:func:`concern` is the operator the pipeline applies to the shared message stream once per
+card::
 
-Last line of defence: a failure outside the guard (the timer bookkeeping, say) takes the
-concern down; inputs are lost until a capped exponential backoff brings it back with the last
-good state (nothing is reset), and the restart is counted in health.
+    messages ─ route(card.accepts) ─┐
+                  fired timers ─────┴─ merge ─ scan(guarded(card.reduce))
+        ─ distinct_until_changed(is) ─ start_timers ─ retry_with_backoff ─▶ steps
+
+* **Isolation is per event, inside the scan.** :func:`guarded` calls the pure reducer in a
+  guard: a failure of one event keeps the state from before it and the step carries a
+  :class:`Failure`; the next event carries on. No observable per event, no resubscription.
+* **A batch is folded by the same guard**, item by item, into one step (its effects in order,
+  every failure): a burst crosses the graph once.
+* **Timers are data.** The reducer's ``StartTimer``/``CancelTimer`` effects become
+  ``reactivex.timer`` subscriptions on the injected scheduler (``start_timers``), whose firing
+  comes back as ``TimerFired`` through the same scan: every rule runs in virtual time in tests.
+* **An input that changes nothing emits no step** (the guard returns the same step object,
+  ``distinct_until_changed`` drops it): most frames leave most concerns as they were.
+* **Last line**: a failure outside the guard (a timer request that cannot be scheduled) ends
+  the inner pipeline; ``retry_with_backoff`` reports it as a degraded step and resubscribes after
+  a capped exponential backoff, from the last good state. Inputs that arrive meanwhile are lost,
+  and the restart is counted in health. Pending timers survive a restart; disposing the
+  concern cancels them all.
 
 Marble (``-`` = 100 ms, visual concern)::
 
@@ -23,19 +32,24 @@ Marble (``-`` = 100 ms, visual concern)::
 
 from __future__ import annotations
 
+import operator
 import traceback
 from collections.abc import Callable, Hashable, Mapping
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeAlias, TypeVar
 
 import attrs
+import reactivex
 from reactivex import Observable, abc
-from reactivex.disposable import CompositeDisposable, Disposable, SerialDisposable
+from reactivex import operators as ops
+from reactivex.disposable import CompositeDisposable
+from reactivex.subject import Subject
 
-from flowrx.messages import Message
-from flowrx.operators._direct import direct
-from flowrx.operators.effects import CancelTimer, Concern, Effect, Input, StartTimer, TimerFired
+from flowrx.operators._retry_backoff import retry_with_backoff
+from flowrx.operators._route import route
+from flowrx.operators._timers import cancel_all, start_timers
+from flowrx.operators.effects import Concern, Effect, Input, Reduce, TimerFired
 
-__all__ = ["Failure", "InjectedFault", "Step", "inject_fault", "run_concern"]
+__all__ = ["Failure", "InjectedFault", "Item", "Step", "concern", "guarded", "inject_fault"]
 
 S = TypeVar("S")
 
@@ -73,17 +87,28 @@ class Failure:
 
 @attrs.frozen(slots=False)  # a cheaper __init__: see flowrx.operators._maps
 class Step(Generic[S]):
-    """What a concern's scan emits for an input that changed something: the state after it,
-    its effects, or its failure, and the concern's failure counts and health."""
+    """What a concern's scan emits for an input (or batch) that changed something: the state
+    after it, its effects, the failures among its events, and the concern's failure counts
+    and health."""
 
     concern: str
     state: S
     effects: tuple[Effect, ...] = ()
-    failure: Failure | None = None
+    failed: tuple[Failure, ...] = ()
     failures: int = 0
     streak: int = 0
     restarts: int = 0
     degraded: bool = False
+
+    @property
+    def failure(self) -> Failure | None:
+        """The last failure of this step's events, if any."""
+        return self.failed[-1] if self.failed else None
+
+
+Item: TypeAlias = tuple[Input, float]
+"""What a concern's scan takes: a message (or fired timer) and the pipeline time it came at.
+A burst is a ``list`` of items (a batch)."""
 
 
 def inject_fault(concern: Concern[S], rate: float = 1.0) -> Concern[S]:
@@ -107,134 +132,132 @@ def inject_fault(concern: Concern[S], rate: float = 1.0) -> Concern[S]:
     return attrs.evolve(concern, reduce=reduce)
 
 
-def run_concern(
-    concern: Concern[S],
-    messages: Observable[tuple[Message, float]],
+def guarded(
+    reduce: Reduce[S], name: str, degraded_after: int = 5
+) -> Callable[[Step[S], Item | list[Item]], Step[S]]:
+    """The concern's ``scan`` accumulator: the pure reducer called inside a guard.
+
+    Returns the same step object when the input changed nothing (same state object, no
+    effects, no failure or degraded health to clear). A failing event keeps the state from
+    before it and its step carries the :class:`Failure`. A batch is folded item by item with
+    the same guard into one step.
+    """
+
+    def one(acc: Step[S], item: Item) -> Step[S]:
+        msg, now = item
+        try:
+            state, effects = reduce(acc.state, msg, now)
+        except Exception as exc:
+            streak = acc.streak + 1
+            return Step(
+                name,
+                acc.state,
+                (),
+                (Failure(name, msg, exc, traceback.format_exc()),),
+                acc.failures + 1,
+                streak,
+                acc.restarts,
+                streak >= degraded_after,
+            )
+        unchanged = state is acc.state and not effects
+        if unchanged and not (acc.failed or acc.streak or acc.degraded):
+            return acc  # nothing changed and nothing to clear
+        return Step(name, state, effects, (), acc.failures, 0, acc.restarts, False)
+
+    def step(acc: Step[S], item: Item | list[Item]) -> Step[S]:
+        if type(item) is not list:
+            return one(acc, item)  # type: ignore[arg-type]  # an Item: not a list
+        effects: list[Effect] = []
+        failed: list[Failure] = []
+        out = acc
+        for each in item:
+            new = one(out, each)
+            if new is not out:
+                effects.extend(new.effects)
+                failed.extend(new.failed)
+                out = new
+        if out is acc:
+            return acc
+        return attrs.evolve(out, effects=tuple(effects), failed=tuple(failed))
+
+    return step
+
+
+def _fired(key: Hashable, payload: Any) -> TimerFired:
+    run_id = key[1] if isinstance(key, tuple) and len(key) > 1 else None
+    return TimerFired(key, payload, run_id if isinstance(run_id, str) else None)
+
+
+def concern(
+    card: Concern[S],
     scheduler: abc.SchedulerBase,
     clock: Callable[[], float],
     *,
     degraded_after: int = 5,
     max_backoff: float = 30.0,
+    on_route_error: Callable[[Exception, Any], None],
     timers_seen: Callable[[Mapping[Hashable, object]], None] | None = None,
-) -> Observable[Step[S]]:
-    """The concern's stream of steps, fed by ``messages`` (already routed to it: see
-    :func:`~flowrx.operators.route.route`) and its own timers.
+) -> Callable[[Observable[Any]], Observable[Step[S]]]:
+    """The operator that runs ``card`` over the shared stream of ``(message, now)`` items.
 
-    ``messages`` carry the pipeline time at which intake received them (read once per frame);
-    ``clock`` gives the time for fired timers. Both reach the reducer as ``now``. Timers run on
-    ``scheduler`` (virtual in tests, asyncio when live).
-    ``timers_seen`` receives the live mapping of pending timers (read-only use: health and the
-    memory suite count them).
-
-    The scan is fused into one operator (accumulator, effects, emission in one call per input):
-    RxPY's ``scan`` + ``merge`` + ``do_action`` cost several observer layers per event, paid
-    seven times per frame.
+    ``now`` is the pipeline time at which intake received the message; ``clock`` gives the
+    time for fired timers. Timers run on ``scheduler`` (virtual in tests, asyncio when live).
+    ``on_route_error`` hears of a routing predicate that raised (the item is not taken, the
+    stream goes on);
+    ``timers_seen`` receives the live mapping of pending timers (health counts it).
     """
-    reduce = concern.reduce
-    name = concern.name
+    accumulate = guarded(card.reduce, card.name, degraded_after)
 
-    def subscribe(
-        observer: abc.ObserverBase[Step[S]], _: abc.SchedulerBase | None = None
-    ) -> abc.DisposableBase:
-        timers: dict[Hashable, abc.DisposableBase] = {}
-        last: list[Step[S]] = [Step(concern.name, concern.initial)]
-        down = [False]  # after a failure outside the guard, until the backoff restarts it
-        restart = SerialDisposable()
-        if timers_seen is not None:
-            timers_seen(timers)
+    def broken(last: Step[S], error: Exception) -> Step[S]:
+        """The step a failure outside the guard leaves: degraded, the restart counted."""
+        failure = Failure(card.name, None, error, "".join(traceback.format_exception(error)))
+        return attrs.evolve(
+            last,
+            effects=(),
+            failed=(failure,),
+            failures=last.failures + 1,
+            restarts=last.restarts + 1,
+            degraded=True,
+        )
 
-        def fire(key: Hashable, payload: Any) -> Callable[[abc.SchedulerBase, Any], None]:
-            def action(_: abc.SchedulerBase, __: Any = None) -> None:
-                timers.pop(key, None)
-                run_id = key[1] if isinstance(key, tuple) and len(key) > 1 else None
-                fired = TimerFired(key, payload, run_id if isinstance(run_id, str) else None)
-                process((fired, clock()))
+    def _concern(messages: Observable[Any]) -> Observable[Step[S]]:
+        def subscribe(
+            observer: abc.ObserverBase[Step[S]], _: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            fired: Subject[Item] = Subject()
+            pending: dict[Hashable, abc.DisposableBase] = {}
+            last = Step(card.name, card.initial)
+            if timers_seen is not None:
+                timers_seen(pending)
 
-            return action
+            def fire(key: Hashable, payload: Any) -> None:
+                fired.on_next((_fired(key, payload), clock()))
 
-        def apply_effects(step: Step[S]) -> None:
-            for effect in step.effects:
-                if isinstance(effect, StartTimer):
-                    old = timers.pop(effect.key, None)
-                    if old is not None:
-                        old.dispose()
-                    timers[effect.key] = scheduler.schedule_relative(
-                        max(effect.delay, 0.0), fire(effect.key, effect.payload)
-                    )
-                elif isinstance(effect, CancelTimer):
-                    old = timers.pop(effect.key, None)
-                    if old is not None:
-                        old.dispose()
+            def remember(step: Step[S]) -> None:
+                nonlocal last
+                last = step
 
-        def broken(error: Exception) -> None:
-            """Last line: a failure outside the guard. Inputs are lost until a capped backoff
-            restarts the concern with the state it had; the restart is counted in health."""
-            restarts = last[0].restarts
-            failure = Failure(concern.name, None, error, "".join(traceback.format_exception(error)))
-            last[0] = attrs.evolve(
-                last[0],
-                effects=(),
-                failure=failure,
-                failures=last[0].failures + 1,
-                restarts=restarts + 1,
-                degraded=True,
-            )
-            down[0] = True
-            observer.on_next(last[0])
+            def restart(error: Exception, _: int) -> Step[S]:
+                nonlocal last
+                last = broken(last, error)
+                return last
 
-            def back(*_: Any) -> None:
-                down[0] = False
-                last[0] = attrs.evolve(last[0], effects=(), failure=None)
-
-            delay = min(max_backoff, 0.1 * 2 ** min(restarts, 16))
-            restart.disposable = scheduler.schedule_relative(delay, back)
-
-        def process(item: tuple[Input, float]) -> None:
-            if down[0]:
-                return
-            acc = last[0]
-            msg, now = item
-            try:  # the guarded scan accumulator
-                state, effects = reduce(acc.state, msg, now)
-            except Exception as exc:
-                failure = Failure(name, msg, exc, traceback.format_exc())
-                streak = acc.streak + 1
-                step = Step(
-                    name,
-                    acc.state,
-                    (),
-                    failure,
-                    acc.failures + 1,
-                    streak,
-                    acc.restarts,
-                    streak >= degraded_after,
+            def steps(_: abc.SchedulerBase) -> Observable[Step[S]]:
+                seed = last if not last.failed else attrs.evolve(last, effects=(), failed=())
+                return reactivex.merge(
+                    messages.pipe(route(card.accepts, on_route_error)), fired
+                ).pipe(
+                    ops.scan(accumulate, seed),
+                    ops.distinct_until_changed(comparer=operator.is_),
+                    ops.do_action(remember),
+                    start_timers(scheduler, fire, pending),
                 )
-            else:
-                if (
-                    state is acc.state
-                    and not effects
-                    and acc.failure is None
-                    and not acc.streak
-                    and not acc.degraded
-                ):
-                    return  # nothing changed and nothing to clear: no step to emit
-                step = Step(name, state, effects, None, acc.failures, 0, acc.restarts, False)
-            last[0] = step
-            try:
-                if step.effects:
-                    apply_effects(step)
-            except Exception as exc:
-                broken(exc)
-                return
-            observer.on_next(step)
 
-        upstream = messages.subscribe(process, observer.on_error, observer.on_completed)
+            pipeline = reactivex.defer(steps).pipe(
+                retry_with_backoff(scheduler, cap=max_backoff, on_failure=restart)
+            )
+            return CompositeDisposable(pipeline.subscribe(observer), cancel_all(pending))
 
-        def cancel_timers() -> None:
-            for disposable in list(timers.values()):
-                disposable.dispose()
-            timers.clear()
+        return Observable(subscribe)
 
-        return CompositeDisposable(upstream, restart, Disposable(cancel_timers))
-
-    return direct(subscribe)
+    return _concern

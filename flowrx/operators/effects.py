@@ -133,8 +133,6 @@ class Concern(Generic[S]):
     """One concern's card: its name, pure reducer, start state and snapshot section.
 
     ``accepts`` says which messages the router sends it (timers always come back to it).
-    ``accepts_by_kind`` promises that ``accepts`` depends on nothing but the message's type
-    and ``event``: the router then asks it once per kind and remembers the answer.
     ``section`` renders its state as the JSON-ready section of ``snapshot/1``.
     """
 
@@ -147,4 +145,3 @@ class Concern(Generic[S]):
     """Diagnostics counters the concern keeps (``orphan_tool_end``, ``final_text_differs``)."""
     surface: Callable[[S], Mapping[str, Any]] = lambda _: {}
     """Classes per node this concern adds to the view's surface (tool, group)."""
-    accepts_by_kind: bool = False

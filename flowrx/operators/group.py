@@ -328,7 +328,6 @@ def group_concern(config: Config = Config(), graph: FlowGraph | None = None) -> 
         initial=GroupState(),
         reduce=lambda s, m, now: reduce_group(s, m, now, config, graph),
         accepts=_accepts,
-        accepts_by_kind=True,
         section=group_section,
         surface=group_surface,
     )

@@ -413,6 +413,5 @@ def interaction_concern(graph: FlowGraph | None = None) -> Concern[InteractionSt
         initial=InteractionState(),
         reduce=lambda s, m, now: reduce_interaction(s, m, now, flow_id),
         accepts=_accepts(flow_id is None),
-        accepts_by_kind=flow_id is not None,  # learning flows looks at each frame's flow
         section=interaction_section,
     )

@@ -299,6 +299,5 @@ def lifecycle_concern(config: Config = Config()) -> Concern[LifecycleState]:
         initial=LifecycleState(),
         reduce=lambda s, m, now: reduce_lifecycle(s, m, now, config),
         accepts=_accepts,
-        accepts_by_kind=True,
         section=lifecycle_section,
     )

@@ -164,6 +164,5 @@ def store_concern(graph: FlowGraph | None = None) -> Concern[StoreState]:
         initial=StoreState(),
         reduce=lambda s, m, now: reduce_store(s, m, now, graph),
         accepts=_accepts,
-        accepts_by_kind=True,
         section=store_section,
     )

@@ -205,7 +205,6 @@ def tool_concern(config: Config = Config()) -> Concern[ToolState]:
         initial=ToolState(),
         reduce=lambda s, m, now: reduce_tool(s, m, now, config),
         accepts=_accepts,
-        accepts_by_kind=True,
         section=tool_section,
         counters=lambda s: {"orphan_tool_end": s.orphan_tool_end},
         surface=tool_section,

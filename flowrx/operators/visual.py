@@ -207,6 +207,5 @@ def visual_concern(config: Config = Config()) -> Concern[VisualState]:
         initial=VisualState(),
         reduce=lambda s, m, now: reduce_visual(s, m, now, config),
         accepts=_accepts,
-        accepts_by_kind=True,
         section=visual_section,
     )

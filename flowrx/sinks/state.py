@@ -23,7 +23,7 @@ from flowrx.messages import Background, ClearRun, Control, Foreground, ResolveIn
 from flowrx.operators.concern import Step
 from flowrx.operators.effects import Change, Concern, Config, Hook
 from flowrx.sinks.log import log_failure, log_notice, log_sink_failure
-from flowrx.streams.intake import IntakeState, Notice
+from flowrx.protocols.platform import IntakeState, Notice
 
 if TYPE_CHECKING:
     from flowrx.sinks.snapshot import Snapshot
@@ -69,10 +69,17 @@ class FlowState:
     # --- what the pipeline writes -----------------------------------------------------------
 
     def apply(self, step: Step[Any]) -> None:
-        """Store a concern's step; log its failure; hand its changes to the sinks."""
+        """Store a concern's step; log its failures; hand its changes to the sinks.
+
+        Never raises: it is the end of every concern's pipeline, and an error there would end
+        that concern's subscription."""
         self._steps[step.concern] = step
-        if step.failure is not None:
-            log_failure(step.failure)
+        for failure in step.failed:
+            try:
+                log_failure(failure)
+            except Exception as exc:  # a broken log sink is a failing sink, no more
+                self._sink_failures[step.concern] = self._sink_failures.get(step.concern, 0) + 1
+                log_sink_failure(step.concern, "log", exc)
         for effect in step.effects:
             if isinstance(effect, Change):
                 self._emit(step.concern, effect)
@@ -82,19 +89,24 @@ class FlowState:
                 except Exception as exc:  # the runner itself must not break the concern
                     log_sink_failure(step.concern, "hooks", exc)
 
-    def branch_failed(self, concern: str, error: BaseException, item: object) -> None:
-        """A concern's branch raised past its guard (its predicate, or a sink beyond the
-        isolation of :meth:`apply`): counted as that concern's sink failure and logged; the
-        other concerns got the message all the same."""
-        self._sink_failures[concern] = self._sink_failures.get(concern, 0) + 1
-        log_sink_failure(concern, "router", error)
+    def route_failed(self, concern: str) -> Callable[[BaseException, object], None]:
+        """A callback for a concern's routing: its predicate raised on an item. Counted as
+        that concern's sink failure and logged; the item is not taken, and the other concerns
+        got it all the same."""
+
+        def failed(error: BaseException, item: object) -> None:
+            self._sink_failures[concern] = self._sink_failures.get(concern, 0) + 1
+            log_sink_failure(concern, "router", error)
+
+        return failed
 
     def note(self, notice: Notice) -> None:
         """Log an intake notice."""
         log_notice(notice)
 
     def watch_timers(self, concern: str) -> Callable[[Mapping[Hashable, object]], None]:
-        """A callback for :func:`run_concern` that lets health count a concern's timers."""
+        """A callback for :func:`~flowrx.operators.concern.concern` that lets health count a
+        concern's timers."""
 
         def seen(timers: Mapping[Hashable, object]) -> None:
             self._timers[concern] = timers

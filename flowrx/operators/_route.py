@@ -1,0 +1,65 @@
+"""``route``: a concern's share of the message stream (``filter``, for items and batches).
+
+Like ``reactivex.operators.filter``, with two differences the pipeline needs:
+
+* a batch (a ``list`` of items, how a burst crosses the graph) is filtered item by item and
+  passed on as the batch of what was kept (nothing when nothing was kept; a batch of one as
+  that item alone, on the normal path);
+* a predicate that raises does not end the stream: ``on_error(exc, item)`` is told, the item
+  is not taken, and the next item is asked as usual (one concern's bad routing never costs it,
+  or anyone else, the stream).
+
+Marble::
+
+    messages  -a-b-[cd]-e-|     a, c, e are node events; b is chat; [cd] a batch
+    route(node events)
+              -a---c----e-|     the batch's kept part, one item: on the normal path
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from reactivex import Observable, abc
+
+__all__ = ["route"]
+
+_T = TypeVar("_T")
+
+
+def route(
+    accepts: Callable[[_T], bool],
+    on_error: Callable[[Exception, Any], None],
+) -> Callable[[Observable[Any]], Observable[Any]]:
+    """Keep the items (and the parts of batches) whose first element ``accepts`` takes."""
+
+    def _route(source: Observable[Any]) -> Observable[Any]:
+        def subscribe(
+            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            def taken(item: Any) -> bool:
+                try:
+                    return accepts(item[0])
+                except Exception as exc:  # counted for this concern; the stream goes on
+                    on_error(exc, item)
+                    return False
+
+            def on_next(value: Any) -> None:
+                if type(value) is not list:
+                    if taken(value):
+                        observer.on_next(value)
+                    return
+                kept = [item for item in value if taken(item)]
+                if len(kept) > 1:
+                    observer.on_next(kept)
+                elif kept:
+                    observer.on_next(kept[0])
+
+            return source.subscribe(
+                on_next, observer.on_error, observer.on_completed, scheduler=scheduler
+            )
+
+        return Observable(subscribe)
+
+    return _route
