@@ -16,8 +16,9 @@ import itertools
 from collections.abc import Hashable
 from typing import Any
 
+from flowrx.concerns.effects import CancelTimer, StartTimer, TimerFired
+from flowrx.config import Config
 from flowrx.graph import FlowGraph
-from flowrx.operators.effects import CancelTimer, Config, StartTimer, TimerFired
 from flowrx.pipeline import default_concerns
 from flowrx.protocols.platform import IntakeState, Notice, reduce_intake
 

@@ -9,13 +9,15 @@ One observable of frames is parsed, deduplicated and routed into per-concern pip
 
 from loguru import logger
 
+from flowrx.concerns.effects import Change
+from flowrx.config import Config
 from flowrx.graph import FlowGraph, GraphError, load_graph
 from flowrx.messages import parse
-from flowrx.operators.effects import Change, Config
+from flowrx.operators.clock import VirtualClock
 from flowrx.pipeline import connect
 from flowrx.sinks.snapshot import dump_snapshot
 from flowrx.sinks.state import FlowState
-from flowrx.streams.replay import RecordingError, VirtualClock, read_recording, replay
+from flowrx.streams.replay import RecordingError, read_recording, replay
 
 __all__ = [
     "Change",

@@ -29,9 +29,11 @@ import attrs
 from loguru import logger
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
+from flowrx.concerns.effects import Change
+from flowrx.config import Config
 from flowrx.graph import FlowGraph, GraphError, load_graph
 from flowrx.messages import parse
-from flowrx.operators.effects import Change, Config
+from flowrx.operators.clock import VirtualClock
 from flowrx.pipeline import connect, default_concerns
 from flowrx.runtime import periodic_collection
 from flowrx.sinks.snapshot import dump_snapshot
@@ -40,7 +42,6 @@ from flowrx.streams.replay import (
     RecordedFrame,
     Recording,
     RecordingError,
-    VirtualClock,
     read_recording,
     replay,
 )

@@ -26,21 +26,22 @@ from reactivex import Observable, abc
 from reactivex import operators as ops
 from reactivex.disposable import CompositeDisposable, Disposable
 
+from flowrx.concerns.chat import chat_concern
+from flowrx.concerns.effects import Change, Concern
+from flowrx.concerns.group import group_concern
+from flowrx.concerns.interaction import interaction_concern
+from flowrx.concerns.lifecycle import lifecycle_concern
+from flowrx.concerns.store import store_concern
+from flowrx.concerns.tool import tool_concern
+from flowrx.concerns.visual import visual_concern
+from flowrx.config import Config
 from flowrx.graph import FlowGraph
-from flowrx.operators.chat import chat_concern
+from flowrx.operators.clock import VirtualClock
 from flowrx.operators.concern import concern, inject_fault
-from flowrx.operators.effects import Change, Concern, Config
-from flowrx.operators.group import group_concern
 from flowrx.operators.intake import intake
-from flowrx.operators.interaction import interaction_concern
-from flowrx.operators.lifecycle import lifecycle_concern
-from flowrx.operators.store import store_concern
-from flowrx.operators.tool import tool_concern
-from flowrx.operators.visual import visual_concern
 from flowrx.sinks.hooks import HookFn, HookRunner
 from flowrx.sinks.log import log_graph_problems
 from flowrx.sinks.state import FlowState
-from flowrx.streams.replay import VirtualClock
 
 __all__ = ["connect", "default_concerns"]
 

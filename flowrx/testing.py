@@ -37,19 +37,13 @@ import reactivex
 from reactivex import Observable, abc
 from reactivex.subject import Subject
 
+from flowrx.concerns.effects import CancelTimer, Change, Concern, Effect, Reduce, StartTimer
+from flowrx.config import Config
 from flowrx.graph import FlowGraph
-from flowrx.operators.effects import (
-    CancelTimer,
-    Change,
-    Concern,
-    Config,
-    Effect,
-    Reduce,
-    StartTimer,
-)
+from flowrx.operators.clock import VirtualClock
 from flowrx.pipeline import connect
 from flowrx.sinks.state import FlowState
-from flowrx.streams.replay import RecordedFrame, VirtualClock, read_recording, replay
+from flowrx.streams.replay import RecordedFrame, read_recording, replay
 
 __all__ = [
     "Driver",

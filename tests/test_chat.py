@@ -9,10 +9,7 @@ from typing import Any
 import reactivex
 
 from flowrx import VirtualClock, connect, load_graph, read_recording, replay
-from flowrx.graph import FlowGraph, graph_from_mapping
-from flowrx.html import sanitise_html
-from flowrx.messages import Evict, Heartbeat, Rejected, parse
-from flowrx.operators.chat import (
+from flowrx.concerns.chat import (
     ChatState,
     Delegation,
     MessageSummary,
@@ -20,7 +17,11 @@ from flowrx.operators.chat import (
     chat_section,
     reduce_chat,
 )
-from flowrx.operators.effects import Change, Config
+from flowrx.concerns.effects import Change
+from flowrx.config import Config
+from flowrx.graph import FlowGraph, graph_from_mapping
+from flowrx.html import sanitise_html
+from flowrx.messages import Evict, Heartbeat, Rejected, parse
 from flowrx.pipeline import default_concerns
 from flowrx.sinks.state import FlowState
 

@@ -1,7 +1,7 @@
 """Chat concern's fast representation (blocks of chunks, copied records): same rules, same state.
 
 The reducer keeps a message's chunks in blocks and copies its records through ``__dict__``
-(see :mod:`flowrx.operators.chat`). These tests hold it to the plain rules: chunks in sequence
+(see :mod:`flowrx.concerns.chat`). These tests hold it to the plain rules: chunks in sequence
 order with duplicates dropped, whatever the message's length, and no state a reduction returned
 is ever changed by a later one.
 """
@@ -16,8 +16,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flowrx.messages import AgnoEvent, Evict, ExecutionEvent, Message
-from flowrx.operators.chat import (
+from flowrx.concerns.chat import (
     ChatMessage,
     ChatState,
     Chunk,
@@ -26,7 +25,8 @@ from flowrx.operators.chat import (
     chat_section,
     reduce_chat,
 )
-from flowrx.operators.effects import Change
+from flowrx.concerns.effects import Change
+from flowrx.messages import AgnoEvent, Evict, ExecutionEvent, Message
 from flowrx.protocols.platform import IntakeState, reduce_intake
 from flowrx.streams.simulate import demo_flow, simulate
 

@@ -13,9 +13,7 @@ from loguru import logger
 from reactivex.subject import Subject
 
 from flowrx import VirtualClock, connect
-from flowrx.messages import ExecutionEvent, Message
-from flowrx.operators.concern import InjectedFault, inject_fault
-from flowrx.operators.effects import (
+from flowrx.concerns.effects import (
     CancelTimer,
     Change,
     Concern,
@@ -24,6 +22,8 @@ from flowrx.operators.effects import (
     StartTimer,
     TimerFired,
 )
+from flowrx.messages import ExecutionEvent, Message
+from flowrx.operators.concern import InjectedFault, inject_fault
 
 RUN = "run-1"
 
@@ -358,8 +358,8 @@ def test_start_timers_restarts_and_cancels_by_key_and_passes_steps_on() -> None:
 
 def test_pipeline_counts_a_branch_failure_as_that_concerns_sink_failure() -> None:
     """A concern whose predicate raises is counted and logged; the other concerns carry on."""
+    from flowrx.config import Config
     from flowrx.graph import FlowGraph
-    from flowrx.operators.effects import Config
     from flowrx.pipeline import default_concerns
 
     def broken(_: Message) -> bool:

@@ -20,8 +20,8 @@ import attrs
 import pytest
 
 from flowrx import load_graph, read_recording
+from flowrx.config import Config
 from flowrx.graph import FlowGraph
-from flowrx.operators.effects import Config
 from flowrx.streams.replay import RecordedFrame
 from flowrx.streams.simulate import demo_flow, simulate
 from flowrx.testing import run_frames

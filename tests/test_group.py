@@ -19,16 +19,17 @@ from reactivex import Observable
 from reactivex.testing import ReactiveTest, TestScheduler
 
 from flowrx import VirtualClock, cli, connect, load_graph, read_recording, replay
-from flowrx.graph import FlowGraph, graph_from_mapping
-from flowrx.messages import Background, Evict, ExecutionEvent, Foreground
-from flowrx.operators.effects import CancelTimer, Config, StartTimer, TimerFired
-from flowrx.operators.group import (
+from flowrx.concerns.effects import CancelTimer, StartTimer, TimerFired
+from flowrx.concerns.group import (
     GroupState,
     Member,
     group_section,
     group_surface,
     reduce_group,
 )
+from flowrx.config import Config
+from flowrx.graph import FlowGraph, graph_from_mapping
+from flowrx.messages import Background, Evict, ExecutionEvent, Foreground
 from flowrx.sinks.state import FlowState
 from flowrx.testing import Driver, fold, glow_changes, timer_requests
 

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from flowrx.config import Config
 from flowrx.messages import (
     AgnoEvent,
     Background,
@@ -24,7 +25,6 @@ from flowrx.messages import (
     ResolveInteraction,
     Unknown,
 )
-from flowrx.operators.effects import Config
 from flowrx.protocols.platform import Counters, IntakeState, Notice, Output, reduce_intake
 from flowrx.streams.replay import read_recording
 

@@ -13,15 +13,16 @@ from typing import Any
 
 import pytest
 
-from flowrx.graph import graph_from_mapping
-from flowrx.messages import ClearRun, Evict, ResolveInteraction, parse
-from flowrx.operators.effects import Change, Config
-from flowrx.operators.interaction import (
+from flowrx.concerns.effects import Change
+from flowrx.concerns.interaction import (
     InteractionState,
     interaction_concern,
     interaction_section,
     reduce_interaction,
 )
+from flowrx.config import Config
+from flowrx.graph import graph_from_mapping
+from flowrx.messages import ClearRun, Evict, ResolveInteraction, parse
 from flowrx.pipeline import default_concerns
 from flowrx.testing import Driver
 

@@ -8,11 +8,12 @@ from typing import Any
 
 import reactivex
 
+from flowrx.concerns.effects import CancelTimer, Change, Hook, StartTimer, TimerFired
+from flowrx.concerns.lifecycle import LifecycleState, reduce_lifecycle
+from flowrx.config import Config
 from flowrx.messages import AgentPaused, AgnoEvent, Evict, ExecutionEvent
-from flowrx.operators.effects import CancelTimer, Change, Config, Hook, StartTimer, TimerFired
-from flowrx.operators.lifecycle import LifecycleState, reduce_lifecycle
+from flowrx.operators.clock import VirtualClock
 from flowrx.pipeline import connect
-from flowrx.streams.replay import VirtualClock
 from flowrx.testing import Driver
 
 CONFIG = Config()

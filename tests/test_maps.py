@@ -5,8 +5,8 @@ from __future__ import annotations
 import attrs
 import pytest
 
-from flowrx.operators import chat, group, interaction, lifecycle, store, tool, visual
-from flowrx.operators._maps import assoc, dissoc, evolve
+from flowrx._records import assoc, dissoc, evolve
+from flowrx.concerns import chat, group, interaction, lifecycle, store, tool, visual
 
 
 @attrs.frozen(slots=False)

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from flowrx import VirtualClock, connect
+from flowrx.concerns.effects import Change
 from flowrx.graph import FlowGraph
 from flowrx.messages import Heartbeat, Rejected, Unknown, parse
-from flowrx.operators.effects import Change
 from flowrx.sinks.state import FlowState
 from flowrx.streams.replay import RecordedFrame, read_recording, replay
 from flowrx.streams.simulate import (

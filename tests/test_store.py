@@ -8,10 +8,11 @@ from typing import Any
 import attrs
 from reactivex.testing import ReactiveTest, TestScheduler
 
+from flowrx.concerns.effects import Change
+from flowrx.concerns.store import Badge, StoreState, reduce_store, store_section
+from flowrx.config import Config
 from flowrx.graph import FlowGraph, graph_from_mapping
 from flowrx.messages import Evict, ExecutionEvent
-from flowrx.operators.effects import Change, Config
-from flowrx.operators.store import Badge, StoreState, reduce_store, store_section
 from flowrx.pipeline import connect
 from flowrx.testing import Driver
 

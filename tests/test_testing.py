@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from reactivex.testing import TestScheduler
 
-from flowrx.streams.replay import VirtualClock
+from flowrx.operators.clock import VirtualClock
 from flowrx.testing import (
     agno_frame,
     exec_frame,
@@ -161,9 +161,9 @@ DEFAULT = "run-1"
 
 def test_fold_runs_a_pure_reducer_and_collects_its_glows_and_timers() -> None:
     """fold, glow_changes and timer_requests test a reducer without any Rx."""
+    from flowrx.concerns.effects import StartTimer
+    from flowrx.concerns.visual import VisualState, reduce_visual
     from flowrx.messages import ExecutionEvent
-    from flowrx.operators.effects import StartTimer
-    from flowrx.operators.visual import VisualState, reduce_visual
     from flowrx.testing import fold, glow_changes, timer_requests
 
     state, effects = fold(
@@ -206,5 +206,5 @@ def test_virtual_clock_runs_rx_timers_given_as_datetimes_timedeltas_or_seconds()
     assert fired[-1] == ("rx", 0.25)
     clock.start()
     assert fired[-1] == ("delta", 0.3)
-    with pytest.raises(ValueError, match="out of range"):
+    with pytest.raises(ValueError, match="cannot go back in time"):
         clock.advance_to(0.1)

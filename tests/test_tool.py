@@ -19,9 +19,10 @@ from reactivex import Observable
 from reactivex.testing import ReactiveTest, TestScheduler
 
 from flowrx import VirtualClock, cli, connect, load_graph, read_recording, replay
+from flowrx.concerns.effects import CancelTimer, StartTimer, TimerFired
+from flowrx.concerns.tool import Call, ToolState, reduce_tool, tool_section
+from flowrx.config import Config
 from flowrx.messages import Background, Evict, ExecutionEvent, Foreground
-from flowrx.operators.effects import CancelTimer, Config, StartTimer, TimerFired
-from flowrx.operators.tool import Call, ToolState, reduce_tool, tool_section
 from flowrx.sinks.state import FlowState
 from flowrx.testing import Driver, fold, glow_changes, timer_requests
 

@@ -10,12 +10,13 @@ import reactivex
 from reactivex import Observable
 from reactivex.testing import ReactiveTest, TestScheduler
 
+from flowrx.concerns.effects import CancelTimer, Change, StartTimer, TimerFired
+from flowrx.concerns.visual import Pending, VisualState, reduce_visual
+from flowrx.config import Config
 from flowrx.graph import graph_from_mapping
 from flowrx.messages import Background, Evict, ExecutionEvent, Foreground
-from flowrx.operators.effects import CancelTimer, Change, Config, StartTimer, TimerFired
-from flowrx.operators.visual import Pending, VisualState, reduce_visual
+from flowrx.operators.clock import VirtualClock
 from flowrx.pipeline import connect
-from flowrx.streams.replay import VirtualClock
 from flowrx.testing import Driver, fold, glow_changes
 
 CONFIG = Config()

@@ -1,9 +1,10 @@
-"""The concerns: one pure reducer per concern, plus the generic operators that run them.
+"""The Rx operators that wire the pure parts together (reactivex's own, composed).
 
-Each concern module (``visual``, ``store``, ``lifecycle``, ...) holds a pure
-``reduce_<concern>(state, message, now) -> (state, effects)`` over frozen attrs state and a
-``<concern>_concern()`` card. ``concern`` runs a card as an isolated Rx pipeline, ``route``
-feeds it its messages. Reducers import no Rx: their rules are tested without any I/O.
+``intake`` runs a protocol's decoder and accounting over the input; ``concern`` runs one
+concern's card (``route`` → ``scan`` over the guarded reducer → ``start_timers`` →
+``retry_with_backoff``); ``clock`` is the virtual-time scheduler. Operators reactivex lacks
+are written as reactivex writes its own, one per private module with a marble docstring
+(``_route``, ``_timers``, ``_retry_backoff``).
 """
 
 __all__: list[str] = []

@@ -33,7 +33,7 @@ import reactivex
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
-from flowrx.operators.effects import CancelTimer, StartTimer
+from flowrx.concerns.effects import CancelTimer, StartTimer
 
 __all__ = ["cancel_all", "start_timers"]
 

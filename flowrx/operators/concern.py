@@ -44,10 +44,10 @@ from reactivex import operators as ops
 from reactivex.disposable import CompositeDisposable
 from reactivex.subject import Subject
 
+from flowrx.concerns.effects import Concern, Effect, Input, Reduce, TimerFired
 from flowrx.operators._retry_backoff import retry_with_backoff
 from flowrx.operators._route import route
 from flowrx.operators._timers import cancel_all, start_timers
-from flowrx.operators.effects import Concern, Effect, Input, Reduce, TimerFired
 
 __all__ = ["Failure", "InjectedFault", "Item", "Step", "concern", "guarded", "inject_fault"]
 
@@ -58,7 +58,7 @@ class InjectedFault(RuntimeError):
     """Raised by :func:`inject_fault`'s reducer on the events chosen to fail."""
 
 
-@attrs.frozen(slots=False)  # a cheaper __init__: see flowrx.operators._maps
+@attrs.frozen(slots=False)  # a cheaper __init__: see flowrx._records
 class Failure:
     """One event a concern could not apply: which concern, which message, why."""
 
@@ -85,7 +85,7 @@ class Failure:
         return node_id if isinstance(node_id, str) else None
 
 
-@attrs.frozen(slots=False)  # a cheaper __init__: see flowrx.operators._maps
+@attrs.frozen(slots=False)  # a cheaper __init__: see flowrx._records
 class Step(Generic[S]):
     """What a concern's scan emits for an input (or batch) that changed something: the state
     after it, its effects, the failures among its events, and the concern's failure counts

@@ -25,8 +25,8 @@ from typing import Any
 import attrs
 from reactivex import Observable, abc
 
+from flowrx.config import Config
 from flowrx.messages import Message
-from flowrx.operators.effects import Config
 from flowrx.protocols.platform import IntakeState, Notice, reduce_intake
 
 __all__ = ["intake"]

@@ -28,6 +28,8 @@ from typing import Any, Final
 
 import attrs
 
+from flowrx._records import assoc, dissoc, evolve
+from flowrx.config import Config
 from flowrx.messages import (
     KNOWN_STATUSES,
     AgnoEvent,
@@ -45,8 +47,6 @@ from flowrx.messages import (
     Unknown,
     parse,
 )
-from flowrx.operators._maps import assoc, dissoc, evolve
-from flowrx.operators.effects import Config
 
 __all__ = ["Counters", "IntakeState", "Notice", "RunIntake", "reduce_intake"]
 
@@ -69,7 +69,7 @@ _BYTES: Final = ("bytes",)
 """Dedup key marker: only byte identity within ``dedupe_window`` can tell a repeat."""
 
 
-@attrs.frozen(slots=False)  # a cheaper __init__: see flowrx.operators._maps
+@attrs.frozen(slots=False)  # a cheaper __init__: see flowrx._records
 class Counters:
     """What intake has seen, in the terms of ``snapshot/1``'s diagnostics."""
 
@@ -87,7 +87,7 @@ class Counters:
         return attrs.asdict(self)
 
 
-@attrs.frozen(slots=False)  # a cheaper __init__: see flowrx.operators._maps
+@attrs.frozen(slots=False)  # a cheaper __init__: see flowrx._records
 class RunIntake:
     """One run's dedup memory and whether it has ended.
 
@@ -109,7 +109,7 @@ class RunIntake:
 _NEW_RUN: Final = RunIntake()
 
 
-@attrs.frozen(slots=False)  # a cheaper __init__: see flowrx.operators._maps
+@attrs.frozen(slots=False)  # a cheaper __init__: see flowrx._records
 class IntakeState:
     """Counters, per-run dedup memory (arrival order), recently evicted runs."""
 
@@ -120,7 +120,7 @@ class IntakeState:
     unknown_names: frozenset[str] = frozenset()
 
 
-@attrs.frozen(slots=False)  # a cheaper __init__: see flowrx.operators._maps
+@attrs.frozen(slots=False)  # a cheaper __init__: see flowrx._records
 class Notice:
     """Something the log should say about a frame: ``rejected``, ``duplicate``, ``late``,
     ``unknown_event`` (once per name) or ``evicted``."""

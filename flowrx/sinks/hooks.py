@@ -22,7 +22,7 @@ from typing import Any
 
 import attrs
 
-from flowrx.operators.effects import Hook
+from flowrx.concerns.effects import Hook
 from flowrx.sinks.log import log_hook_failure
 
 __all__ = ["HookFn", "HookRunner", "HookStats"]

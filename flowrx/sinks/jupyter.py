@@ -29,7 +29,7 @@ from typing import Any, Final
 from loguru import logger
 from reactivex import abc
 
-from flowrx.operators.effects import Change
+from flowrx.concerns.effects import Change
 from flowrx.sinks.html_view import render_html
 from flowrx.sinks.state import FlowState
 

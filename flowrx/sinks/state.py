@@ -3,7 +3,7 @@
 :class:`FlowState` is what :func:`flowrx.connect` returns. It is the pipeline's state store:
 each concern's steps land here (``apply``), intake's counters too. A host reads it (``state``,
 ``snapshot()``, ``diagnostics``), subscribes to visible changes (``changes``, an observable of
-:class:`~flowrx.operators.effects.Change`), adds sinks (``add_sink``), and talks back to the
+:class:`~flowrx.concerns.effects.Change`), adds sinks (``add_sink``), and talks back to the
 pipeline with control messages (``background``, ``foreground``, ``resolve``, ``clear``).
 
 Sinks cannot hurt the pipeline: a host sink that raises is logged, counted against the
@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING, Any
 from reactivex import Observable
 from reactivex.subject import Subject
 
+from flowrx.concerns.effects import Change, Concern, Hook
+from flowrx.config import Config
 from flowrx.graph import FlowGraph
 from flowrx.messages import Background, ClearRun, Control, Foreground, ResolveInteraction
 from flowrx.operators.concern import Step
-from flowrx.operators.effects import Change, Concern, Config, Hook
-from flowrx.sinks.log import log_failure, log_notice, log_sink_failure
 from flowrx.protocols.platform import IntakeState, Notice
+from flowrx.sinks.log import log_failure, log_notice, log_sink_failure
 
 if TYPE_CHECKING:
     from flowrx.sinks.snapshot import Snapshot

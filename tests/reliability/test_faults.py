@@ -24,8 +24,8 @@ from loguru import logger
 from reactivex import abc
 
 from flowrx import Config, VirtualClock, connect, replay
+from flowrx.concerns.effects import Change
 from flowrx.operators.concern import InjectedFault
-from flowrx.operators.effects import Change
 from flowrx.pipeline import default_concerns
 from flowrx.sinks.hooks import HookRunner
 from flowrx.sinks.snapshot import CONCERNS

@@ -16,10 +16,10 @@ from typing import Any
 
 import attrs
 
+from flowrx._records import assoc, dissoc, evolve
+from flowrx.concerns.effects import Change, Concern, Effect, Input
 from flowrx.graph import FlowGraph
 from flowrx.messages import Evict, ExecutionEvent, Message
-from flowrx.operators._maps import assoc, dissoc, evolve
-from flowrx.operators.effects import Change, Concern, Effect, Input
 
 __all__ = ["Badge", "StoreRun", "StoreState", "reduce_store", "store_concern", "store_section"]
 

@@ -24,18 +24,18 @@ from typing import Any
 
 import attrs
 
-from flowrx.messages import Background, Evict, ExecutionEvent, Foreground, Message
-from flowrx.operators._maps import assoc, dissoc, evolve
-from flowrx.operators.effects import (
+from flowrx._records import assoc, dissoc, evolve
+from flowrx.concerns.effects import (
     CancelTimer,
     Change,
     Concern,
-    Config,
     Effect,
     Input,
     StartTimer,
     TimerFired,
 )
+from flowrx.config import Config
+from flowrx.messages import Background, Evict, ExecutionEvent, Foreground, Message
 
 __all__ = ["Pending", "VisualRun", "VisualState", "reduce_visual", "visual_concern"]
 

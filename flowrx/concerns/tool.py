@@ -22,19 +22,19 @@ from typing import Any
 
 import attrs
 
-from flowrx.messages import Background, Evict, ExecutionEvent, Foreground, Message
-from flowrx.operators._maps import assoc, dissoc, evolve
-from flowrx.operators.effects import (
+from flowrx._records import assoc, dissoc, evolve
+from flowrx.concerns.effects import (
     TIME_RESOLUTION,
     CancelTimer,
     Change,
     Concern,
-    Config,
     Effect,
     Input,
     StartTimer,
     TimerFired,
 )
+from flowrx.config import Config
+from flowrx.messages import Background, Evict, ExecutionEvent, Foreground, Message
 
 __all__ = ["Call", "ToolRun", "ToolState", "reduce_tool", "tool_concern", "tool_section"]
 

@@ -77,7 +77,7 @@ caller may hold on to any old state), and a new state shares all it can with the
   text anyway, and an append is one copy of the string, not one object per chunk.
 * :class:`ChatMessage`, :class:`ChatRun` and :class:`ChatState` are frozen attrs classes
   *without* slots, like every reducer's records: a changed copy is a copy of the instance's
-  ``__dict__`` (:func:`~flowrx.operators._maps.evolve`). :class:`MessageSummary` (one per
+  ``__dict__`` (:func:`~flowrx._records.evolve`). :class:`MessageSummary` (one per
   change) has no slots either: attrs' ``__init__`` then stores the fields straight into the new
   ``__dict__``.
 * The speaker's name (a graph lookup) is worked out only when a message is opened. The usual
@@ -102,11 +102,11 @@ from typing import Any, Final, NamedTuple
 
 import attrs
 
+from flowrx._records import assoc, dissoc, evolve
+from flowrx.concerns.effects import Change, Concern, Effect, Input
 from flowrx.graph import FlowGraph
 from flowrx.html import sanitise_html
 from flowrx.messages import AgnoEvent, ChatHTML, Evict, ExecutionEvent, Message
-from flowrx.operators._maps import assoc, dissoc, evolve
-from flowrx.operators.effects import Change, Concern, Effect, Input
 
 __all__ = [
     "ChatMessage",

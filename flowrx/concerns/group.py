@@ -24,19 +24,19 @@ from typing import Any
 
 import attrs
 
-from flowrx.graph import FlowGraph
-from flowrx.messages import Background, Evict, ExecutionEvent, Foreground, Message
-from flowrx.operators._maps import assoc, dissoc, evolve
-from flowrx.operators.effects import (
+from flowrx._records import assoc, dissoc, evolve
+from flowrx.concerns.effects import (
     CancelTimer,
     Change,
     Concern,
-    Config,
     Effect,
     Input,
     StartTimer,
     TimerFired,
 )
+from flowrx.config import Config
+from flowrx.graph import FlowGraph
+from flowrx.messages import Background, Evict, ExecutionEvent, Foreground, Message
 
 __all__ = [
     "GroupAgg",

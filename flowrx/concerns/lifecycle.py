@@ -10,7 +10,7 @@
 * Watchdog: a ``running`` run with no frame for ``stall_after`` (120 s) is ``stalled`` and
   unlocks the editor if active; any later frame of it revives it. One timer per run, re-armed
   lazily from the last frame's time, so a busy run costs no timer churn.
-* Host side effects are :class:`~flowrx.operators.effects.Hook` requests emitted after the state
+* Host side effects are :class:`~flowrx.concerns.effects.Hook` requests emitted after the state
   change; the hook runner isolates them.
 """
 
@@ -21,6 +21,19 @@ from typing import Any
 
 import attrs
 
+from flowrx._records import assoc, dissoc, evolve
+from flowrx.concerns.effects import (
+    TIME_RESOLUTION,
+    CancelTimer,
+    Change,
+    Concern,
+    Effect,
+    Hook,
+    Input,
+    StartTimer,
+    TimerFired,
+)
+from flowrx.config import Config
 from flowrx.messages import (
     AgentPaused,
     AgnoEvent,
@@ -31,19 +44,6 @@ from flowrx.messages import (
     Foreground,
     Message,
     ResolveInteraction,
-)
-from flowrx.operators._maps import assoc, dissoc, evolve
-from flowrx.operators.effects import (
-    TIME_RESOLUTION,
-    CancelTimer,
-    Change,
-    Concern,
-    Config,
-    Effect,
-    Hook,
-    Input,
-    StartTimer,
-    TimerFired,
 )
 
 __all__ = [

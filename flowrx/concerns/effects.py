@@ -22,7 +22,6 @@ __all__ = [
     "CancelTimer",
     "Change",
     "Concern",
-    "Config",
     "Effect",
     "Hook",
     "Input",
@@ -34,33 +33,13 @@ __all__ = [
 S = TypeVar("S")
 
 
-@attrs.frozen
-class Config:
-    """Every duration and bound of the behaviour spec, as parameters (seconds)."""
-
-    end_window: float = 0.5
-    """How long a node keeps ``executing`` after its ``end_node`` before showing its status."""
-    clear_margin: float = 0.1
-    """How long run_end's clear waits after the last pending status transition."""
-    tool_window: float = 2.0
-    """The minimum tool glow, from ``start_tool``."""
-    max_runs: int = attrs.field(default=50, validator=attrs.validators.ge(1))
-    """Runs held by every concern; the oldest is evicted whole when one more starts."""
-    stall_after: float = 120.0
-    """A running run with no frame for this long is marked ``stalled``."""
-    dedupe_window: float = 0.1
-    """Byte-identical frames (other than node and chat frames) within this window are duplicates."""
-    degraded_after: int = 5
-    """A concern whose last this-many events all failed is reported ``degraded``."""
-
-
 TIME_RESOLUTION = 1e-6
 """Schedulers keep time in microseconds (datetime): a reducer that compares ``now`` with a
 deadline must allow this much, or a sub-microsecond remainder re-arms a zero-delay timer
 forever."""
 
 
-@attrs.frozen(slots=False)  # a cheaper __init__: see flowrx.operators._maps
+@attrs.frozen(slots=False)  # a cheaper __init__: see flowrx._records
 class StartTimer:
     """Ask for ``TimerFired(key, payload)`` after ``delay`` seconds (replaces one of that key)."""
 
@@ -69,14 +48,14 @@ class StartTimer:
     payload: Any = None
 
 
-@attrs.frozen(slots=False)  # a cheaper __init__: see flowrx.operators._maps
+@attrs.frozen(slots=False)  # a cheaper __init__: see flowrx._records
 class CancelTimer:
     """Cancel the timer of ``key`` if it is pending."""
 
     key: Hashable
 
 
-@attrs.frozen(slots=False)  # a cheaper __init__: see flowrx.operators._maps
+@attrs.frozen(slots=False)  # a cheaper __init__: see flowrx._records
 class TimerFired:
     """A timer the reducer asked for has fired (fed back through the concern's own scan)."""
 
@@ -86,7 +65,7 @@ class TimerFired:
     event: str = "timer"
 
 
-@attrs.frozen(slots=False)  # a cheaper __init__: see flowrx.operators._maps
+@attrs.frozen(slots=False)  # a cheaper __init__: see flowrx._records
 class Change:
     """One visible change: what a view would redraw, and what the plain log prints.
 
@@ -115,7 +94,7 @@ class Change:
         return f"{self.concern:<11} {self.what:<8} {where} {value}".rstrip()
 
 
-@attrs.frozen(slots=False)  # a cheaper __init__: see flowrx.operators._maps
+@attrs.frozen(slots=False)  # a cheaper __init__: see flowrx._records
 class Hook:
     """Ask the host's hooks of ``name`` (``run_start``, ``run_end``, ``resume_end``) to run."""
 

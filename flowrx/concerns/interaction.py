@@ -55,6 +55,8 @@ from typing import Any, Final
 
 import attrs
 
+from flowrx._records import assoc, dissoc, evolve
+from flowrx.concerns.effects import Change, Concern, Effect, Input
 from flowrx.graph import FlowGraph
 from flowrx.messages import (
     AgentPaused,
@@ -65,8 +67,6 @@ from flowrx.messages import (
     Message,
     ResolveInteraction,
 )
-from flowrx.operators._maps import assoc, dissoc, evolve
-from flowrx.operators.effects import Change, Concern, Effect, Input
 
 __all__ = [
     "Interaction",
