@@ -121,6 +121,10 @@ class Concern(Generic[S]):
     accepts: Callable[[Message], bool]
     section: Callable[[S], Mapping[str, Any] | Any]
     counters: Callable[[S], Mapping[str, int]] = lambda _: {}
-    """Diagnostics counters the concern keeps (``orphan_tool_end``, ``final_text_differs``)."""
+    """Diagnostics counters the concern keeps (``orphan_tool_end``, ``final_text_differs``);
+    every key it returns for the initial state is always in the snapshot's diagnostics."""
     surface: Callable[[S], Mapping[str, Any]] = lambda _: {}
-    """Classes per node this concern adds to the view's surface (tool, group)."""
+    """Classes per node this concern adds to the view's surface (visual, tool, group)."""
+    surface_over: tuple[str, ...] = ()
+    """Concerns whose surface classes this one's replace on the nodes it covers (the group
+    concern's derived status replaces a group node's own glow)."""

@@ -330,4 +330,5 @@ def group_concern(config: Config = Config(), graph: FlowGraph | None = None) -> 
         accepts=_accepts,
         section=group_section,
         surface=group_surface,
+        surface_over=("visual",),
     )

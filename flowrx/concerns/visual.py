@@ -208,4 +208,5 @@ def visual_concern(config: Config = Config()) -> Concern[VisualState]:
         reduce=lambda s, m, now: reduce_visual(s, m, now, config),
         accepts=_accepts,
         section=visual_section,
+        surface=visual_section,
     )

@@ -17,31 +17,9 @@ if TYPE_CHECKING:
     from flowrx.graph import FlowGraph
     from flowrx.sinks.state import FlowState
 
-__all__ = ["CONCERNS", "SCHEMA", "Snapshot", "build_snapshot", "dump_snapshot", "surface"]
+__all__ = ["SCHEMA", "Snapshot", "build_snapshot", "dump_snapshot", "surface"]
 
 SCHEMA = "flowrx/snapshot/1"
-CONCERNS = ("visual", "store", "lifecycle", "tool", "chat", "interaction", "group")
-_EMPTY: dict[str, Any] = {
-    "visual": {},
-    "tool": {},
-    "group": {},
-    "store": {},
-    "lifecycle": {"editor_locked": False, "active_run_id": None, "runs": {}},
-    "chat": {},
-    "interaction": {"pending": [], "resolved": 0},
-}
-_DIAGNOSTIC_KEYS = (
-    "frames",
-    "messages",
-    "heartbeats",
-    "rejected",
-    "duplicates",
-    "unknown",
-    "late",
-    "unknown_status",
-    "orphan_tool_end",
-    "final_text_differs",
-)
 
 
 class Snapshot(dict[str, Any]):
@@ -75,36 +53,33 @@ class Snapshot(dict[str, Any]):
 
 
 def surface(state: FlowState) -> dict[str, list[str]]:
-    """Classes a view would show now: visual + tool + group, where on a group node the group
-    concern's classes replace the visual concern's."""
-    names = state.concerns
-    visual = state.section("visual") if "visual" in names else {}
-    groups = dict(state.surface_of("group")) if "group" in names else {}
-    tools = dict(state.surface_of("tool")) if "tool" in names else {}
+    """Classes a view would show now: every concern's surface, in card order, where a concern
+    whose card says ``surface_over`` replaces those concerns' classes on the nodes it covers
+    (the group concern's derived status on a group node, instead of the node's own glow)."""
+    layers = [(card, state.surface_of(card.name)) for card in state.cards]
+    covered: dict[str, set[str]] = {}  # concern -> nodes another concern's surface replaces
+    for card, layer in layers:
+        for name in card.surface_over:
+            covered.setdefault(name, set()).update(layer)
     out: dict[str, set[str]] = {}
-    for node, classes in visual.items():
-        if node in groups:  # the derived group state wins over the group node's own status
-            continue
-        out.setdefault(node, set()).update(classes)
-    for layer in (groups, tools):
+    for card, layer in layers:
+        hidden = covered.get(card.name, set())
         for node, classes in layer.items():
-            out.setdefault(node, set()).update(classes)
+            if node not in hidden:
+                out.setdefault(node, set()).update(classes)
     return {node: sorted(c) for node, c in sorted(out.items()) if c}
 
 
 def build_snapshot(state: FlowState) -> dict[str, Any]:
-    """The snapshot document of ``state`` now."""
-    names = state.concerns
+    """The snapshot document of ``state`` now: one section per concern card, the surface, and
+    the diagnostics (intake's counters, every card's counters, failures and health)."""
     doc: dict[str, Any] = {"schema": SCHEMA, "clock": round(state.now, 6)}
-    for name in CONCERNS:
-        doc[name] = state.section(name) if name in names else _EMPTY[name]
+    for card in state.cards:
+        doc[card.name] = state.section(card.name)
     doc["surface"] = surface(state)
-    counters = state.counters
-    diagnostics: dict[str, Any] = {key: counters.get(key, 0) for key in _DIAGNOSTIC_KEYS}
-    failed = state.failed
-    health = state.health
-    diagnostics["failed"] = {name: failed.get(name, 0) for name in CONCERNS}
-    diagnostics["health"] = {name: health.get(name, "ok") for name in CONCERNS}
+    diagnostics: dict[str, Any] = dict(state.counters)
+    diagnostics["failed"] = state.failed
+    diagnostics["health"] = state.health
     connection = state.connection
     if connection is not None:  # only for live sources (an addition to snapshot/1's keys)
         diagnostics["connection"] = {

@@ -141,6 +141,12 @@ class FlowState:
         """The concerns' names, in pipeline order."""
         return tuple(self._cards)
 
+    @property
+    def cards(self) -> tuple[Concern[Any], ...]:
+        """The concerns' cards, in pipeline order (the one registry the snapshot, the views and
+        the diagnostics iterate)."""
+        return tuple(self._cards.values())
+
     def state(self, concern: str) -> Any:
         """The latest state of one concern (frozen attrs value)."""
         return self._steps[concern].state

@@ -25,13 +25,15 @@ from reactivex import abc
 
 from flowrx import Config, VirtualClock, connect, replay
 from flowrx.concerns.effects import Change
+from flowrx.graph import FlowGraph
 from flowrx.operators.concern import InjectedFault
 from flowrx.pipeline import default_concerns
 from flowrx.sinks.hooks import HookRunner
-from flowrx.sinks.snapshot import CONCERNS
 from flowrx.sinks.state import FlowState
 from flowrx.streams.replay import RecordedFrame
 from flowrx.streams.simulate import DEMO_NODE_IDS, demo_flow, simulate
+
+CONCERNS = tuple(card.name for card in default_concerns(FlowGraph.empty(), Config()))
 
 SEEDS = (0, 1)
 #: every k-th event fails: k = 1, 3, 10

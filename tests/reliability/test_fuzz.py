@@ -35,9 +35,11 @@ from reactivex.subject import Subject
 from flowrx import Config, VirtualClock, connect, dump_snapshot
 from flowrx.graph import FlowGraph, graph_from_mapping
 from flowrx.messages import AGNO_EVENTS, EXECUTION_EVENTS, Heartbeat, Rejected, parse
-from flowrx.sinks.snapshot import CONCERNS
+from flowrx.pipeline import default_concerns
 from flowrx.sinks.state import FlowState
 from flowrx.streams.simulate import demo_flow, demo_graph, simulate
+
+CONCERNS = tuple(card.name for card in default_concerns(FlowGraph.empty(), Config()))
 
 
 @functools.cache

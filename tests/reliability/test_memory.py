@@ -25,10 +25,14 @@ import attrs
 from reactivex.subject import Subject
 
 from flowrx import VirtualClock, connect, replay
-from flowrx.sinks.snapshot import CONCERNS
+from flowrx.config import Config
+from flowrx.graph import FlowGraph
+from flowrx.pipeline import default_concerns
 from flowrx.sinks.state import FlowState
 from flowrx.streams.replay import RecordedFrame
 from flowrx.streams.simulate import demo_flow, simulate
+
+CONCERNS = tuple(card.name for card in default_concerns(FlowGraph.empty(), Config()))
 
 CHUNK = 100
 RUNS = int(os.environ.get("FLOWRX_MEMORY_RUNS", "300"))
