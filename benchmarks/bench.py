@@ -76,7 +76,7 @@ def _flowrx_pass(frames: list[RecordedFrame]) -> float:
         on_next(frame.data)
     run()
     elapsed = time.perf_counter() - start
-    assert state.intake.counters.frames == len(frames)
+    assert state.counters["frames"] == len(frames)
     subscription.dispose()
     return elapsed
 

@@ -420,7 +420,7 @@ async def _live(
                 failed = source.current.reason or "connection failed"
                 break
             if now - last_at >= 0.5:
-                frames_now = state.intake.counters.frames
+                frames_now = state.counters["frames"]
                 fps = (frames_now - last_frames) / (now - last_at)
                 last_frames, last_at = frames_now, now
             if view is not None:

@@ -39,6 +39,8 @@ from flowrx.graph import FlowGraph
 from flowrx.operators.clock import VirtualClock
 from flowrx.operators.concern import concern, inject_fault
 from flowrx.operators.intake import intake
+from flowrx.protocols import protocol_named
+from flowrx.protocols.card import Protocol
 from flowrx.sinks.hooks import HookFn, HookRunner
 from flowrx.sinks.log import log_graph_problems
 from flowrx.sinks.state import FlowState
@@ -79,6 +81,7 @@ def connect(
     faults: Mapping[str, float] | None = None,
     sinks: Iterable[Callable[[Change], None]] = (),
     concerns: Sequence[Concern[Any]] | None = None,
+    protocol: str | Protocol[Any] = "platform",
 ) -> tuple[FlowState, abc.DisposableBase]:
     """Wire the pipeline over ``frames`` and start it; return the state handle and disposable.
 
@@ -87,7 +90,9 @@ def connect(
     raise (fault injection, to show isolation). ``hooks`` maps ``run_start``/``run_end``/
     ``resume_end`` to host callables, run isolated (or is a configured
     :class:`~flowrx.sinks.hooks.HookRunner`). ``sinks`` receive every visible change.
+    ``protocol`` names the wire format of ``frames`` (or is its card): ``"platform"``.
     """
+    reader = protocol_named(protocol)
     graph = graph or FlowGraph.empty()
     log_graph_problems(graph.problems)  # once per pipeline; lookups never follow a cycle
     config = config or Config()
@@ -102,12 +107,14 @@ def connect(
     faults = faults or {}
     cards = [inject_fault(c, faults[c.name]) if c.name in faults else c for c in cards]
     runner = hooks if isinstance(hooks, HookRunner) else HookRunner(hooks) if hooks else None
-    state = FlowState(cards, graph=graph, config=config, clock=clock, on_hook=runner)
+    state = FlowState(
+        cards, graph=graph, config=config, clock=clock, on_hook=runner, protocol=reader
+    )
     for sink in sinks:
         state.add_sink(sink)
 
     messages = reactivex.merge(frames, state.controls).pipe(
-        intake(config, clock, on_state=state.set_intake, on_notice=state.note),
+        intake(reader, config, clock, on_state=state.set_intake, on_notice=state.note),
         ops.publish(),  # shared by every concern; connected once all have subscribed
     )
     subscriptions = CompositeDisposable(

@@ -1,15 +1,18 @@
-"""Cards are the only registry: an eighth concern is one card, and everything else finds it."""
+"""Cards are the only registry: an eighth concern, or a second wire format, is one card."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import attrs
+import pytest
+from reactivex.subject import Subject
 
-from flowrx import Config, FlowGraph, dump_snapshot
+from flowrx import Config, FlowGraph, VirtualClock, connect, dump_snapshot
 from flowrx.concerns.effects import Change, Concern, Effect, Input
 from flowrx.messages import ExecutionEvent, Message
 from flowrx.pipeline import default_concerns
+from flowrx.protocols.card import Notice, Protocol
 from flowrx.testing import exec_frame, run_marbles
 
 FRAMES = {
@@ -98,3 +101,49 @@ def test_a_surface_over_another_concern_replaces_its_classes_on_the_nodes_it_cov
     )
     snap = run_marbles("rab", FRAMES, concerns=[SEEN, over]).finish()
     assert snap["surface"] == {"n1": ["covered"], "n2": ["seen"]}
+
+
+# --- a second wire format, in a few lines ----------------------------------------------------
+def reduce_lines(
+    count: int, item: object, now: float, config: Config
+) -> tuple[int, tuple[Message | Notice, ...]]:
+    """``"<event> <node>"`` text lines as execution events of run ``r``; anything else rejected."""
+    parts = item.split() if isinstance(item, str) else []
+    if len(parts) != 2:
+        return count + 1, (Notice("rejected", f"not a line: {item!r}"),)
+    event, node = parts
+    status = "success" if event == "end_node" else "running"
+    return count + 1, (ExecutionEvent(event, "r", node, 0, status),)
+
+
+LINES = Protocol(
+    name="lines",
+    initial=0,
+    reduce=reduce_lines,
+    counters=lambda count: {"frames": count},
+    rejected=lambda count: count + 1,
+)
+# ----------------------------------------------------------------------------------------------
+
+
+def test_a_new_protocol_is_one_card_and_every_concern_reads_it() -> None:
+    """A toy wire format's messages glow, badge and count like the platform's."""
+    clock = VirtualClock()
+    frames: Subject[object] = Subject()
+    state, _ = connect(frames, scheduler=clock, protocol=LINES)
+    frames.on_next("start_node n1")
+    frames.on_next(b"\xff")
+    clock.run(until=0.1)
+    frames.on_next("end_node n1")
+    snap = state.snapshot()
+    assert snap["visual"] == {"n1": ["executing"]}
+    assert [e["status"] for e in snap["store"]["r"]] == ["success"]
+    assert snap["diagnostics"]["frames"] == 3
+    clock.run(until=1.0)
+    assert state.snapshot()["visual"] == {"n1": ["executed-success"]}
+
+
+def test_an_unknown_protocol_name_is_refused_with_the_known_ones() -> None:
+    """``connect(..., protocol="nope")`` says which protocols exist."""
+    with pytest.raises(ValueError, match=r"no such protocol: 'nope' \(known: platform\)"):
+        connect(Subject(), scheduler=VirtualClock(), protocol="nope")

@@ -25,7 +25,8 @@ from flowrx.messages import (
     ResolveInteraction,
     Unknown,
 )
-from flowrx.protocols.platform import Counters, IntakeState, Notice, Output, reduce_intake
+from flowrx.protocols.card import Notice
+from flowrx.protocols.platform import Counters, IntakeState, Output, reduce_intake
 from flowrx.streams.replay import read_recording
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from reactivex.subject import Subject
 
@@ -122,7 +123,7 @@ def test_a_partial_fault_loses_only_the_injected_events(examples: Path) -> None:
     clean, _ = _replay(examples, GROUPS)
     faulty, _ = _replay(examples, GROUPS, faults={"store": 0.25})
     failed = faulty.failed["store"]
-    assert 0 < failed < faulty.intake.counters.messages  # a quarter of the store's share
+    assert 0 < failed < faulty.counters["messages"]  # a quarter of the store's share
     assert faulty.snapshot()["store"] != clean.snapshot()["store"]
     assert faulty.snapshot()["lifecycle"] == clean.snapshot()["lifecycle"]
     assert faulty.health["store"] == "ok"
@@ -179,25 +180,21 @@ def _frame(run: str, event: str, node: str | None = None, order: int = -1, **kw:
     return json.dumps(body)
 
 
-def test_defect_4_a_frame_whose_intake_failed_is_not_marked_seen(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_defect_4_a_frame_whose_intake_failed_is_not_marked_seen() -> None:
     """If intake fails on a frame, its redelivery is applied, not dropped as a duplicate."""
-    import flowrx.operators.intake as ingest_module
+    from flowrx.protocols.platform import PLATFORM
 
-    real = ingest_module.reduce_intake
     calls = {"n": 0}
 
     def flaky(*args: Any, **kw: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 2:
             raise RuntimeError("intake bug")
-        return real(*args, **kw)
+        return PLATFORM.reduce(*args, **kw)
 
-    monkeypatch.setattr(ingest_module, "reduce_intake", flaky)
     clock = VirtualClock()
     frames: Subject[str] = Subject()
-    state, _ = connect(frames, scheduler=clock)
+    state, _ = connect(frames, scheduler=clock, protocol=attrs.evolve(PLATFORM, reduce=flaky))
     start = _frame("r", "start_node", "n1", 0)
     frames.on_next(_frame("r", "run_start"))
     frames.on_next(start)  # fails inside intake

@@ -1,10 +1,10 @@
 """``intake``: raw frames and host controls in, ``(message, now)`` items out.
 
-Wraps the pure :func:`~flowrx.protocols.platform.reduce_intake` (parse, per-run dedupe, counting,
-eviction) as a scan over the input: the clock is read once per input, the reducer's state is
-the operator's accumulator (and is handed to ``on_state`` for diagnostics), notices go to
-``on_notice``. It never errors downstream: a bug in the reducer itself costs that one frame,
-counted as rejected, and intake carries on.
+Runs a protocol's pure reducer (:class:`~flowrx.protocols.card.Protocol`: decode, per-run
+dedupe, counting, eviction) as a scan over the input: the clock is read once per input, the
+reducer's state is the operator's accumulator (and is handed to ``on_state`` for diagnostics),
+notices go to ``on_notice``. It never errors downstream: a bug in the reducer itself costs that
+one frame, counted as rejected, and intake carries on.
 
 A batch (a ``list`` of frames: a burst) is taken in one go and its messages leave as one batch
 (a batch of one as that item alone, on the normal path). A single frame's messages (an
@@ -22,40 +22,38 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import attrs
 from reactivex import Observable, abc
 
 from flowrx.config import Config
 from flowrx.messages import Message
-from flowrx.protocols.platform import IntakeState, Notice, reduce_intake
+from flowrx.protocols.card import Notice, Protocol
 
 __all__ = ["intake"]
 
 
 def intake(
+    protocol: Protocol[Any],
     config: Config,
     clock: Callable[[], float],
-    on_state: Callable[[IntakeState], None],
+    on_state: Callable[[Any], None],
     on_notice: Callable[[Notice], None],
 ) -> Callable[[Observable[Any]], Observable[Any]]:
-    """Parse, dedupe and count every input; emit the messages with their arrival time."""
+    """Decode, dedupe and count every input with ``protocol``; emit the messages with their
+    arrival time."""
+    reduce = protocol.reduce
 
     def _intake(source: Observable[Any]) -> Observable[Any]:
         def subscribe(
             observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            state = IntakeState()
+            state = protocol.initial
 
             def take(item: object, now: float, out: list[tuple[Message, float]]) -> None:
                 nonlocal state
                 try:
-                    state, outputs = reduce_intake(state, item, now, config)
+                    state, outputs = reduce(state, item, now, config)
                 except Exception as exc:  # a bug in intake must not stop the intake
-                    counters = state.counters
-                    bumped = attrs.evolve(
-                        counters, frames=counters.frames + 1, rejected=counters.rejected + 1
-                    )
-                    state = attrs.evolve(state, counters=bumped)
+                    state = protocol.rejected(state)
                     outputs = (Notice("rejected", f"intake error: {exc!r}"),)
                 for output in outputs:
                     if type(output) is Notice:

@@ -47,8 +47,9 @@ from flowrx.messages import (
     Unknown,
     parse,
 )
+from flowrx.protocols.card import Notice, Protocol
 
-__all__ = ["Counters", "IntakeState", "Notice", "RunIntake", "reduce_intake"]
+__all__ = ["PLATFORM", "Counters", "IntakeState", "RunIntake", "reduce_intake"]
 
 _KEYED = frozenset({"start_node", "end_node", "run_start", "run_end"})
 _NODE_OR_TOOL = frozenset(
@@ -118,16 +119,6 @@ class IntakeState:
     evicted: Mapping[str, None] = attrs.field(factory=dict)
     """Recently evicted runs, oldest first (a bounded, ordered set)."""
     unknown_names: frozenset[str] = frozenset()
-
-
-@attrs.frozen(slots=False)  # a cheaper __init__: see flowrx._records
-class Notice:
-    """Something the log should say about a frame: ``rejected``, ``duplicate``, ``late``,
-    ``unknown_event`` (once per name) or ``evicted``."""
-
-    kind: str
-    detail: str
-    run_id: str | None = None
 
 
 Output = Message | Notice
@@ -279,3 +270,13 @@ def _unknown(state: IntakeState, msg: Any) -> Result:
         state = evolve(state, unknown_names=state.unknown_names | {name})
         out.append(Notice("unknown_event", name[:80], msg.run_id))
     return state, tuple(out)
+
+
+PLATFORM: Protocol[IntakeState] = Protocol(
+    name="platform",
+    initial=IntakeState(),
+    reduce=reduce_intake,
+    counters=lambda state: state.counters.as_json(),
+    rejected=lambda state: _count(state, frames=1, rejected=1),
+)
+"""The flow editor's own execution stream (``wire-protocol.md``)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 from loguru import logger
 
 from flowrx.operators.concern import Failure
-from flowrx.protocols.platform import Notice
+from flowrx.protocols.card import Notice
 
 __all__ = [
     "log_failure",

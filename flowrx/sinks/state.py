@@ -23,7 +23,8 @@ from flowrx.config import Config
 from flowrx.graph import FlowGraph
 from flowrx.messages import Background, ClearRun, Control, Foreground, ResolveInteraction
 from flowrx.operators.concern import Step
-from flowrx.protocols.platform import IntakeState, Notice
+from flowrx.protocols.card import Notice, Protocol
+from flowrx.protocols.platform import PLATFORM
 from flowrx.sinks.log import log_failure, log_notice, log_sink_failure
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ class FlowState:
         config: Config,
         clock: Callable[[], float],
         on_hook: Callable[[Hook], None] | None = None,
+        protocol: Protocol[Any] = PLATFORM,
     ) -> None:
         self.graph = graph
         self.config = config
@@ -57,13 +59,16 @@ class FlowState:
         self._changes: Subject[Change] = Subject()
         self._controls: Subject[Control] = Subject()
         self._on_hook = on_hook
-        self.intake = IntakeState()
+        self.protocol = protocol
+        """The wire format the pipeline reads (its card)."""
+        self.intake: Any = protocol.initial
+        """The protocol's intake state now (dedupe memory and counters)."""
         self.connection: Any = None
         """The live source's latest ConnectionStatus, when a host sets it (shown in snapshots)."""
         self.hooks: Any = None
         """The hook runner, when hooks were given (its ``stats`` and ``wait``)."""
 
-    def set_intake(self, intake: IntakeState) -> None:
+    def set_intake(self, intake: Any) -> None:
         """Store intake's latest state (its counters feed the diagnostics)."""
         self.intake = intake
 
@@ -194,7 +199,7 @@ class FlowState:
     @property
     def counters(self) -> dict[str, int]:
         """Intake counters plus each concern's own counters."""
-        out = self.intake.counters.as_json()
+        out = dict(self.protocol.counters(self.intake))
         for name, card in self._cards.items():
             out.update(card.counters(self._steps[name].state))
         return out

@@ -1,0 +1,46 @@
+"""A protocol's card: what the pipeline needs to read one wire format.
+
+A protocol is a pure state machine over the input: ``reduce(state, item, now, config)`` takes
+one frame (text, bytes or a decoded mapping) or a host control message and returns its new
+state and what to forward: flowrx's messages for the concerns and :class:`Notice` records for
+the log. Its state is the pipeline's intake accumulator; ``counters`` reads the diagnostics
+it keeps (every frame counted once). A new wire format is one module that builds one card.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Generic, TypeVar
+
+import attrs
+
+from flowrx.config import Config
+from flowrx.messages import Message
+
+__all__ = ["Notice", "Protocol"]
+
+P = TypeVar("P")
+
+
+@attrs.frozen
+class Notice:
+    """Something the log should say about a frame: ``rejected``, ``duplicate``, ``late``,
+    ``unknown_event`` (once per name) or ``evicted``."""
+
+    kind: str
+    detail: str
+    run_id: str | None = None
+
+
+@attrs.frozen
+class Protocol(Generic[P]):
+    """One wire format's card: its name, initial state, pure reducer and counters."""
+
+    name: str
+    initial: P
+    reduce: Callable[[P, object, float, Config], tuple[P, tuple[Message | Notice, ...]]]
+    counters: Callable[[P], Mapping[str, int]]
+    """The diagnostics counters in ``state`` (``frames``, ``messages``, ``rejected``, ...)."""
+    rejected: Callable[[P], P]
+    """``state`` with one more frame counted as rejected (when ``reduce`` itself failed on it:
+    the frame is accounted for, and nothing else of the state changes)."""
