@@ -45,7 +45,7 @@ from flowrx.sinks.hooks import HookFn, HookRunner
 from flowrx.sinks.log import log_graph_problems
 from flowrx.sinks.state import FlowState
 
-__all__ = ["connect", "default_concerns"]
+__all__ = ["connect", "default_concerns", "track"]
 
 
 def default_concerns(graph: FlowGraph, config: Config) -> list[Concern[Any]]:
@@ -139,3 +139,39 @@ def connect(
         subscriptions.add(Disposable(runner.close))
         state.hooks = runner
     return state, subscriptions
+
+
+def track(
+    *, scheduler: abc.SchedulerBase, **options: Any
+) -> Callable[[Observable[Any]], Observable[Change]]:
+    """The whole pipeline as one pipeable operator: frames in, every visible change out.
+
+    ``frames.pipe(track(scheduler=s, graph=g), ops.filter(...), ...)``: each subscription wires
+    its own pipeline with :func:`connect` (``options`` are its keyword arguments) and disposing
+    it tears everything down. The output completes once the frames have completed and no
+    display timer is pending any more (the last glow has shown its status), checked every
+    100 ms of the scheduler's time; an error of the frames is passed on.
+    """
+
+    def _track(frames: Observable[Any]) -> Observable[Change]:
+        def subscribe(
+            observer: abc.ObserverBase[Change], _: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            ending = CompositeDisposable()
+
+            def ended() -> None:  # the frames are done: complete once everything has shown
+                ending.add(
+                    reactivex.interval(0.1, scheduler=scheduler)
+                    .pipe(ops.start_with(0), ops.filter(lambda _: state.settled()), ops.take(1))
+                    .subscribe(on_completed=observer.on_completed)
+                )
+
+            source = frames.pipe(ops.do_action(on_error=observer.on_error, on_completed=ended))
+            extra = {k: v for k, v in options.items() if k != "sinks"}
+            sinks = [*options.get("sinks", ()), observer.on_next]
+            state, subscription = connect(source, scheduler=scheduler, sinks=sinks, **extra)
+            return CompositeDisposable(subscription, ending)
+
+        return Observable(subscribe)
+
+    return _track

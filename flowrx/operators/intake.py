@@ -4,7 +4,9 @@ Runs a protocol's pure reducer (:class:`~flowrx.protocols.card.Protocol`: decode
 dedupe, counting, eviction) as a scan over the input: the clock is read once per input, the
 reducer's state is the operator's accumulator (and is handed to ``on_state`` for diagnostics),
 notices go to ``on_notice``. It never errors downstream: a bug in the reducer itself costs that
-one frame, counted as rejected, and intake carries on.
+one frame, counted as rejected, and intake carries on; an error of the input itself is noticed
+(``source_failed``) and ends the stream as a completion, so the concerns keep their state and
+their timers (a concern's ``retry_with_backoff`` is for its own failures, not the input's).
 
 A batch (a ``list`` of frames: a burst) is taken in one go and its messages leave as one batch
 (a batch of one as that item alone, on the normal path). A single frame's messages (an
@@ -78,9 +80,11 @@ def intake(
                 elif out:
                     observer.on_next(out)
 
-            return source.subscribe(
-                on_next, observer.on_error, observer.on_completed, scheduler=scheduler
-            )
+            def on_error(error: Exception) -> None:  # the input ends; what it gave stays
+                on_notice(Notice("source_failed", f"the frames ended with an error: {error!r}"))
+                observer.on_completed()
+
+            return source.subscribe(on_next, on_error, observer.on_completed, scheduler=scheduler)
 
         return Observable(subscribe)
 

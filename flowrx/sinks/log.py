@@ -29,6 +29,7 @@ _NOTICE_LEVEL = {
     "duplicate": "DEBUG",
     "late": "DEBUG",
     "evicted": "DEBUG",
+    "source_failed": "ERROR",
 }
 
 

@@ -12,10 +12,12 @@ concern whose change it was handling, and the other sinks and concerns carry on.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from reactivex import Observable
+from reactivex import operators as ops
 from reactivex.subject import Subject
 
 from flowrx.concerns.effects import Change, Concern, Hook
@@ -57,6 +59,7 @@ class FlowState:
         self._timers: dict[str, Mapping[Hashable, object]] = {}
         self._sinks: list[tuple[str, Sink]] = []
         self._changes: Subject[Change] = Subject()
+        self._steps_out: Subject[Step[Any]] = Subject()
         self._controls: Subject[Control] = Subject()
         self._on_hook = on_hook
         self.protocol = protocol
@@ -80,6 +83,12 @@ class FlowState:
         Never raises: it is the end of every concern's pipeline, and an error there would end
         that concern's subscription."""
         self._steps[step.concern] = step
+        if self._steps_out.observers:  # nobody watches the states: skip the Subject's lock
+            try:
+                self._steps_out.on_next(step)
+            except Exception as exc:  # an observer of `states` that raises is a failing sink
+                self._sink_failures[step.concern] = self._sink_failures.get(step.concern, 0) + 1
+                log_sink_failure(step.concern, "states", exc)
         for failure in step.failed:
             try:
                 log_failure(failure)
@@ -221,6 +230,24 @@ class FlowState:
     def changes(self) -> Observable[Change]:
         """Every visible change, as it is applied (hot)."""
         return self._changes
+
+    def states(self, concern: str) -> Observable[Any]:
+        """Every new state of one concern, as it is applied (hot): compose with it as with
+        any observable (``state.states("lifecycle").pipe(ops.map(...))``)."""
+        if concern not in self._cards:
+            raise ValueError(f"no such concern: {concern!r} (concerns: {', '.join(self._cards)})")
+
+        def mine(step: Step[Any]) -> bool:
+            return step.concern == concern
+
+        def state_of(step: Step[Any]) -> Any:
+            return step.state
+
+        return self._steps_out.pipe(
+            ops.filter(mine),
+            ops.map(state_of),
+            ops.distinct_until_changed(comparer=operator.is_),
+        )
 
     def add_sink(self, sink: Sink, name: str | None = None) -> None:
         """Call ``sink`` with every visible change; a raising sink is isolated and counted."""
