@@ -577,8 +577,6 @@ def _to_stderr(message: Any) -> None:
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run the command line; return the exit code (2 for a user mistake, one line on stderr)."""
     out = out or sys.stdout
-    if hasattr(signal, "SIGPIPE") and out is sys.stdout:  # `flowrx replay … | head` ends quietly
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     handler: int | None = None
     try:
         args = build_parser().parse_args(argv)
@@ -607,8 +605,15 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
 
 
 def run() -> None:
-    """The console script: loguru's default handler gives way to the CLI's own."""
+    """The console script, the only place that changes process-wide settings.
+
+    loguru's default handler gives way to the CLI's own, and SIGPIPE gets its default action so
+    that ``flowrx replay … | head`` ends quietly. :func:`main` itself changes neither: a host
+    (or a test) calling it keeps its own handlers.
+    """
     logger.remove()
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     sys.exit(main())
 
 

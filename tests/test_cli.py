@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -164,3 +165,42 @@ def test_speed_replays_in_real_time_and_ends_when_windows_close(
     assert doc["visual"] == {}
     assert doc["lifecycle"]["runs"]["0e000000-0000-4000-8000-000000000003"]["status"] == "success"
     assert doc["diagnostics"]["frames"] == 25
+
+
+def test_main_leaves_the_sigpipe_handler_as_it_was(
+    examples: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A host calling main() (printing to sys.stdout) keeps its own SIGPIPE handler."""
+
+    def mine(signum: int, frame: object) -> None:
+        """A host's handler."""
+
+    before = signal.signal(signal.SIGPIPE, mine)
+    try:
+        assert main(_args(examples, "--instant", "--snapshot")) == 0
+        assert signal.getsignal(signal.SIGPIPE) is mine
+    finally:
+        signal.signal(signal.SIGPIPE, before)
+    assert json.loads(capsys.readouterr().out)["diagnostics"]["frames"] == 23
+
+
+def test_the_console_script_ends_quietly_when_its_reader_goes_away(tmp_path: Path) -> None:
+    """`flowrx replay … | head -1`: the entry point gives SIGPIPE its default, no traceback."""
+    from flowrx.streams.simulate import simulate
+
+    recording = tmp_path / "long.jsonl"
+    recording.write_text(
+        "".join(json.dumps({"t": f.t, "data": f.data}) + "\n" for f in simulate(20))
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flowrx.cli", "replay", str(recording), "--instant"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    assert proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(60) == -signal.SIGPIPE
+    assert err == ""
