@@ -34,6 +34,7 @@ from flowrx.messages import parse
 from flowrx.operators.effects import Change, Config
 from flowrx.pipeline import connect, default_concerns
 from flowrx.runtime import periodic_collection
+from flowrx.sinks._view import escape_controls
 from flowrx.sinks.snapshot import dump_snapshot
 from flowrx.streams.record import Recorder
 from flowrx.streams.replay import (
@@ -277,16 +278,24 @@ def _replay(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _printer(out: TextIO, now: Any, graph: FlowGraph | None = None) -> Any:
-    """A sink printing one line per change; nodes by handle when the graph knows them."""
+    """A sink printing one line per change; nodes by handle when the graph knows them.
+
+    Every line is escaped (:func:`escape_controls`): ids, handles and text come from the wire.
+    """
     graph = graph or FlowGraph.empty()
 
     def sink(change: Change) -> None:
         handle = graph.handle(change.node_id)
         if handle is not None:
             change = attrs.evolve(change, node_id=handle)
-        out.write(f"{now():9.3f}  {change.describe()}\n")
+        _line(out, f"{now():9.3f}  {change.describe()}")
 
     return sink
+
+
+def _line(out: TextIO, line: str) -> None:
+    """Print one line of untrusted text, control characters escaped."""
+    out.write(escape_controls(line) + "\n")
 
 
 def _replay_virtual(
@@ -397,7 +406,7 @@ async def _live(
         def on_status(status: ConnectionStatus) -> None:
             state.connection = status
             if args.plain:
-                out.write(f"{clock():9.3f}  {status_line(status)}\n")
+                _line(out, f"{clock():9.3f}  {status_line(status)}")
 
         source.status.subscribe(on_status)
         source.start()
@@ -518,7 +527,7 @@ async def _record(args: argparse.Namespace, out: TextIO) -> int:
         recorder.close()
     if failed:
         raise UsageError(f"connection failed: {failed}")
-    out.write(f"recorded {recorder.frames} frames to {args.output}\n")
+    _line(out, f"recorded {recorder.frames} frames to {args.output}")
     return 0
 
 
@@ -571,7 +580,26 @@ def _flow_id_of(frames: Sequence[RecordedFrame]) -> str | None:
 
 
 def _to_stderr(message: Any) -> None:
-    sys.stderr.write(message)  # looked up per line: works under redirection and capture
+    """Write a formatted log record to stderr (looked up per record: works under redirection
+    and capture), every line of it escaped: messages and tracebacks can quote wire text."""
+    sys.stderr.write("\n".join(escape_controls(line) for line in str(message).split("\n")))
+
+
+def _log_format(record: Any) -> str:
+    """The CLI's log line: time, level and the message (its traceback on the next lines)."""
+    return "{time:HH:mm:ss.SSS} {level: <8} {message}\n{exception}"
+
+
+def _add_log_sink(level: str) -> int:
+    """Send flowrx's log to stderr at ``level``; returns the loguru handler id."""
+    return logger.add(
+        _to_stderr,
+        level=level,
+        format=_log_format,
+        backtrace=False,
+        diagnose=False,
+        colorize=False,
+    )
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
@@ -580,12 +608,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     handler: int | None = None
     try:
         args = build_parser().parse_args(argv)
-        handler = logger.add(
-            _to_stderr,
-            level=args.log_level,
-            backtrace=False,
-            diagnose=False,
-        )
+        handler = _add_log_sink(args.log_level)
         logger.enable("flowrx")
         if args.command == "replay":
             return _replay(args, out)
@@ -594,7 +617,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             return asyncio.run(live[args.command](args, out))
         raise UsageError(f"unknown command {args.command!r}")  # pragma: no cover
     except (UsageError, RecordingError, GraphError) as exc:
-        print(f"flowrx: error: {exc}", file=sys.stderr)
+        _line(sys.stderr, f"flowrx: error: {exc}")
         return 2
     except KeyboardInterrupt:
         return 130

@@ -29,6 +29,7 @@ records, and the document is never changed.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
@@ -54,6 +55,7 @@ __all__ = [
     "connection_row",
     "cut",
     "detail_summary",
+    "escape_controls",
     "health_view",
     "interaction_rows",
     "json_short",
@@ -62,6 +64,7 @@ __all__ = [
     "run_order",
     "run_rows",
     "seconds",
+    "terminal_text",
     "text",
 ]
 
@@ -70,6 +73,45 @@ _HEALTHY: Final = frozenset({"frames", "messages", "heartbeats"})
 
 
 # --- text -------------------------------------------------------------------------------------
+
+#: What a terminal must never receive from untrusted text: C0 and C1 controls (ESC, BEL, CSI,
+#: OSC, ``\r``, DEL ...), which can retitle, clear or rewrite the screen; line and paragraph
+#: separators; bidirectional marks, embeddings, overrides and isolates, which reorder what is
+#: shown; and lone UTF-16 surrogates (valid in JSON, but no encoding can write them).
+_UNSAFE: Final = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029\ud800-\udfff]"
+)
+_ESCAPES: Final[Mapping[str, str]] = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    return _ESCAPES.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def escape_controls(value: object) -> str:
+    """``value`` as :func:`text` with every character a terminal must not receive from untrusted
+    text written as a visible escape (``\\x1b``, ``\\n``, ``\\u202e``, ``\\udc00``).
+
+    For one-line output that a person may copy (plain change lines, status lines, log lines):
+    the result is one line, cannot move the cursor or change the terminal, and encodes as
+    strict UTF-8. Backslashes are kept as they are, so escaping twice changes nothing.
+    """
+    return _UNSAFE.sub(_escape, text(value))
+
+
+def _replace(match: re.Match[str]) -> str:
+    return " " if match.group() in "\r\n\t" else "\ufffd"
+
+
+def terminal_text(value: object, limit: int | None = None) -> str:
+    """``value`` as :func:`cut` to ``limit``, made one line of text safe for a terminal.
+
+    Line breaks and tabs become spaces; the other characters :func:`escape_controls` escapes
+    become U+FFFD (for a drawn view, where an escape would be noise).
+    """
+    return _UNSAFE.sub(_replace, cut(value, limit))
 
 
 def text(value: object) -> str:

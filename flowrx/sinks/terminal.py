@@ -32,7 +32,6 @@ calls :meth:`TerminalView.refresh`. Only this module (and a future Jupyter sink)
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
@@ -46,7 +45,7 @@ from rich.tree import Tree
 
 from flowrx.graph import FlowGraph
 from flowrx.sinks import _view
-from flowrx.sinks._view import Badge, NodeRow, cut, json_short, seconds
+from flowrx.sinks._view import Badge, NodeRow, json_short, seconds, terminal_text
 from flowrx.sinks.state import FlowState
 from flowrx.streams.websocket import ConnectionStatus
 
@@ -93,25 +92,12 @@ _CONNECTION_STYLES: Final[Mapping[str, str]] = {
 #: The intake counters shown, in this order (a missing one as 0).
 _COUNTERS: Final = ("frames", "messages", "rejected", "duplicates", "late")
 
-_BIDI: Final = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
 
 def _clean(value: object, limit: int | None = None) -> str:
-    """``value`` as one line of plain text safe for a terminal, cut to ``limit`` characters.
-
-    Line breaks and tabs become spaces; other control characters (escape sequences) and
-    bidirectional overrides become U+FFFD, so untrusted text cannot move the cursor or reorder
-    what is shown.
-    """
-    out: list[str] = []
-    for char in cut(value, limit):
-        if char in "\r\n\t":
-            out.append(" ")
-        elif char in _BIDI or unicodedata.category(char) == "Cc":
-            out.append("\ufffd")
-        else:
-            out.append(char)
-    return "".join(out)
+    """``value`` as one line of plain text safe for a terminal, cut to ``limit`` characters
+    (:func:`flowrx.sinks._view.terminal_text`: controls, bidirectional marks and lone
+    surrogates become U+FFFD, line breaks and tabs spaces)."""
+    return terminal_text(value, limit)
 
 
 def _text(value: object, style: str = "", limit: int | None = None) -> Text:
