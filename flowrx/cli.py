@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -50,6 +51,7 @@ from flowrx.streams.websocket import (
     ConnectionStatus,
     WebSocketOptions,
     WebSocketSource,
+    check_url,
     redact,
     status_line,
 )
@@ -159,12 +161,13 @@ def _common_live(p: argparse.ArgumentParser) -> None:
 
 def _connection_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("url", help="ws(s)://HOST/ws/v1/execution/FLOW_ID[?token=…]")
-    p.add_argument("--token", help="the token (sent in an Authorization header)")
+    p.add_argument("--token", help="the token, sent as ?token= (what the platform reads)")
     p.add_argument(
-        "--token-in-query",
+        "--token-in-header",
         action="store_true",
-        help="send the token as ?token= instead (what the platform's server wants)",
+        help="send the token in an Authorization: Bearer header instead of the query",
     )
+    p.add_argument("--token-in-query", action="store_true", help=argparse.SUPPRESS)
     p.add_argument(
         "--heartbeat",
         type=_positive,
@@ -340,7 +343,10 @@ async def _replay_live(
         frames, scheduler=scheduler, graph=graph, faults=faults, sinks=sinks
     )
     try:
-        await done.wait()
+        while not done.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), 0.1)
+            out.flush()  # a reader at the other end of a pipe sees the lines as they come
         while not state.settled():  # let the display windows close (not the stall watchdog)
             await asyncio.sleep(0.01)
         if args.snapshot is not None:
@@ -359,6 +365,146 @@ def _on_complete(callback: Any) -> Any:
 _ENDED = frozenset({"success", "error", "killed"})
 
 
+class _Exit(Exception):
+    """A session that did not work (not a user mistake): one line on stderr, exit ``code``."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _Signals:
+    """While entered, SIGINT and SIGTERM on the loop end the session (remembering which came)
+    instead of raising in the middle of it; :meth:`check` then ends the command the same way
+    for every command: exit 130 (Ctrl-C) or 143 (SIGTERM), one line, no traceback."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.stop = asyncio.Event()
+        self.received: signal.Signals | None = None
+
+    def _on(self, sig: signal.Signals) -> None:
+        self.received = self.received or sig
+        self.stop.set()
+
+    def __enter__(self) -> _Signals:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.loop.add_signal_handler(sig, self._on, sig)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.loop.remove_signal_handler(sig)
+
+    async def wait(self, seconds: float) -> None:
+        """Wait up to ``seconds``, less if a signal comes."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop.wait(), seconds)
+
+    def check(self, detail: str | None = None) -> None:
+        """Raise the interrupted ending if a signal came (``detail`` after a semicolon)."""
+        if self.received is None:
+            return
+        word = "interrupted" if self.received == signal.SIGINT else "terminated"
+        raise _Exit(word + (f"; {detail}" if detail else ""), 128 + int(self.received))
+
+
+class _Connection:
+    """What the CLI needs to know of a source: why it last failed, and whether it ever opened.
+
+    The CLI reports the connection itself (the view's health line, ``--plain`` status lines,
+    ``record``'s lines on stderr, and the final error line), so the source's own status log
+    records are left out of the CLI's log (see :func:`_shown`): each is reported once.
+    """
+
+    def __init__(self, source: WebSocketSource, url: str, show: Any = None) -> None:
+        self.source = source
+        self.url = url
+        self.last_reason: str | None = None
+        self.failed: str | None = None
+        """The reason, when the source gave up (a refused token, a wrong path, a bad URL)."""
+        self._show = show
+        source.status.subscribe(self._on_status)
+
+    def _on_status(self, status: ConnectionStatus) -> None:
+        if status.state == "failed":
+            self.failed = status.reason or "connection failed"
+        if status.state == "reconnecting" and status.reason:
+            self.last_reason = status.reason.split("; retry in ")[0]
+        if self._show is not None and status.state != "failed":  # failed: the error line
+            self._show(status)
+
+    @property
+    def never_connected(self) -> str | None:
+        """``never connected to URL (why)`` when no connection ever opened, else None."""
+        if self.source.stats.connections:
+            return None
+        why = f" ({self.last_reason})" if self.last_reason else ""
+        return f"never connected to {redact(self.url)}{why}"
+
+    def check(self, signals: _Signals) -> None:
+        """End the command as the session went: failed (exit 2), interrupted (130/143), never
+        connected (exit 1), or return for success."""
+        if self.failed is not None:
+            raise UsageError(f"connection failed: {self.failed}")
+        signals.check(self.never_connected)
+        if self.never_connected is not None:
+            raise _Exit(self.never_connected)
+
+
+class _Recording:
+    """Frames to a ``recording/1`` file beside a live source (``record``, ``watch --record``).
+
+    The header is written when the connection first opens; the first write error (a full
+    disk) is reported once and ends the session (``stop``); a session that never connected
+    leaves no file behind.
+    """
+
+    def __init__(self, path: str, url: str, note: str, stop: asyncio.Event) -> None:
+        try:
+            self.recorder = Recorder(path, source=redact(url), note=note)
+        except OSError as exc:
+            raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+        self.path = path
+        self.stop = stop
+        self.error: str | None = None
+
+    def attach(self, source: WebSocketSource) -> None:
+        """Record ``source``'s frames (at loop time) and begin when it first opens."""
+        loop = asyncio.get_running_loop()
+        source.frames.subscribe(lambda frame: self._guard(self.recorder.write, frame, loop.time()))
+        source.status.subscribe(
+            lambda status: self._guard(self.recorder.begin) if status.state == "open" else None
+        )
+
+    def _guard(self, action: Any, *args: Any) -> None:
+        if self.error is not None:
+            return
+        try:
+            action(*args)
+        except OSError as exc:
+            self._fail(exc)
+
+    def _fail(self, exc: OSError) -> None:
+        self.error = (
+            f"cannot write {self.path}: {exc.strerror or exc} "
+            f"(stopped after {self.recorder.frames} frames)"
+        )
+        self.stop.set()
+
+    def finish(self, connected: bool) -> None:
+        """Close the file; remove it when nothing ever connected (no header-only file)."""
+        self._guard(self.recorder.close)
+        if not connected and self.error is None:
+            with contextlib.suppress(OSError):
+                os.remove(self.path)
+
+    def check(self) -> None:
+        """Raise the write error, if there was one."""
+        if self.error is not None:
+            raise _Exit(self.error)
+
+
 async def _live(
     frames: Any,
     graph: FlowGraph,
@@ -366,7 +512,9 @@ async def _live(
     out: TextIO,
     *,
     title: str,
-    source: WebSocketSource | None = None,
+    connection: _Connection | None = None,
+    recording: _Recording | None = None,
+    signals: _Signals,
 ) -> int:
     """Run the pipeline live until --runs/--seconds/Ctrl-C; show it; write the snapshot."""
     loop = asyncio.get_running_loop()
@@ -375,7 +523,6 @@ async def _live(
     def clock() -> float:
         return loop.time() - started
 
-    stop = asyncio.Event()
     ended: set[str] = set()
 
     def count_ends(change: Change) -> None:
@@ -401,31 +548,28 @@ async def _live(
     # collector runs once a minute instead of pausing the loop every few hundred frames
     # (flowrx.runtime says why; the latency benchmark measures it).
     undo_collection = periodic_collection(loop)
+    source = connection.source if connection is not None else None
     if source is not None:
 
         def on_status(status: ConnectionStatus) -> None:
             state.connection = status
-            if args.plain:
+            if args.plain and status.state != "failed":  # failed: reported by the error line
                 _line(out, f"{clock():9.3f}  {status_line(status)}")
 
         source.status.subscribe(on_status)
         source.start()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     deadline = None if args.seconds is None else started + args.seconds
     fps, last_frames, last_at = 0.0, 0, loop.time()
-    failed: str | None = None
     try:
         if view is not None:
             view.start()
-        while not stop.is_set():
+        while not signals.stop.is_set():
             now = loop.time()
             if deadline is not None and now >= deadline:
                 break
             if args.runs is not None and len(ended) >= args.runs and state.settled():
                 break
-            if source is not None and source.current.state == "failed":
-                failed = source.current.reason or "connection failed"
+            if connection is not None and connection.failed is not None:
                 break
             if now - last_at >= 0.5:
                 frames_now = state.intake.counters.frames
@@ -433,11 +577,10 @@ async def _live(
                 last_frames, last_at = frames_now, now
             if view is not None:
                 view.refresh(state.connection, fps)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.1)
+            else:
+                out.flush()  # a reader at the other end of a pipe sees the lines as they come
+            await signals.wait(0.1)
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
         if view is not None:
             view.refresh(state.connection, fps)
             view.stop()
@@ -445,10 +588,15 @@ async def _live(
             await source.close()
         subscription.dispose()
         undo_collection()
+        if recording is not None:
+            recording.finish(connected=source is not None and source.stats.connections > 0)
     if args.snapshot:
         _write(state.snapshot(), args.snapshot, out)
-    if failed is not None:
-        raise UsageError(f"connection failed: {failed}")
+    if recording is not None:
+        recording.check()
+    if connection is not None:
+        connection.check(signals)
+    signals.check()
     return 0
 
 
@@ -461,73 +609,72 @@ async def _demo(args: argparse.Namespace, out: TextIO) -> int:
         runs, seed=args.seed, bad_frames=args.bad_frames, duplicates=args.duplicates
     )
     frames = replay(recorded, AsyncIOScheduler(loop), speed=args.speed)
-    return await _live(frames, demo_flow(), args, out, title="flowrx demo")
+    with _Signals(loop) as signals:
+        return await _live(frames, demo_flow(), args, out, title="flowrx demo", signals=signals)
 
 
 def _options(args: argparse.Namespace) -> WebSocketOptions:
     return WebSocketOptions(
         token=args.token,
-        token_in_query=args.token_in_query,
+        token_in_query=not args.token_in_header,
         heartbeat=args.heartbeat,
         max_frame=args.max_frame,
     )
 
 
 def _check_url(url: str) -> None:
-    if not url.startswith(("ws://", "wss://")):
-        raise UsageError(f"{url!r} is not a ws:// or wss:// URL")
+    try:
+        check_url(url)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 async def _watch(args: argparse.Namespace, out: TextIO) -> int:
     _check_url(args.url)
     graph = load_graph(args.graph) if args.graph else FlowGraph.empty()
-    source = WebSocketSource(args.url, _options(args))
-    recorder = None
-    if args.record:
-        recorder = _recorder(args.record, args.url, "flowrx watch")
-        loop = asyncio.get_running_loop()
-        rec = recorder
-        source.frames.subscribe(lambda frame: rec.write(frame, loop.time()))
-    try:
-        return await _live(source.frames, graph, args, out, title=redact(args.url), source=source)
-    finally:
-        if recorder is not None:
-            recorder.close()
-
-
-def _recorder(path: str, url: str, note: str) -> Recorder:
-    try:
-        return Recorder(path, source=redact(url), note=note)
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    loop = asyncio.get_running_loop()
+    with _Signals(loop) as signals:
+        recording = None
+        if args.record:
+            recording = _Recording(args.record, args.url, "flowrx watch", signals.stop)
+        source = WebSocketSource(args.url, _options(args))
+        if recording is not None:
+            recording.attach(source)
+        return await _live(
+            source.frames,
+            graph,
+            args,
+            out,
+            title=redact(args.url),
+            connection=_Connection(source, args.url),
+            recording=recording,
+            signals=signals,
+        )
 
 
 async def _record(args: argparse.Namespace, out: TextIO) -> int:
     _check_url(args.url)
     loop = asyncio.get_running_loop()
-    recorder = _recorder(args.output, args.url, args.note or "flowrx record")
-    source = WebSocketSource(args.url, _options(args))
-    source.frames.subscribe(lambda frame: recorder.write(frame, loop.time()))
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    source.start()
-    deadline = None if args.seconds is None else loop.time() + args.seconds
-    try:
-        while not stop.is_set() and source.current.state != "failed":
-            if deadline is not None and loop.time() >= deadline:
-                break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.1)
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-        failed = source.current.reason if source.current.state == "failed" else None
-        await source.close()
-        recorder.close()
-    if failed:
-        raise UsageError(f"connection failed: {failed}")
-    _line(out, f"recorded {recorder.frames} frames to {args.output}")
+    with _Signals(loop) as signals:
+        recording = _Recording(args.output, args.url, args.note or "flowrx record", signals.stop)
+        source = WebSocketSource(args.url, _options(args))
+        recording.attach(source)
+        connection = _Connection(
+            source, args.url, show=lambda status: _line(sys.stderr, status_line(status))
+        )
+        source.start()
+        deadline = None if args.seconds is None else loop.time() + args.seconds
+        try:
+            while not signals.stop.is_set() and connection.failed is None:
+                if deadline is not None and loop.time() >= deadline:
+                    break
+                await signals.wait(0.1)
+        finally:
+            await source.close()
+            recording.finish(connected=source.stats.connections > 0)
+        recording.check()
+        connection.check(signals)
+    _line(out, f"recorded {recording.recorder.frames} frames to {args.output}")
     return 0
 
 
@@ -550,23 +697,19 @@ async def _serve(args: argparse.Namespace, out: TextIO) -> int:
     out.write(url + "\n")
     out.flush()
     loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    play = asyncio.create_task(server.play())
-    try:
-        waiter = asyncio.create_task(stop.wait())
-        await asyncio.wait({play, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        if play.done() and not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), args.linger)
-        waiter.cancel()
-    finally:
-        play.cancel()
-        await asyncio.gather(play, return_exceptions=True)
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-        await server.close()
+    with _Signals(loop) as signals:
+        play = asyncio.create_task(server.play())
+        try:
+            waiter = asyncio.create_task(signals.stop.wait())
+            await asyncio.wait({play, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            if play.done() and not signals.stop.is_set():
+                await signals.wait(args.linger)
+            waiter.cancel()
+        finally:
+            play.cancel()
+            await asyncio.gather(play, return_exceptions=True)
+            await server.close()
+        signals.check()
     return 0
 
 
@@ -590,12 +733,24 @@ def _log_format(record: Any) -> str:
     return "{time:HH:mm:ss.SSS} {level: <8} {message}\n{exception}"
 
 
+#: The connection's status records: the CLI reports the connection itself (see _Connection).
+_STATUS_EVENTS = frozenset({"connecting", "open", "reconnecting", "closed", "failed"})
+
+
+def _shown(record: Any) -> bool:
+    """Whether the CLI's log shows a record: everything but the connection's status, which the
+    CLI reports once in its own way (view, status lines, the final error line)."""
+    extra = record["extra"]
+    return not (extra.get("concern") == "connection" and extra.get("event") in _STATUS_EVENTS)
+
+
 def _add_log_sink(level: str) -> int:
     """Send flowrx's log to stderr at ``level``; returns the loguru handler id."""
     return logger.add(
         _to_stderr,
         level=level,
         format=_log_format,
+        filter=_shown,
         backtrace=False,
         diagnose=False,
         colorize=False,
@@ -619,7 +774,11 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except (UsageError, RecordingError, GraphError) as exc:
         _line(sys.stderr, f"flowrx: error: {exc}")
         return 2
-    except KeyboardInterrupt:
+    except _Exit as exc:
+        _line(sys.stderr, f"flowrx: {exc}")
+        return exc.code
+    except KeyboardInterrupt:  # outside a live session's own handling (replay, start-up)
+        _line(sys.stderr, "flowrx: interrupted")
         return 130
     finally:
         if handler is not None:
