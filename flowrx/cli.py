@@ -495,9 +495,11 @@ class _Recording:
     def finish(self, connected: bool) -> None:
         """Close the file; remove it when nothing ever connected (no header-only file)."""
         self._guard(self.recorder.close)
-        if not connected and self.error is None:
+        if not connected and self.error is None and not self.recorder.begun:
             with contextlib.suppress(OSError):
-                os.remove(self.path)
+                # only the empty regular file this session made (never /dev/null and the like)
+                if os.path.isfile(self.path) and os.path.getsize(self.path) == 0:
+                    os.remove(self.path)
 
     def check(self) -> None:
         """Raise the write error, if there was one."""

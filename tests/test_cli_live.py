@@ -407,3 +407,37 @@ def test_demo_with_the_live_view_renders_and_ends(tmp_path: Path) -> None:
     assert "frames" in done.stdout  # the health line of the view
     [run] = json.loads(snap.read_text())["lifecycle"]["runs"].values()
     assert run["status"] in ("success", "error", "killed")
+
+
+def test_record_on_a_full_disk_reports_one_line_and_stops_cleanly(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Writing to /dev/full: one error line, exit 1, no traceback, not one line per frame."""
+    server, url = _serve("--runs", "1", "--speed", "10")
+    try:
+        code = main(["record", url, "-o", "/dev/full", "--seconds", "30"], out=io.StringIO())
+    finally:
+        _stop(server)
+    err = capsys.readouterr().err
+    assert code == 1
+    [line] = [line for line in err.splitlines() if "No space left" in line]
+    assert line.startswith("flowrx: cannot write /dev/full: No space left on device")
+    assert err.splitlines()[-1] == line
+    assert "Traceback" not in err
+    assert os.path.exists("/dev/full")
+
+
+def test_a_session_that_never_connected_removes_only_an_empty_file_it_made(tmp_path: Path) -> None:
+    """Never connected: the empty recording file goes, but a path to a device stays."""
+    url = f"ws://127.0.0.1:{_free_port()}/x"
+    device = tmp_path / "null"
+    device.symlink_to(os.devnull)
+    plain = tmp_path / "rec.jsonl"
+    for target in (device, plain):
+        code = main(
+            ["watch", url, "--plain", "--seconds", "0.3", "--record", str(target)],
+            out=io.StringIO(),
+        )
+        assert code == 1
+    assert device.is_symlink()
+    assert not plain.exists()
