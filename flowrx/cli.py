@@ -30,6 +30,7 @@ import attrs
 from loguru import logger
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
+from flowrx import __version__
 from flowrx.graph import FlowGraph, GraphError, load_graph
 from flowrx.messages import parse
 from flowrx.operators.effects import Change, Config
@@ -101,36 +102,94 @@ def _non_negative(text: str) -> float:
     return _number(text, allow_zero=True)
 
 
+_DESCRIPTION = """\
+Watch a flow editor's runs as they happen: which nodes run, their order badges, each run's
+outcome, tool calls, group status, the chat and pending approvals. flowrx reads the
+platform's execution WebSocket, a recording, or its built-in simulator."""
+
+_EPILOG = """\
+examples:
+  flowrx demo                          the simulator in a live view (Ctrl-C to stop)
+  flowrx demo --runs 3 --plain         one line per change; ends after three runs
+  flowrx watch wss://HOST/ws/v1/execution/FLOW_ID --token "$JWT" --graph flow.json
+  flowrx record wss://HOST/ws/v1/execution/FLOW_ID --token "$JWT" -o run.jsonl
+  flowrx replay run.jsonl --graph flow.json --instant --snapshot
+
+Run `flowrx COMMAND --help` for a command's options. Exit codes: 0 done, 1 it did not work
+(never connected, cannot write), 2 a mistake in the command or its files, 130 Ctrl-C."""
+
+_LOG_LEVELS = ["TRACE", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+_LOG_HELP = (
+    "how much flowrx logs on stderr: WARNING (default) shows failures, each concern's first "
+    "traceback per error type; DEBUG shows every traceback"
+)
+
+
+def _log_level(p: argparse.ArgumentParser, default: Any) -> None:
+    p.add_argument(
+        "--log-level", default=default, choices=_LOG_LEVELS, metavar="LEVEL", help=_LOG_HELP
+    )
+
+
+def _command(sub: Any, name: str, summary: str, description: str) -> argparse.ArgumentParser:
+    """A subcommand, taking --log-level after its name too."""
+    p: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=summary,
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _log_level(p, argparse.SUPPRESS)  # the top level's value unless given here
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    parser = _Parser(prog="flowrx", description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument(
-        "--log-level",
-        default="WARNING",
-        choices=["TRACE", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
-        help="what flowrx logs on stderr (default WARNING: failures with tracebacks)",
+    parser = _Parser(
+        prog="flowrx",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    rp = sub.add_parser("replay", help="play a recording through the pipeline")
-    rp.add_argument("file", help="a flowrx/recording/1 file or plain JSON Lines")
-    rp.add_argument("--graph", help="the flow graph (flow/1 or the platform's node-setup export)")
+    parser.add_argument("--version", action="version", version=f"flowrx {__version__}")
+    _log_level(parser, "WARNING")
+    sub = parser.add_subparsers(
+        dest="command", required=True, parser_class=_Parser, metavar="COMMAND", title="commands"
+    )
+    _add_live_commands(sub)
+    rp = _command(
+        sub,
+        "replay",
+        "play a recording (from `flowrx record`, or JSON Lines of frames)",
+        "Play a recording through flowrx. Without --snapshot it prints one line per visible "
+        "change.\n--instant and --at run in virtual time: nothing waits, every timer still "
+        "fires at its\nrecorded moment.",
+    )
+    rp.add_argument("file", help="the recording (flowrx/recording/1, or one JSON frame a line)")
+    rp.add_argument(
+        "--graph",
+        metavar="FLOW",
+        help="the flow's graph (flowrx/flow/1 or the editor's export): names instead of ids",
+    )
     timing = rp.add_mutually_exclusive_group()
-    timing.add_argument("--speed", type=_positive, help="real time, X times as fast")
     timing.add_argument(
-        "--instant", action="store_true", help="virtual time: no waiting, same timings"
+        "--speed", type=_positive, metavar="X", help="play in real time, X times as fast"
+    )
+    timing.add_argument(
+        "--instant", action="store_true", help="play at once, in virtual time (same timings)"
     )
     rp.add_argument(
         "--snapshot",
         nargs="?",
         const="-",
         metavar="PATH",
-        help="write the final snapshot/1 (to PATH, or stdout when PATH is omitted or -)",
+        help="write the final state as JSON (flowrx/snapshot/1) to PATH, or to stdout",
     )
     rp.add_argument(
         "--at",
         type=_non_negative,
         metavar="T",
-        help="the snapshot at T seconds of recording time (virtual time)",
+        help="print the state at T seconds into the recording (virtual time)",
     )
     rp.add_argument(
         "--fault",
@@ -138,93 +197,154 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="CONCERN[:RATE]",
-        help="make a concern's reducer raise on a fraction of its events (default 1.0)",
+        help="make one concern fail on a fraction of its events (default all) to see that "
+        "the others carry on",
     )
-    _add_live_commands(sub)
     return parser
 
 
 def _common_live(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--runs", type=_count, help="end after N runs have ended")
-    p.add_argument("--seconds", type=_positive, help="end after N seconds")
-    p.add_argument("--plain", action="store_true", help="one log line per change, no live view")
+    p.add_argument("--runs", type=_count, metavar="N", help="stop after N runs have ended")
+    p.add_argument("--seconds", type=_positive, metavar="N", help="stop after N seconds")
+    p.add_argument(
+        "--plain", action="store_true", help="print one line per change instead of the live view"
+    )
     p.add_argument(
         "--fault",
         type=_fault,
         action="append",
         default=[],
         metavar="CONCERN[:RATE]",
-        help="make a concern's reducer raise on a fraction of its events (isolation, live)",
+        help="make one concern fail on a fraction of its events (default all) to see that "
+        "the others carry on",
     )
-    p.add_argument("--snapshot", metavar="PATH", help="write the final snapshot/1 at exit")
+    p.add_argument(
+        "--snapshot", metavar="PATH", help="write the final state as JSON to PATH at the end"
+    )
 
 
 def _connection_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("url", help="ws(s)://HOST/ws/v1/execution/FLOW_ID[?token=…]")
-    p.add_argument("--token", help="the token, sent as ?token= (what the platform reads)")
+    p.add_argument(
+        "url",
+        help="the execution WebSocket: ws(s)://HOST/ws/v1/execution/FLOW_ID (a ?token= in it "
+        "works too)",
+    )
+    p.add_argument(
+        "--token", help="the access token (a JWT), sent as ?token= as the platform reads it"
+    )
     p.add_argument(
         "--token-in-header",
         action="store_true",
-        help="send the token in an Authorization: Bearer header instead of the query",
+        help="send the token in an Authorization: Bearer header instead (servers that take one)",
     )
-    p.add_argument("--token-in-query", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--token-in-query", action="store_true", help=argparse.SUPPRESS)  # old default
     p.add_argument(
         "--heartbeat",
         type=_positive,
         metavar="S",
-        help="send the platform's text ping every S seconds and expect pong within 5 s",
+        help="send the platform's ping every S seconds; reconnect if no pong comes within 5 s",
     )
     p.add_argument(
         "--max-frame",
         type=_count,
         default=16 * 1024 * 1024,
         metavar="BYTES",
-        help="largest frame accepted (default 16 MiB)",
+        help="the largest frame accepted (default 16 MiB); a larger one makes it reconnect",
     )
+
+
+_RECONNECTS = (
+    "If the server cannot be reached it retries, waiting longer each time (up to 30 s), "
+    "with one\nstatus line per attempt. A refused token (HTTP 401/403), a wrong path or flow "
+    "id (404) or\na bad URL stop it at once (exit 2); ending without ever having connected "
+    "exits 1."
+)
 
 
 def _add_live_commands(sub: Any) -> None:
-    demo = sub.add_parser("demo", help="the built-in simulator through the full pipeline, live")
+    demo = _command(
+        sub,
+        "demo",
+        "the built-in simulator in the live view: try flowrx with no server",
+        "Run the built-in simulator (a flow with nested groups, an agent with tools, a team, a\n"
+        "paused run, a failing node and a killed branch) through flowrx, live. It runs until\n"
+        "Ctrl-C, --runs or --seconds.",
+    )
     _common_live(demo)
     demo.add_argument(
-        "--speed", type=_positive, default=1.0, help="play X times as fast as simulated time"
+        "--speed", type=_positive, default=1.0, metavar="X", help="play X times as fast"
     )
-    demo.add_argument("--seed", type=int, default=0, help="the simulator's seed")
+    demo.add_argument("--seed", type=int, default=0, help="the simulator's seed (default 0)")
     demo.add_argument(
         "--bad-frames",
         type=_fraction,
         default=0.0,
         metavar="F",
-        help="fraction of bad frames mixed in",
+        help="mix in this fraction of bad frames (0..1) to see them rejected and counted",
     )
     demo.add_argument(
-        "--duplicates", type=_fraction, default=0.0, metavar="F", help="fraction of frames repeated"
+        "--duplicates",
+        type=_fraction,
+        default=0.0,
+        metavar="F",
+        help="repeat this fraction of frames (0..1) to see them dropped",
     )
 
-    watch = sub.add_parser("watch", help="a live endpoint through the full pipeline")
+    watch = _command(
+        sub,
+        "watch",
+        "a live flow: the platform's execution WebSocket in the live view",
+        "Connect to a flow's execution WebSocket and show its runs live.\n\n" + _RECONNECTS,
+    )
     _connection_options(watch)
     _common_live(watch)
-    watch.add_argument("--graph", help="the flow graph (flow/1 or node-setup export)")
-    watch.add_argument("--record", metavar="FILE", help="also record the frames to FILE")
+    watch.add_argument(
+        "--graph",
+        metavar="FLOW",
+        help="the flow's graph (flowrx/flow/1 or the editor's export): names and groups",
+    )
+    watch.add_argument(
+        "--record", metavar="FILE", help="also record what arrives to FILE (for flowrx replay)"
+    )
 
-    record = sub.add_parser("record", help="record a live endpoint as recording/1")
+    record = _command(
+        sub,
+        "record",
+        "save a live flow's frames to a file for flowrx replay",
+        "Record a flow's execution WebSocket to a file (flowrx/recording/1: each frame's exact\n"
+        "text and time) until Ctrl-C or --seconds. The token is never written.\n\n" + _RECONNECTS,
+    )
     _connection_options(record)
-    record.add_argument("-o", "--output", required=True, metavar="FILE")
-    record.add_argument("--seconds", type=_positive, help="stop after N seconds")
-    record.add_argument("--note", default="", help="free text for the header")
+    record.add_argument("-o", "--output", required=True, metavar="FILE", help="the file to write")
+    record.add_argument("--seconds", type=_positive, metavar="N", help="stop after N seconds")
+    record.add_argument("--note", default="", help="a note for the file's header")
 
-    serve = sub.add_parser("serve", help="a stand-in platform server on 127.0.0.1")
-    serve.add_argument("--port", type=_port, default=0, help="port (default: any free one)")
-    serve.add_argument("--runs", type=_count, default=3, help="simulated runs to play")
-    serve.add_argument("--recording", help="play this recording instead of the simulator")
-    serve.add_argument("--token", help="the token clients must present (default: random)")
+    serve = _command(
+        sub,
+        "serve",
+        "a stand-in platform server on 127.0.0.1, for trying watch and record",
+        "Serve the simulator (or a recording) the way the platform does, on 127.0.0.1. The\n"
+        "first line printed is the URL to connect to (token included). It plays once the\n"
+        "first client connects, then stays up --linger seconds.",
+    )
+    serve.add_argument("--port", type=_port, default=0, help="the port (default: any free one)")
+    serve.add_argument(
+        "--runs", type=_count, default=3, metavar="N", help="simulated runs to play (default 3)"
+    )
+    serve.add_argument(
+        "--recording", metavar="FILE", help="play this recording instead of the simulator"
+    )
+    serve.add_argument("--token", help="the token clients must present (default: a random one)")
     serve.add_argument("--flow-id", help="the flow id in the path (default: the demo flow's)")
-    serve.add_argument("--seed", type=int, default=0, help="the simulator's seed")
-    serve.add_argument("--speed", type=_positive, default=1.0, help="play X times as fast")
+    serve.add_argument("--seed", type=int, default=0, help="the simulator's seed (default 0)")
+    serve.add_argument(
+        "--speed", type=_positive, default=1.0, metavar="X", help="play X times as fast"
+    )
     serve.add_argument(
         "--linger",
         type=_non_negative,
         default=2.0,
+        metavar="S",
         help="seconds to stay up after the last frame (default 2)",
     )
 
@@ -763,8 +883,16 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run the command line; return the exit code (2 for a user mistake, one line on stderr)."""
     out = out or sys.stdout
     handler: int | None = None
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        if not argv:  # a bare `flowrx`: what it can do, on stderr, exit 2
+            sys.stderr.write(parser.format_help())
+            return 2
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as done:  # --help, --version: printed; a host gets the code back
+            return done.code if isinstance(done.code, int) else 0
         handler = _add_log_sink(args.log_level)
         logger.enable("flowrx")
         if args.command == "replay":

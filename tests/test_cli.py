@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import signal
 import subprocess
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from flowrx.cli import main
+import flowrx
+from flowrx.cli import build_parser, main
 
 RUN1 = "0e000000-0000-4000-8000-000000000001"
 
@@ -112,7 +114,9 @@ def test_replay_without_snapshot_prints_one_line_per_change(
         (["replay", "{ex}/groups-tools-error.jsonl", "--speed", "2", "--at", "1"], "--at"),
         (["replay", "{ex}/groups-tools-error.jsonl", "--at", "-1"], "negative"),
         (["frobnicate"], "invalid choice"),
-        ([], "required"),
+        (["replay"], "required"),
+        (["--log-level", "LOUD", "replay", "x"], "invalid choice"),
+        (["replay", "{ex}/groups-tools-error.jsonl", "--log-level", "LOUD"], "invalid choice"),
     ],
 )
 def test_user_mistakes_exit_2_with_one_line(
@@ -204,3 +208,46 @@ def test_the_console_script_ends_quietly_when_its_reader_goes_away(tmp_path: Pat
     err = proc.stderr.read().decode()
     assert proc.wait(60) == -signal.SIGPIPE
     assert err == ""
+
+
+def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    """`flowrx --version` prints the version and exits 0."""
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"flowrx {flowrx.__version__}\n"
+
+
+def test_a_bare_flowrx_prints_what_it_can_do_and_exits_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """No arguments: the usage, every command with a summary, and examples, on stderr; exit 2."""
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: flowrx")
+    for command in ("demo", "watch", "record", "serve", "replay"):
+        assert f"    {command} " in err
+    assert "examples:" in err
+
+
+def test_every_option_of_every_command_is_explained() -> None:
+    """--help of each command has a description and a help text for every option."""
+    parser = build_parser()
+    [sub] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for name, command in sub.choices.items():
+        assert command.description, name
+        for action in command._actions:
+            if action.help != argparse.SUPPRESS:
+                assert action.help, (name, action.dest)
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_log_level_works_before_or_after_the_command(
+    examples: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    """--log-level is taken before the command name and after it, with the same effect."""
+    common = _args(examples, "--instant", "--snapshot", "--fault", "visual")
+    for level, quiet in (("CRITICAL", True), ("ERROR", False)):
+        flag = ["--log-level", level]
+        argv = [*flag, *common] if where == "before" else [*common, *flag]
+        assert main(argv) == 0
+        err = capsys.readouterr().err
+        assert ("visual failed" not in err) is quiet
