@@ -850,9 +850,26 @@ def _to_stderr(message: Any) -> None:
     sys.stderr.write("\n".join(escape_controls(line) for line in str(message).split("\n")))
 
 
-def _log_format(record: Any) -> str:
-    """The CLI's log line: time, level and the message (its traceback on the next lines)."""
-    return "{time:HH:mm:ss.SSS} {level: <8} {message}\n{exception}"
+def _log_format(every_traceback: bool) -> Any:
+    """The CLI's log line: time, level and the message, then the traceback on the next lines,
+    but only for the first failure of each concern and error type (every one when
+    ``every_traceback``): ``--fault`` makes hundreds of identical failures, and one traceback
+    says all they have to say; a different error in the same concern still shows its own."""
+    shown: set[tuple[str, str]] = set()
+
+    def fmt(record: Any) -> str:
+        line = "{time:HH:mm:ss.SSS} {level: <8} {message}\n"
+        exception = record["exception"]
+        if exception is None:
+            return line
+        kind = exception.type.__qualname__ if exception.type is not None else ""
+        key = (str(record["extra"].get("concern")), kind)
+        if every_traceback or key not in shown:
+            shown.add(key)
+            return line + "{exception}"
+        return line
+
+    return fmt
 
 
 #: The connection's status records: the CLI reports the connection itself (see _Connection).
@@ -871,7 +888,7 @@ def _add_log_sink(level: str) -> int:
     return logger.add(
         _to_stderr,
         level=level,
-        format=_log_format,
+        format=_log_format(every_traceback=logger.level(level).no <= logger.level("DEBUG").no),
         filter=_shown,
         backtrace=False,
         diagnose=False,

@@ -251,3 +251,56 @@ def test_log_level_works_before_or_after_the_command(
         assert main(argv) == 0
         err = capsys.readouterr().err
         assert ("visual failed" not in err) is quiet
+
+
+def test_fault_logs_one_line_per_failure_and_one_traceback_per_concern(
+    examples: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """--fault: every injected failure is one log line; one traceback per concern and error
+    type at the default level, every traceback at DEBUG."""
+    snap = tmp_path / "snap.json"
+    faults = ["--fault", "visual", "--fault", "store"]
+    for level in ("WARNING", "DEBUG"):
+        argv = [*_args(examples, "--instant", "--snapshot", str(snap), *faults)]
+        assert main([*argv, "--log-level", level]) == 0
+        err = capsys.readouterr().err
+        failed = json.loads(snap.read_text())["diagnostics"]["failed"]
+        lines = [line for line in err.splitlines() if " failed on " in line]
+        assert len(lines) == failed["visual"] + failed["store"]
+        tracebacks = err.count("Traceback (most recent call last)")
+        assert tracebacks == (2 if level == "WARNING" else len(lines))
+
+
+def test_a_real_failure_keeps_its_traceback_among_injected_ones(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """After many injected failures of a concern, a different error there shows its traceback."""
+    from loguru import logger
+
+    from flowrx.cli import _add_log_sink
+    from flowrx.messages import parse
+    from flowrx.operators.concern import Failure, InjectedFault
+    from flowrx.sinks.log import log_failure
+
+    message = parse('{"event": "start_node", "run_id": "r", "node_id": "n", "order": 0}')
+
+    def failure(concern: str, error: Exception) -> Failure:
+        try:
+            raise error
+        except Exception as exc:
+            return Failure(concern, message, exc, "")
+
+    handler = _add_log_sink("WARNING")
+    logger.enable("flowrx")
+    try:
+        for n in range(3):
+            log_failure(failure("visual", InjectedFault(f"injected {n}")))
+        log_failure(failure("visual", KeyError("real")))
+        log_failure(failure("chat", InjectedFault("injected")))
+    finally:
+        logger.remove(handler)
+        logger.disable("flowrx")
+    err = capsys.readouterr().err
+    assert len([line for line in err.splitlines() if " failed on " in line]) == 5
+    assert err.count("Traceback (most recent call last)") == 3
+    assert "KeyError: 'real'" in err
