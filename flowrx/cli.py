@@ -33,10 +33,11 @@ from reactivex.scheduler.eventloop import AsyncIOScheduler
 from flowrx import __version__
 from flowrx.graph import FlowGraph, GraphError, load_graph
 from flowrx.messages import parse
+from flowrx.operators.chat import MessageSummary
 from flowrx.operators.effects import Change, Config
 from flowrx.pipeline import connect, default_concerns
 from flowrx.runtime import periodic_collection
-from flowrx.sinks._view import escape_controls
+from flowrx.sinks._view import cut, escape_controls, html_text
 from flowrx.sinks.snapshot import dump_snapshot
 from flowrx.streams.record import Recorder
 from flowrx.streams.replay import (
@@ -400,18 +401,57 @@ def _replay(args: argparse.Namespace, out: TextIO) -> int:
     return asyncio.run(_replay_live(recording, graph, faults, args, out))
 
 
+_CHAT_TEXT_LIMIT = 200
+
+
 def _printer(out: TextIO, now: Any, graph: FlowGraph | None = None) -> Any:
     """A sink printing one line per change; nodes by handle when the graph knows them.
 
-    Every line is escaped (:func:`escape_controls`): ids, handles and text come from the wire.
+    A chat message's line shows what changed: its first text, then ``+'…'`` for the text a
+    chunk added, ``='…'`` when the text was replaced (a final answer), and no text when only
+    its state or tools changed. HTML items are shown as their text. Every line is escaped
+    (:func:`escape_controls`): ids, handles and text come from the wire.
     """
     graph = graph or FlowGraph.empty()
+    shown: dict[str | None, dict[int, str]] = {}  # run -> message index -> text printed so far
+
+    def chat(change: Change, message: MessageSummary) -> str:
+        texts = shown.setdefault(change.run_id, {})
+        new = html_text(message.text) if message.kind == "html" else message.text
+        old = texts.get(message.index)
+        texts[message.index] = new
+        if old is None:
+            what = f": {cut(new, _CHAT_TEXT_LIMIT)!r}"
+        elif new == old:
+            what = ""
+        elif new.startswith(old):
+            what = f" +{cut(new[len(old) :], _CHAT_TEXT_LIMIT)!r}"
+        else:
+            what = f" ={cut(new, _CHAT_TEXT_LIMIT)!r}"
+        state = "closed" if message.closed else "open"
+        tools = f" tools={message.tools}" if message.tools else ""
+        name = f" {message.name!r}" if message.name else ""
+        return f"#{message.index} {message.speaker}{name} {message.kind} {state}{tools}{what}"
 
     def sink(change: Change) -> None:
         handle = graph.handle(change.node_id)
         if handle is not None:
             change = attrs.evolve(change, node_id=handle)
-        _line(out, f"{now():9.3f}  {change.describe()}")
+        if change.concern == "chat" and change.what == "cleared":
+            shown.pop(change.run_id, None)
+        if change.concern == "chat" and isinstance(change.value, MessageSummary):
+            where = " ".join(
+                part
+                for part in (
+                    f"run={change.run_id}" if change.run_id else "",
+                    f"node={change.node_id}" if change.node_id else "",
+                )
+                if part
+            )
+            line = f"{change.concern:<11} {change.what:<8} {where} {chat(change, change.value)}"
+        else:
+            line = change.describe()
+        _line(out, f"{now():9.3f}  {line}")
 
     return sink
 

@@ -304,3 +304,20 @@ def test_a_real_failure_keeps_its_traceback_among_injected_ones(
     assert len([line for line in err.splitlines() if " failed on " in line]) == 5
     assert err.count("Traceback (most recent call last)") == 3
     assert "KeyError: 'real'" in err
+
+
+def test_plain_chat_lines_show_the_text_each_change_added(
+    examples: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A streamed message prints its first text, then each added piece, not the prefix again;
+    the parts add up to the message; an HTML item is printed as its text."""
+    assert main(["replay", str(examples / "agent-chat.jsonl"), "--instant"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if " chat " in line]
+    streamed = [line for line in lines if " #0 " in line]
+    assert streamed[0].endswith(": ''")
+    added = [line.split(" +", 1)[1] for line in streamed if " +" in line]
+    assert added == ["'The tool '", "'said hello. '", "'Done.'"]
+    assert streamed[-1].endswith("content closed tools=1")
+    [html] = [line for line in lines if " html " in line]
+    assert "<" not in html
+    assert html.endswith(": 'agent finished'")

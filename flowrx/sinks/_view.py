@@ -28,6 +28,7 @@ records, and the document is never changed.
 
 from __future__ import annotations
 
+import html.parser
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -57,6 +58,7 @@ __all__ = [
     "detail_summary",
     "escape_controls",
     "health_view",
+    "html_text",
     "interaction_rows",
     "json_short",
     "node_rows",
@@ -125,6 +127,84 @@ def cut(value: object, limit: int | None = None) -> str:
     if limit is not None and len(line) > limit:
         line = line[: max(0, limit - 1)] + "…"
     return line
+
+
+#: Tags whose text is not shown; tags that separate words.
+_HIDDEN_TAGS: Final = frozenset({"script", "style", "template", "head", "title"})
+_BREAK_TAGS: Final = frozenset(
+    [
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "br",
+        "dd",
+        "div",
+        "dl",
+        "dt",
+        "figcaption",
+        "figure",
+        "footer",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hr",
+        "li",
+        "main",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "table",
+        "tbody",
+        "td",
+        "tfoot",
+        "th",
+        "thead",
+        "tr",
+        "ul",
+    ]
+)
+
+
+class _TextOf(html.parser.HTMLParser):
+    """Collects the text a browser would show of an HTML fragment (no markup, entities
+    decoded, hidden elements left out)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _HIDDEN_TAGS:
+            self.hidden += 1
+        elif tag in _BREAK_TAGS:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _HIDDEN_TAGS:
+            self.hidden = max(0, self.hidden - 1)
+        elif tag in _BREAK_TAGS:
+            self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        if not self.hidden:
+            self.parts.append(data)
+
+
+def html_text(value: object) -> str:
+    """The text of an HTML fragment (a ``ChatHTML`` item) as one line: tags dropped, entities
+    decoded, whitespace collapsed. For views that show text, not markup."""
+    parser = _TextOf()
+    parser.feed(text(value))
+    parser.close()
+    return " ".join("".join(parser.parts).split())
 
 
 def json_short(value: object, limit: int) -> str:
