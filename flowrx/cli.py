@@ -342,6 +342,12 @@ def _add_live_commands(sub: Any) -> None:
         "--speed", type=_positive, default=1.0, metavar="X", help="play X times as fast"
     )
     serve.add_argument(
+        "--write-graph",
+        metavar="PATH",
+        help="write the simulated flow's graph to PATH first, for `watch --graph PATH` "
+        "(also in examples/demo.flow.json)",
+    )
+    serve.add_argument(
         "--linger",
         type=_non_negative,
         default=2.0,
@@ -763,14 +769,19 @@ async def _live(
 
 
 async def _demo(args: argparse.Namespace, out: TextIO) -> int:
-    from flowrx.streams.simulate import demo_flow, simulate
+    from flowrx.streams.simulate import demo_flow, simulate_stream
 
     loop = asyncio.get_running_loop()
-    runs = args.runs if args.runs is not None else 1000
-    recorded = simulate(
-        runs, seed=args.seed, bad_frames=args.bad_frames, duplicates=args.duplicates
+    # made run by run as they fall due: the view starts at once, and without --runs it
+    # plays until stopped
+    frames = simulate_stream(
+        AsyncIOScheduler(loop),
+        args.runs,
+        seed=args.seed,
+        speed=args.speed,
+        bad_frames=args.bad_frames,
+        duplicates=args.duplicates,
     )
-    frames = replay(recorded, AsyncIOScheduler(loop), speed=args.speed)
     with _Signals(loop) as signals:
         return await _live(frames, demo_flow(), args, out, title="flowrx demo", signals=signals)
 
@@ -844,11 +855,15 @@ async def _serve(args: argparse.Namespace, out: TextIO) -> int:
     from flowrx.streams.simulate import DEMO_FLOW_ID, simulate
 
     if args.recording:
+        if args.write_graph:
+            raise UsageError("--write-graph writes the simulator's graph: not with --recording")
         frames = list(read_recording(args.recording).frames)
         flow_id = args.flow_id or _flow_id_of(frames) or "flow"
     else:
         frames = simulate(args.runs, seed=args.seed)
         flow_id = args.flow_id or DEMO_FLOW_ID
+        if args.write_graph:
+            _write_graph(args.write_graph)
     server = PlatformServer(
         frames, flow_id=flow_id, token=args.token, port=args.port, speed=args.speed
     )
@@ -873,6 +888,17 @@ async def _serve(args: argparse.Namespace, out: TextIO) -> int:
             await server.close()
         signals.check()
     return 0
+
+
+def _write_graph(path: str) -> None:
+    """Write the demo flow's graph (flowrx/flow/1) for `watch --graph`."""
+    from flowrx.streams.simulate import demo_graph_json
+
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(demo_graph_json())
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _flow_id_of(frames: Sequence[RecordedFrame]) -> str | None:
