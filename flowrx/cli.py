@@ -4,15 +4,24 @@
   [--fault CONCERN[:RATE]]`` plays a recording through the full pipeline. In virtual time
   (``--instant``, or ``--at``) nothing waits; with ``--speed`` it plays in real time on asyncio.
   Without ``--snapshot`` it prints one line per visible change.
-* ``flowrx demo`` runs the built-in simulator through the full pipeline into a live terminal
-  view (``--plain``: one line per change), with no setup and no network.
-* ``flowrx watch URL`` does the same against a live endpoint (``--record FILE`` besides).
+* ``flowrx demo`` runs the built-in simulator (made run by run as it plays, so it shows at
+  once) through the full pipeline into a live terminal view (``--plain``: one line per
+  change), with no setup and no network.
+* ``flowrx watch URL`` does the same against a live endpoint (``--record FILE`` besides); the
+  token goes in ``?token=`` as the platform reads it (``--token-in-header`` for a header).
 * ``flowrx record URL -o FILE`` writes ``recording/1`` until interrupted or ``--seconds N``.
 * ``flowrx serve`` is a stand-in platform server on 127.0.0.1 playing the simulator or a
-  recording; its first line of output is the URL to connect to.
+  recording; its first line of output is the URL to connect to (``--write-graph PATH`` writes
+  the simulated flow's graph for ``watch --graph``).
 
-A user mistake (bad arguments, a missing file, a bad graph) prints one line and exits 2; never
-a traceback.
+How it ends, the same in every command: 0 done; 2 a user mistake (bad arguments, a missing
+file, a bad graph, a malformed URL, a refused token or a wrong flow id), one line, never a
+traceback; 1 it did not work (never connected, cannot write), one line; 130 on Ctrl-C (143 on
+SIGTERM), one line, the snapshot still written. Connection trouble is reported once, by the
+CLI (the view's health line, ``--plain`` status lines, ``record``'s lines on stderr), one line
+per attempt. Everything printed from the wire (ids, handles, text, close reasons, log
+messages) has its control characters escaped. :func:`main` changes no process-wide setting;
+the console entry point :func:`run` does (SIGPIPE, loguru's default handler).
 """
 
 from __future__ import annotations

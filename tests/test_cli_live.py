@@ -441,3 +441,17 @@ def test_a_session_that_never_connected_removes_only_an_empty_file_it_made(tmp_p
         assert code == 1
     assert device.is_symlink()
     assert not plain.exists()
+
+
+def test_token_goes_in_the_query_unless_the_header_is_asked_for() -> None:
+    """`--token` alone sends ?token= (what the platform reads); --token-in-header a header."""
+    from flowrx.cli import _options, build_parser
+
+    parser = build_parser()
+    plain = _options(parser.parse_args(["watch", "wss://h/ws/v1/execution/f", "--token", "t"]))
+    assert plain.token == "t"
+    assert plain.token_in_query is True
+    header = parser.parse_args(
+        ["record", "ws://h/x", "-o", "f", "--token", "t", "--token-in-header"]
+    )
+    assert _options(header).token_in_query is False
