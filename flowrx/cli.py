@@ -4,15 +4,24 @@
   [--fault CONCERN[:RATE]]`` plays a recording through the full pipeline. In virtual time
   (``--instant``, or ``--at``) nothing waits; with ``--speed`` it plays in real time on asyncio.
   Without ``--snapshot`` it prints one line per visible change.
-* ``flowrx demo`` runs the built-in simulator through the full pipeline into a live terminal
-  view (``--plain``: one line per change), with no setup and no network.
-* ``flowrx watch URL`` does the same against a live endpoint (``--record FILE`` besides).
+* ``flowrx demo`` runs the built-in simulator (made run by run as it plays, so it shows at
+  once) through the full pipeline into a live terminal view (``--plain``: one line per
+  change), with no setup and no network.
+* ``flowrx watch URL`` does the same against a live endpoint (``--record FILE`` besides); the
+  token goes in ``?token=`` as the platform reads it (``--token-in-header`` for a header).
 * ``flowrx record URL -o FILE`` writes ``recording/1`` until interrupted or ``--seconds N``.
 * ``flowrx serve`` is a stand-in platform server on 127.0.0.1 playing the simulator or a
-  recording; its first line of output is the URL to connect to.
+  recording; its first line of output is the URL to connect to (``--write-graph PATH`` writes
+  the simulated flow's graph for ``watch --graph``).
 
-A user mistake (bad arguments, a missing file, a bad graph) prints one line and exits 2; never
-a traceback.
+How it ends, the same in every command: 0 done; 2 a user mistake (bad arguments, a missing
+file, a bad graph, a malformed URL, a refused token or a wrong flow id), one line, never a
+traceback; 1 it did not work (never connected, cannot write), one line; 130 on Ctrl-C (143 on
+SIGTERM), one line, the snapshot still written. Connection trouble is reported once, by the
+CLI (the view's health line, ``--plain`` status lines, ``record``'s lines on stderr), one line
+per attempt. Everything printed from the wire (ids, handles, text, close reasons, log
+messages) has its control characters escaped. :func:`main` changes no process-wide setting;
+the console entry point :func:`run` does (SIGPIPE, loguru's default handler).
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -29,6 +39,8 @@ import attrs
 from loguru import logger
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
+from flowrx import __version__
+from flowrx.concerns.chat import MessageSummary
 from flowrx.concerns.effects import Change
 from flowrx.config import Config
 from flowrx.graph import FlowGraph, GraphError, load_graph
@@ -36,6 +48,7 @@ from flowrx.messages import parse
 from flowrx.operators.clock import VirtualClock
 from flowrx.pipeline import connect, default_concerns
 from flowrx.runtime import periodic_collection
+from flowrx.sinks._view import cut, escape_controls, html_text
 from flowrx.sinks.snapshot import dump_snapshot
 from flowrx.streams.record import Recorder
 from flowrx.streams.replay import (
@@ -50,6 +63,7 @@ from flowrx.streams.websocket import (
     ConnectionStatus,
     WebSocketOptions,
     WebSocketSource,
+    check_url,
     redact,
     status_line,
 )
@@ -99,36 +113,94 @@ def _non_negative(text: str) -> float:
     return _number(text, allow_zero=True)
 
 
+_DESCRIPTION = """\
+Watch a flow editor's runs as they happen: which nodes run, their order badges, each run's
+outcome, tool calls, group status, the chat and pending approvals. flowrx reads the
+platform's execution WebSocket, a recording, or its built-in simulator."""
+
+_EPILOG = """\
+examples:
+  flowrx demo                          the simulator in a live view (Ctrl-C to stop)
+  flowrx demo --runs 3 --plain         one line per change; ends after three runs
+  flowrx watch wss://HOST/ws/v1/execution/FLOW_ID --token "$JWT" --graph flow.json
+  flowrx record wss://HOST/ws/v1/execution/FLOW_ID --token "$JWT" -o run.jsonl
+  flowrx replay run.jsonl --graph flow.json --instant --snapshot
+
+Run `flowrx COMMAND --help` for a command's options. Exit codes: 0 done, 1 it did not work
+(never connected, cannot write), 2 a mistake in the command or its files, 130 Ctrl-C."""
+
+_LOG_LEVELS = ["TRACE", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+_LOG_HELP = (
+    "how much flowrx logs on stderr: WARNING (default) shows failures, each concern's first "
+    "traceback per error type; DEBUG shows every traceback"
+)
+
+
+def _log_level(p: argparse.ArgumentParser, default: Any) -> None:
+    p.add_argument(
+        "--log-level", default=default, choices=_LOG_LEVELS, metavar="LEVEL", help=_LOG_HELP
+    )
+
+
+def _command(sub: Any, name: str, summary: str, description: str) -> argparse.ArgumentParser:
+    """A subcommand, taking --log-level after its name too."""
+    p: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=summary,
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _log_level(p, argparse.SUPPRESS)  # the top level's value unless given here
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    parser = _Parser(prog="flowrx", description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument(
-        "--log-level",
-        default="WARNING",
-        choices=["TRACE", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
-        help="what flowrx logs on stderr (default WARNING: failures with tracebacks)",
+    parser = _Parser(
+        prog="flowrx",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    rp = sub.add_parser("replay", help="play a recording through the pipeline")
-    rp.add_argument("file", help="a flowrx/recording/1 file or plain JSON Lines")
-    rp.add_argument("--graph", help="the flow graph (flow/1 or the platform's node-setup export)")
+    parser.add_argument("--version", action="version", version=f"flowrx {__version__}")
+    _log_level(parser, "WARNING")
+    sub = parser.add_subparsers(
+        dest="command", required=True, parser_class=_Parser, metavar="COMMAND", title="commands"
+    )
+    _add_live_commands(sub)
+    rp = _command(
+        sub,
+        "replay",
+        "play a recording (from `flowrx record`, or JSON Lines of frames)",
+        "Play a recording through flowrx. Without --snapshot it prints one line per visible "
+        "change.\n--instant and --at run in virtual time: nothing waits, every timer still "
+        "fires at its\nrecorded moment.",
+    )
+    rp.add_argument("file", help="the recording (flowrx/recording/1, or one JSON frame a line)")
+    rp.add_argument(
+        "--graph",
+        metavar="FLOW",
+        help="the flow's graph (flowrx/flow/1 or the editor's export): names instead of ids",
+    )
     timing = rp.add_mutually_exclusive_group()
-    timing.add_argument("--speed", type=_positive, help="real time, X times as fast")
     timing.add_argument(
-        "--instant", action="store_true", help="virtual time: no waiting, same timings"
+        "--speed", type=_positive, metavar="X", help="play in real time, X times as fast"
+    )
+    timing.add_argument(
+        "--instant", action="store_true", help="play at once, in virtual time (same timings)"
     )
     rp.add_argument(
         "--snapshot",
         nargs="?",
         const="-",
         metavar="PATH",
-        help="write the final snapshot/1 (to PATH, or stdout when PATH is omitted or -)",
+        help="write the final state as JSON (flowrx/snapshot/1) to PATH, or to stdout",
     )
     rp.add_argument(
         "--at",
         type=_non_negative,
         metavar="T",
-        help="the snapshot at T seconds of recording time (virtual time)",
+        help="print the state at T seconds into the recording (virtual time)",
     )
     rp.add_argument(
         "--fault",
@@ -136,92 +208,160 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="CONCERN[:RATE]",
-        help="make a concern's reducer raise on a fraction of its events (default 1.0)",
+        help="make one concern fail on a fraction of its events (default all) to see that "
+        "the others carry on",
     )
-    _add_live_commands(sub)
     return parser
 
 
 def _common_live(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--runs", type=_count, help="end after N runs have ended")
-    p.add_argument("--seconds", type=_positive, help="end after N seconds")
-    p.add_argument("--plain", action="store_true", help="one log line per change, no live view")
+    p.add_argument("--runs", type=_count, metavar="N", help="stop after N runs have ended")
+    p.add_argument("--seconds", type=_positive, metavar="N", help="stop after N seconds")
+    p.add_argument(
+        "--plain", action="store_true", help="print one line per change instead of the live view"
+    )
     p.add_argument(
         "--fault",
         type=_fault,
         action="append",
         default=[],
         metavar="CONCERN[:RATE]",
-        help="make a concern's reducer raise on a fraction of its events (isolation, live)",
+        help="make one concern fail on a fraction of its events (default all) to see that "
+        "the others carry on",
     )
-    p.add_argument("--snapshot", metavar="PATH", help="write the final snapshot/1 at exit")
+    p.add_argument(
+        "--snapshot", metavar="PATH", help="write the final state as JSON to PATH at the end"
+    )
 
 
 def _connection_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("url", help="ws(s)://HOST/ws/v1/execution/FLOW_ID[?token=…]")
-    p.add_argument("--token", help="the token (sent in an Authorization header)")
     p.add_argument(
-        "--token-in-query",
-        action="store_true",
-        help="send the token as ?token= instead (what the platform's server wants)",
+        "url",
+        help="the execution WebSocket: ws(s)://HOST/ws/v1/execution/FLOW_ID (a ?token= in it "
+        "works too)",
     )
+    p.add_argument(
+        "--token", help="the access token (a JWT), sent as ?token= as the platform reads it"
+    )
+    p.add_argument(
+        "--token-in-header",
+        action="store_true",
+        help="send the token in an Authorization: Bearer header instead (servers that take one)",
+    )
+    p.add_argument("--token-in-query", action="store_true", help=argparse.SUPPRESS)  # old default
     p.add_argument(
         "--heartbeat",
         type=_positive,
         metavar="S",
-        help="send the platform's text ping every S seconds and expect pong within 5 s",
+        help="send the platform's ping every S seconds; reconnect if no pong comes within 5 s",
     )
     p.add_argument(
         "--max-frame",
         type=_count,
         default=16 * 1024 * 1024,
         metavar="BYTES",
-        help="largest frame accepted (default 16 MiB)",
+        help="the largest frame accepted (default 16 MiB); a larger one makes it reconnect",
     )
+
+
+_RECONNECTS = (
+    "If the server cannot be reached it retries, waiting longer each time (up to 30 s), "
+    "with one\nstatus line per attempt. A refused token (HTTP 401/403), a wrong path or flow "
+    "id (404) or\na bad URL stop it at once (exit 2); ending without ever having connected "
+    "exits 1."
+)
 
 
 def _add_live_commands(sub: Any) -> None:
-    demo = sub.add_parser("demo", help="the built-in simulator through the full pipeline, live")
+    demo = _command(
+        sub,
+        "demo",
+        "the built-in simulator in the live view: try flowrx with no server",
+        "Run the built-in simulator (a flow with nested groups, an agent with tools, a team, a\n"
+        "paused run, a failing node and a killed branch) through flowrx, live. It runs until\n"
+        "Ctrl-C, --runs or --seconds.",
+    )
     _common_live(demo)
     demo.add_argument(
-        "--speed", type=_positive, default=1.0, help="play X times as fast as simulated time"
+        "--speed", type=_positive, default=1.0, metavar="X", help="play X times as fast"
     )
-    demo.add_argument("--seed", type=int, default=0, help="the simulator's seed")
+    demo.add_argument("--seed", type=int, default=0, help="the simulator's seed (default 0)")
     demo.add_argument(
         "--bad-frames",
         type=_fraction,
         default=0.0,
         metavar="F",
-        help="fraction of bad frames mixed in",
+        help="mix in this fraction of bad frames (0..1) to see them rejected and counted",
     )
     demo.add_argument(
-        "--duplicates", type=_fraction, default=0.0, metavar="F", help="fraction of frames repeated"
+        "--duplicates",
+        type=_fraction,
+        default=0.0,
+        metavar="F",
+        help="repeat this fraction of frames (0..1) to see them dropped",
     )
 
-    watch = sub.add_parser("watch", help="a live endpoint through the full pipeline")
+    watch = _command(
+        sub,
+        "watch",
+        "a live flow: the platform's execution WebSocket in the live view",
+        "Connect to a flow's execution WebSocket and show its runs live.\n\n" + _RECONNECTS,
+    )
     _connection_options(watch)
     _common_live(watch)
-    watch.add_argument("--graph", help="the flow graph (flow/1 or node-setup export)")
-    watch.add_argument("--record", metavar="FILE", help="also record the frames to FILE")
+    watch.add_argument(
+        "--graph",
+        metavar="FLOW",
+        help="the flow's graph (flowrx/flow/1 or the editor's export): names and groups",
+    )
+    watch.add_argument(
+        "--record", metavar="FILE", help="also record what arrives to FILE (for flowrx replay)"
+    )
 
-    record = sub.add_parser("record", help="record a live endpoint as recording/1")
+    record = _command(
+        sub,
+        "record",
+        "save a live flow's frames to a file for flowrx replay",
+        "Record a flow's execution WebSocket to a file (flowrx/recording/1: each frame's exact\n"
+        "text and time) until Ctrl-C or --seconds. The token is never written.\n\n" + _RECONNECTS,
+    )
     _connection_options(record)
-    record.add_argument("-o", "--output", required=True, metavar="FILE")
-    record.add_argument("--seconds", type=_positive, help="stop after N seconds")
-    record.add_argument("--note", default="", help="free text for the header")
+    record.add_argument("-o", "--output", required=True, metavar="FILE", help="the file to write")
+    record.add_argument("--seconds", type=_positive, metavar="N", help="stop after N seconds")
+    record.add_argument("--note", default="", help="a note for the file's header")
 
-    serve = sub.add_parser("serve", help="a stand-in platform server on 127.0.0.1")
-    serve.add_argument("--port", type=_port, default=0, help="port (default: any free one)")
-    serve.add_argument("--runs", type=_count, default=3, help="simulated runs to play")
-    serve.add_argument("--recording", help="play this recording instead of the simulator")
-    serve.add_argument("--token", help="the token clients must present (default: random)")
+    serve = _command(
+        sub,
+        "serve",
+        "a stand-in platform server on 127.0.0.1, for trying watch and record",
+        "Serve the simulator (or a recording) the way the platform does, on 127.0.0.1. The\n"
+        "first line printed is the URL to connect to (token included). It plays once the\n"
+        "first client connects, then stays up --linger seconds.",
+    )
+    serve.add_argument("--port", type=_port, default=0, help="the port (default: any free one)")
+    serve.add_argument(
+        "--runs", type=_count, default=3, metavar="N", help="simulated runs to play (default 3)"
+    )
+    serve.add_argument(
+        "--recording", metavar="FILE", help="play this recording instead of the simulator"
+    )
+    serve.add_argument("--token", help="the token clients must present (default: a random one)")
     serve.add_argument("--flow-id", help="the flow id in the path (default: the demo flow's)")
-    serve.add_argument("--seed", type=int, default=0, help="the simulator's seed")
-    serve.add_argument("--speed", type=_positive, default=1.0, help="play X times as fast")
+    serve.add_argument("--seed", type=int, default=0, help="the simulator's seed (default 0)")
+    serve.add_argument(
+        "--speed", type=_positive, default=1.0, metavar="X", help="play X times as fast"
+    )
+    serve.add_argument(
+        "--write-graph",
+        metavar="PATH",
+        help="write the simulated flow's graph to PATH first, for `watch --graph PATH` "
+        "(also in examples/demo.flow.json)",
+    )
     serve.add_argument(
         "--linger",
         type=_non_negative,
         default=2.0,
+        metavar="S",
         help="seconds to stay up after the last frame (default 2)",
     )
 
@@ -277,17 +417,64 @@ def _replay(args: argparse.Namespace, out: TextIO) -> int:
     return asyncio.run(_replay_live(recording, graph, faults, args, out))
 
 
+_CHAT_TEXT_LIMIT = 200
+
+
 def _printer(out: TextIO, now: Any, graph: FlowGraph | None = None) -> Any:
-    """A sink printing one line per change; nodes by handle when the graph knows them."""
+    """A sink printing one line per change; nodes by handle when the graph knows them.
+
+    A chat message's line shows what changed: its first text, then ``+'…'`` for the text a
+    chunk added, ``='…'`` when the text was replaced (a final answer), and no text when only
+    its state or tools changed. HTML items are shown as their text. Every line is escaped
+    (:func:`escape_controls`): ids, handles and text come from the wire.
+    """
     graph = graph or FlowGraph.empty()
+    shown: dict[str | None, dict[int, str]] = {}  # run -> message index -> text printed so far
+
+    def chat(change: Change, message: MessageSummary) -> str:
+        texts = shown.setdefault(change.run_id, {})
+        new = html_text(message.text) if message.kind == "html" else message.text
+        old = texts.get(message.index)
+        texts[message.index] = new
+        if old is None:
+            what = f": {cut(new, _CHAT_TEXT_LIMIT)!r}"
+        elif new == old:
+            what = ""
+        elif new.startswith(old):
+            what = f" +{cut(new[len(old) :], _CHAT_TEXT_LIMIT)!r}"
+        else:
+            what = f" ={cut(new, _CHAT_TEXT_LIMIT)!r}"
+        state = "closed" if message.closed else "open"
+        tools = f" tools={message.tools}" if message.tools else ""
+        name = f" {message.name!r}" if message.name else ""
+        return f"#{message.index} {message.speaker}{name} {message.kind} {state}{tools}{what}"
 
     def sink(change: Change) -> None:
         handle = graph.handle(change.node_id)
         if handle is not None:
             change = attrs.evolve(change, node_id=handle)
-        out.write(f"{now():9.3f}  {change.describe()}\n")
+        if change.concern == "chat" and change.what == "cleared":
+            shown.pop(change.run_id, None)
+        if change.concern == "chat" and isinstance(change.value, MessageSummary):
+            where = " ".join(
+                part
+                for part in (
+                    f"run={change.run_id}" if change.run_id else "",
+                    f"node={change.node_id}" if change.node_id else "",
+                )
+                if part
+            )
+            line = f"{change.concern:<11} {change.what:<8} {where} {chat(change, change.value)}"
+        else:
+            line = change.describe()
+        _line(out, f"{now():9.3f}  {line}")
 
     return sink
+
+
+def _line(out: TextIO, line: str) -> None:
+    """Print one line of untrusted text, control characters escaped."""
+    out.write(escape_controls(line) + "\n")
 
 
 def _replay_virtual(
@@ -332,7 +519,10 @@ async def _replay_live(
         frames, scheduler=scheduler, graph=graph, faults=faults, sinks=sinks
     )
     try:
-        await done.wait()
+        while not done.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), 0.1)
+            out.flush()  # a reader at the other end of a pipe sees the lines as they come
         while not state.settled():  # let the display windows close (not the stall watchdog)
             await asyncio.sleep(0.01)
         if args.snapshot is not None:
@@ -351,6 +541,148 @@ def _on_complete(callback: Any) -> Any:
 _ENDED = frozenset({"success", "error", "killed"})
 
 
+class _Exit(Exception):
+    """A session that did not work (not a user mistake): one line on stderr, exit ``code``."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _Signals:
+    """While entered, SIGINT and SIGTERM on the loop end the session (remembering which came)
+    instead of raising in the middle of it; :meth:`check` then ends the command the same way
+    for every command: exit 130 (Ctrl-C) or 143 (SIGTERM), one line, no traceback."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.stop = asyncio.Event()
+        self.received: signal.Signals | None = None
+
+    def _on(self, sig: signal.Signals) -> None:
+        self.received = self.received or sig
+        self.stop.set()
+
+    def __enter__(self) -> _Signals:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.loop.add_signal_handler(sig, self._on, sig)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.loop.remove_signal_handler(sig)
+
+    async def wait(self, seconds: float) -> None:
+        """Wait up to ``seconds``, less if a signal comes."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop.wait(), seconds)
+
+    def check(self, detail: str | None = None) -> None:
+        """Raise the interrupted ending if a signal came (``detail`` after a semicolon)."""
+        if self.received is None:
+            return
+        word = "interrupted" if self.received == signal.SIGINT else "terminated"
+        raise _Exit(word + (f"; {detail}" if detail else ""), 128 + int(self.received))
+
+
+class _Connection:
+    """What the CLI needs to know of a source: why it last failed, and whether it ever opened.
+
+    The CLI reports the connection itself (the view's health line, ``--plain`` status lines,
+    ``record``'s lines on stderr, and the final error line), so the source's own status log
+    records are left out of the CLI's log (see :func:`_shown`): each is reported once.
+    """
+
+    def __init__(self, source: WebSocketSource, url: str, show: Any = None) -> None:
+        self.source = source
+        self.url = url
+        self.last_reason: str | None = None
+        self.failed: str | None = None
+        """The reason, when the source gave up (a refused token, a wrong path, a bad URL)."""
+        self._show = show
+        source.status.subscribe(self._on_status)
+
+    def _on_status(self, status: ConnectionStatus) -> None:
+        if status.state == "failed":
+            self.failed = status.reason or "connection failed"
+        if status.state == "reconnecting" and status.reason:
+            self.last_reason = status.reason.split("; retry in ")[0]
+        if self._show is not None and status.state != "failed":  # failed: the error line
+            self._show(status)
+
+    @property
+    def never_connected(self) -> str | None:
+        """``never connected to URL (why)`` when no connection ever opened, else None."""
+        if self.source.stats.connections:
+            return None
+        why = f" ({self.last_reason})" if self.last_reason else ""
+        return f"never connected to {redact(self.url)}{why}"
+
+    def check(self, signals: _Signals) -> None:
+        """End the command as the session went: failed (exit 2), interrupted (130/143), never
+        connected (exit 1), or return for success."""
+        if self.failed is not None:
+            raise UsageError(f"connection failed: {self.failed}")
+        signals.check(self.never_connected)
+        if self.never_connected is not None:
+            raise _Exit(self.never_connected)
+
+
+class _Recording:
+    """Frames to a ``recording/1`` file beside a live source (``record``, ``watch --record``).
+
+    The header is written when the connection first opens; the first write error (a full
+    disk) is reported once and ends the session (``stop``); a session that never connected
+    leaves no file behind.
+    """
+
+    def __init__(self, path: str, url: str, note: str, stop: asyncio.Event) -> None:
+        try:
+            self.recorder = Recorder(path, source=redact(url), note=note)
+        except OSError as exc:
+            raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+        self.path = path
+        self.stop = stop
+        self.error: str | None = None
+
+    def attach(self, source: WebSocketSource) -> None:
+        """Record ``source``'s frames (at loop time) and begin when it first opens."""
+        loop = asyncio.get_running_loop()
+        source.frames.subscribe(lambda frame: self._guard(self.recorder.write, frame, loop.time()))
+        source.status.subscribe(
+            lambda status: self._guard(self.recorder.begin) if status.state == "open" else None
+        )
+
+    def _guard(self, action: Any, *args: Any) -> None:
+        if self.error is not None:
+            return
+        try:
+            action(*args)
+        except OSError as exc:
+            self._fail(exc)
+
+    def _fail(self, exc: OSError) -> None:
+        self.error = (
+            f"cannot write {self.path}: {exc.strerror or exc} "
+            f"(stopped after {self.recorder.frames} frames)"
+        )
+        self.stop.set()
+
+    def finish(self, connected: bool) -> None:
+        """Close the file; remove it when nothing ever connected (no header-only file)."""
+        self._guard(self.recorder.close)
+        if not connected and self.error is None and not self.recorder.begun:
+            with contextlib.suppress(OSError):
+                # only the empty regular file this session made (never /dev/null and the like)
+                if os.path.isfile(self.path) and os.path.getsize(self.path) == 0:
+                    os.remove(self.path)
+
+    def check(self) -> None:
+        """Raise the write error, if there was one."""
+        if self.error is not None:
+            raise _Exit(self.error)
+
+
 async def _live(
     frames: Any,
     graph: FlowGraph,
@@ -358,7 +690,9 @@ async def _live(
     out: TextIO,
     *,
     title: str,
-    source: WebSocketSource | None = None,
+    connection: _Connection | None = None,
+    recording: _Recording | None = None,
+    signals: _Signals,
 ) -> int:
     """Run the pipeline live until --runs/--seconds/Ctrl-C; show it; write the snapshot."""
     loop = asyncio.get_running_loop()
@@ -367,7 +701,6 @@ async def _live(
     def clock() -> float:
         return loop.time() - started
 
-    stop = asyncio.Event()
     ended: set[str] = set()
 
     def count_ends(change: Change) -> None:
@@ -393,31 +726,28 @@ async def _live(
     # collector runs once a minute instead of pausing the loop every few hundred frames
     # (flowrx.runtime says why; the latency benchmark measures it).
     undo_collection = periodic_collection(loop)
+    source = connection.source if connection is not None else None
     if source is not None:
 
         def on_status(status: ConnectionStatus) -> None:
             state.connection = status
-            if args.plain:
-                out.write(f"{clock():9.3f}  {status_line(status)}\n")
+            if args.plain and status.state != "failed":  # failed: reported by the error line
+                _line(out, f"{clock():9.3f}  {status_line(status)}")
 
         source.status.subscribe(on_status)
         source.start()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     deadline = None if args.seconds is None else started + args.seconds
     fps, last_frames, last_at = 0.0, 0, loop.time()
-    failed: str | None = None
     try:
         if view is not None:
             view.start()
-        while not stop.is_set():
+        while not signals.stop.is_set():
             now = loop.time()
             if deadline is not None and now >= deadline:
                 break
             if args.runs is not None and len(ended) >= args.runs and state.settled():
                 break
-            if source is not None and source.current.state == "failed":
-                failed = source.current.reason or "connection failed"
+            if connection is not None and connection.failed is not None:
                 break
             if now - last_at >= 0.5:
                 frames_now = state.counters["frames"]
@@ -425,11 +755,10 @@ async def _live(
                 last_frames, last_at = frames_now, now
             if view is not None:
                 view.refresh(state.connection, fps)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.1)
+            else:
+                out.flush()  # a reader at the other end of a pipe sees the lines as they come
+            await signals.wait(0.1)
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
         if view is not None:
             view.refresh(state.connection, fps)
             view.stop()
@@ -437,89 +766,98 @@ async def _live(
             await source.close()
         subscription.dispose()
         undo_collection()
+        if recording is not None:
+            recording.finish(connected=source is not None and source.stats.connections > 0)
     if args.snapshot:
         _write(state.snapshot(), args.snapshot, out)
-    if failed is not None:
-        raise UsageError(f"connection failed: {failed}")
+    if recording is not None:
+        recording.check()
+    if connection is not None:
+        connection.check(signals)
+    signals.check()
     return 0
 
 
 async def _demo(args: argparse.Namespace, out: TextIO) -> int:
-    from flowrx.streams.simulate import demo_flow, simulate
+    from flowrx.streams.simulate import demo_flow, simulate_stream
 
     loop = asyncio.get_running_loop()
-    runs = args.runs if args.runs is not None else 1000
-    recorded = simulate(
-        runs, seed=args.seed, bad_frames=args.bad_frames, duplicates=args.duplicates
+    # made run by run as they fall due: the view starts at once, and without --runs it
+    # plays until stopped
+    frames = simulate_stream(
+        AsyncIOScheduler(loop),
+        args.runs,
+        seed=args.seed,
+        speed=args.speed,
+        bad_frames=args.bad_frames,
+        duplicates=args.duplicates,
     )
-    frames = replay(recorded, AsyncIOScheduler(loop), speed=args.speed)
-    return await _live(frames, demo_flow(), args, out, title="flowrx demo")
+    with _Signals(loop) as signals:
+        return await _live(frames, demo_flow(), args, out, title="flowrx demo", signals=signals)
 
 
 def _options(args: argparse.Namespace) -> WebSocketOptions:
     return WebSocketOptions(
         token=args.token,
-        token_in_query=args.token_in_query,
+        token_in_query=not args.token_in_header,
         heartbeat=args.heartbeat,
         max_frame=args.max_frame,
     )
 
 
 def _check_url(url: str) -> None:
-    if not url.startswith(("ws://", "wss://")):
-        raise UsageError(f"{url!r} is not a ws:// or wss:// URL")
+    try:
+        check_url(url)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 async def _watch(args: argparse.Namespace, out: TextIO) -> int:
     _check_url(args.url)
     graph = load_graph(args.graph) if args.graph else FlowGraph.empty()
-    source = WebSocketSource(args.url, _options(args))
-    recorder = None
-    if args.record:
-        recorder = _recorder(args.record, args.url, "flowrx watch")
-        loop = asyncio.get_running_loop()
-        rec = recorder
-        source.frames.subscribe(lambda frame: rec.write(frame, loop.time()))
-    try:
-        return await _live(source.frames, graph, args, out, title=redact(args.url), source=source)
-    finally:
-        if recorder is not None:
-            recorder.close()
-
-
-def _recorder(path: str, url: str, note: str) -> Recorder:
-    try:
-        return Recorder(path, source=redact(url), note=note)
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    loop = asyncio.get_running_loop()
+    with _Signals(loop) as signals:
+        recording = None
+        if args.record:
+            recording = _Recording(args.record, args.url, "flowrx watch", signals.stop)
+        source = WebSocketSource(args.url, _options(args))
+        if recording is not None:
+            recording.attach(source)
+        return await _live(
+            source.frames,
+            graph,
+            args,
+            out,
+            title=redact(args.url),
+            connection=_Connection(source, args.url),
+            recording=recording,
+            signals=signals,
+        )
 
 
 async def _record(args: argparse.Namespace, out: TextIO) -> int:
     _check_url(args.url)
     loop = asyncio.get_running_loop()
-    recorder = _recorder(args.output, args.url, args.note or "flowrx record")
-    source = WebSocketSource(args.url, _options(args))
-    source.frames.subscribe(lambda frame: recorder.write(frame, loop.time()))
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    source.start()
-    deadline = None if args.seconds is None else loop.time() + args.seconds
-    try:
-        while not stop.is_set() and source.current.state != "failed":
-            if deadline is not None and loop.time() >= deadline:
-                break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.1)
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-        failed = source.current.reason if source.current.state == "failed" else None
-        await source.close()
-        recorder.close()
-    if failed:
-        raise UsageError(f"connection failed: {failed}")
-    out.write(f"recorded {recorder.frames} frames to {args.output}\n")
+    with _Signals(loop) as signals:
+        recording = _Recording(args.output, args.url, args.note or "flowrx record", signals.stop)
+        source = WebSocketSource(args.url, _options(args))
+        recording.attach(source)
+        connection = _Connection(
+            source, args.url, show=lambda status: _line(sys.stderr, status_line(status))
+        )
+        source.start()
+        deadline = None if args.seconds is None else loop.time() + args.seconds
+        try:
+            while not signals.stop.is_set() and connection.failed is None:
+                if deadline is not None and loop.time() >= deadline:
+                    break
+                await signals.wait(0.1)
+        finally:
+            await source.close()
+            recording.finish(connected=source.stats.connections > 0)
+        recording.check()
+        connection.check(signals)
+    _line(out, f"recorded {recording.recorder.frames} frames to {args.output}")
     return 0
 
 
@@ -527,11 +865,15 @@ async def _serve(args: argparse.Namespace, out: TextIO) -> int:
     from flowrx.streams.simulate import DEMO_FLOW_ID, simulate
 
     if args.recording:
+        if args.write_graph:
+            raise UsageError("--write-graph writes the simulator's graph: not with --recording")
         frames = list(read_recording(args.recording).frames)
         flow_id = args.flow_id or _flow_id_of(frames) or "flow"
     else:
         frames = simulate(args.runs, seed=args.seed)
         flow_id = args.flow_id or DEMO_FLOW_ID
+        if args.write_graph:
+            _write_graph(args.write_graph)
     server = PlatformServer(
         frames, flow_id=flow_id, token=args.token, port=args.port, speed=args.speed
     )
@@ -542,24 +884,31 @@ async def _serve(args: argparse.Namespace, out: TextIO) -> int:
     out.write(url + "\n")
     out.flush()
     loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    play = asyncio.create_task(server.play())
-    try:
-        waiter = asyncio.create_task(stop.wait())
-        await asyncio.wait({play, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        if play.done() and not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), args.linger)
-        waiter.cancel()
-    finally:
-        play.cancel()
-        await asyncio.gather(play, return_exceptions=True)
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-        await server.close()
+    with _Signals(loop) as signals:
+        play = asyncio.create_task(server.play())
+        try:
+            waiter = asyncio.create_task(signals.stop.wait())
+            await asyncio.wait({play, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            if play.done() and not signals.stop.is_set():
+                await signals.wait(args.linger)
+            waiter.cancel()
+        finally:
+            play.cancel()
+            await asyncio.gather(play, return_exceptions=True)
+            await server.close()
+        signals.check()
     return 0
+
+
+def _write_graph(path: str) -> None:
+    """Write the demo flow's graph (flowrx/flow/1) for `watch --graph`."""
+    from flowrx.streams.simulate import demo_graph_json
+
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(demo_graph_json())
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _flow_id_of(frames: Sequence[RecordedFrame]) -> str | None:
@@ -572,23 +921,72 @@ def _flow_id_of(frames: Sequence[RecordedFrame]) -> str | None:
 
 
 def _to_stderr(message: Any) -> None:
-    sys.stderr.write(message)  # looked up per line: works under redirection and capture
+    """Write a formatted log record to stderr (looked up per record: works under redirection
+    and capture), every line of it escaped: messages and tracebacks can quote wire text."""
+    sys.stderr.write("\n".join(escape_controls(line) for line in str(message).split("\n")))
+
+
+def _log_format(every_traceback: bool) -> Any:
+    """The CLI's log line: time, level and the message, then the traceback on the next lines,
+    but only for the first failure of each concern and error type (every one when
+    ``every_traceback``): ``--fault`` makes hundreds of identical failures, and one traceback
+    says all they have to say; a different error in the same concern still shows its own."""
+    shown: set[tuple[str, str]] = set()
+
+    def fmt(record: Any) -> str:
+        line = "{time:HH:mm:ss.SSS} {level: <8} {message}\n"
+        exception = record["exception"]
+        if exception is None:
+            return line
+        kind = exception.type.__qualname__ if exception.type is not None else ""
+        key = (str(record["extra"].get("concern")), kind)
+        if every_traceback or key not in shown:
+            shown.add(key)
+            return line + "{exception}"
+        return line
+
+    return fmt
+
+
+#: The connection's status records: the CLI reports the connection itself (see _Connection).
+_STATUS_EVENTS = frozenset({"connecting", "open", "reconnecting", "closed", "failed"})
+
+
+def _shown(record: Any) -> bool:
+    """Whether the CLI's log shows a record: everything but the connection's status, which the
+    CLI reports once in its own way (view, status lines, the final error line)."""
+    extra = record["extra"]
+    return not (extra.get("concern") == "connection" and extra.get("event") in _STATUS_EVENTS)
+
+
+def _add_log_sink(level: str) -> int:
+    """Send flowrx's log to stderr at ``level``; returns the loguru handler id."""
+    return logger.add(
+        _to_stderr,
+        level=level,
+        format=_log_format(every_traceback=logger.level(level).no <= logger.level("DEBUG").no),
+        filter=_shown,
+        backtrace=False,
+        diagnose=False,
+        colorize=False,
+    )
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run the command line; return the exit code (2 for a user mistake, one line on stderr)."""
     out = out or sys.stdout
-    if hasattr(signal, "SIGPIPE") and out is sys.stdout:  # `flowrx replay … | head` ends quietly
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     handler: int | None = None
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = build_parser().parse_args(argv)
-        handler = logger.add(
-            _to_stderr,
-            level=args.log_level,
-            backtrace=False,
-            diagnose=False,
-        )
+        parser = build_parser()
+        if not argv:  # a bare `flowrx`: what it can do, on stderr, exit 2
+            sys.stderr.write(parser.format_help())
+            return 2
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as done:  # --help, --version: printed; a host gets the code back
+            return done.code if isinstance(done.code, int) else 0
+        handler = _add_log_sink(args.log_level)
         logger.enable("flowrx")
         if args.command == "replay":
             return _replay(args, out)
@@ -597,9 +995,13 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             return asyncio.run(live[args.command](args, out))
         raise UsageError(f"unknown command {args.command!r}")  # pragma: no cover
     except (UsageError, RecordingError, GraphError) as exc:
-        print(f"flowrx: error: {exc}", file=sys.stderr)
+        _line(sys.stderr, f"flowrx: error: {exc}")
         return 2
-    except KeyboardInterrupt:
+    except _Exit as exc:
+        _line(sys.stderr, f"flowrx: {exc}")
+        return exc.code
+    except KeyboardInterrupt:  # outside a live session's own handling (replay, start-up)
+        _line(sys.stderr, "flowrx: interrupted")
         return 130
     finally:
         if handler is not None:
@@ -608,8 +1010,15 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
 
 
 def run() -> None:
-    """The console script: loguru's default handler gives way to the CLI's own."""
+    """The console script, the only place that changes process-wide settings.
+
+    loguru's default handler gives way to the CLI's own, and SIGPIPE gets its default action so
+    that ``flowrx replay … | head`` ends quietly. :func:`main` itself changes neither: a host
+    (or a test) calling it keeps its own handlers.
+    """
     logger.remove()
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     sys.exit(main())
 
 

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
 
@@ -128,12 +128,24 @@ def test_serve_then_watch_ends_by_itself_with_both_runs_ended(tmp_path: Path) ->
     assert "connection open" in done.stdout
 
 
-def test_watch_with_a_bad_token_exits_2_with_one_line() -> None:
-    """A 403 at the handshake is a user mistake: one line, exit 2, no traceback."""
+@pytest.mark.parametrize(
+    ("fix", "fragment"),
+    [
+        (lambda url: url.replace("token=right", "token=wrong"), "HTTP 403"),
+        (lambda url: url.replace("/execution/", "/execution/x"), "HTTP 404"),
+    ],
+)
+@pytest.mark.parametrize("command", ["watch", "record"])
+def test_a_refused_handshake_is_reported_once_with_exit_2(
+    command: str, fix: Any, fragment: str, tmp_path: Path
+) -> None:
+    """A refused token (403) or a wrong flow id (404): one line on stderr, exit 2, no file."""
     server, url = _serve("--runs", "1", "--token", "right")
+    target = tmp_path / "rec.jsonl"
+    extra = ["--plain"] if command == "watch" else ["-o", str(target)]
     try:
         done = subprocess.run(
-            [*FLOWRX, "watch", url.replace("token=right", "token=wrong"), "--plain"],
+            [*FLOWRX, command, fix(url), *extra],
             capture_output=True,
             text=True,
             timeout=30,
@@ -142,8 +154,36 @@ def test_watch_with_a_bad_token_exits_2_with_one_line() -> None:
     finally:
         _stop(server)
     assert done.returncode == 2
-    assert "HTTP 403" in done.stderr
+    [line] = [line for line in done.stderr.splitlines() if fragment in line]
+    assert line.startswith("flowrx: error: connection failed: ")
+    assert done.stderr.splitlines()[-1] == line
     assert "Traceback" not in done.stderr
+    assert "right" not in done.stderr + done.stdout
+    assert not target.exists()
+
+
+@pytest.mark.parametrize("header", [False, True])
+def test_the_readme_platform_example_sends_token_as_the_platform_reads_it(
+    header: bool, tmp_path: Path
+) -> None:
+    """`watch URL --token T` (URL without ?token=) connects to a server reading ?token=;
+    --token-in-header sends it as a Bearer header instead."""
+    server, url = _serve("--runs", "1", "--speed", "10", "--token", "s3cret")
+    bare = url.split("?")[0]
+    extra = ["--token-in-header"] if header else []
+    try:
+        done = subprocess.run(
+            [*FLOWRX, "watch", bare, "--token", "s3cret", *extra, "--runs", "1", "--plain"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        _stop(server)
+    assert done.returncode == 0, done.stderr
+    assert "connection open" in done.stdout
+    assert "s3cret" not in done.stdout + done.stderr
 
 
 def test_killing_and_restarting_the_server_during_watch_reconnects_within_the_backoff(
@@ -219,6 +259,8 @@ def test_record_then_replay_gives_the_served_state(tmp_path: Path) -> None:
     ("argv", "fragment"),
     [
         (["watch", "http://x"], "not a ws://"),
+        (["watch", "ws://[::1"], "not a ws://"),
+        (["record", "ws://h:99999/x?token=s3cret", "-o", "x.jsonl"], "token=%2A%2A%2A"),
         (["record", "ws://127.0.0.1:1/x"], "required"),
         (["serve", "--port", "70000"], "port"),
         (["serve", "--recording", "/nonexistent.jsonl"], "no such file"),
@@ -251,8 +293,8 @@ def test_the_console_script_is_installed() -> None:
     assert "watch" in done.stdout
 
 
-def test_ctrl_c_ends_demo_cleanly_and_writes_the_snapshot(tmp_path: Path) -> None:
-    """SIGINT (Ctrl-C) stops the live loop: exit 0, no traceback, the snapshot written."""
+def test_ctrl_c_ends_demo_with_130_one_line_and_writes_the_snapshot(tmp_path: Path) -> None:
+    """SIGINT (Ctrl-C) stops the live loop: exit 130, one line, the snapshot still written."""
     snap = tmp_path / "snap.json"
     proc = subprocess.Popen(
         [*FLOWRX, "demo", "--plain", "--snapshot", str(snap)],
@@ -264,9 +306,89 @@ def test_ctrl_c_ends_demo_cleanly_and_writes_the_snapshot(tmp_path: Path) -> Non
     _wait_line(proc.stdout, "store       badge")
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
-    assert "Traceback" not in err
+    assert proc.returncode == 130, err
+    assert err == "flowrx: interrupted\n"
     assert json.loads(snap.read_text())["schema"] == "flowrx/snapshot/1"
+
+
+@pytest.mark.parametrize("command", ["replay", "serve", "watch", "record"])
+def test_ctrl_c_ends_every_command_the_same_way(
+    command: str, tmp_path: Path, examples: Path
+) -> None:
+    """replay, serve, watch and record, interrupted: exit 130 and the one line."""
+    server = None
+    if command == "replay":
+        argv, stream, needle = [str(examples / "agent-chat.jsonl"), "--speed", "0.01"], 1, "run"
+    elif command == "serve":
+        argv, stream, needle = ["--runs", "1"], 1, "ws://"
+    else:
+        server, url = _serve("--runs", "1", "--speed", "0.05")
+        extra = ["--plain"] if command == "watch" else ["-o", str(tmp_path / "rec.jsonl")]
+        argv, stream, needle = [url, *extra], 1 if command == "watch" else 2, "connection open"
+    proc = subprocess.Popen(
+        [*FLOWRX, command, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        pipe = proc.stdout if stream == 1 else proc.stderr
+        assert pipe is not None
+        _wait_line(pipe, needle)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if server is not None:
+            _stop(server)
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert err.splitlines()[-1] == "flowrx: interrupted"
+    assert "Traceback" not in err
+    if command == "record":
+        header = json.loads((tmp_path / "rec.jsonl").read_text().splitlines()[0])
+        assert header["flowrx"] == "recording/1"
+
+
+@pytest.mark.parametrize("command", ["watch", "record"])
+def test_a_session_that_never_connected_exits_1_and_says_so(command: str, tmp_path: Path) -> None:
+    """Nothing listens: retried with one status line per attempt, then exit 1 and one line;
+    record leaves no file behind."""
+    url = f"ws://127.0.0.1:{_free_port()}/ws/v1/execution/f"
+    target = tmp_path / "rec.jsonl"
+    extra = ["--plain"] if command == "watch" else ["-o", str(target)]
+    done = subprocess.run(
+        [*FLOWRX, command, url, *extra, "--seconds", "1.2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    status = done.stdout if command == "watch" else done.stderr
+    retries = [line for line in status.splitlines() if "connection reconnecting" in line]
+    attempts = [int(line.split("(attempt ")[1].split(")")[0]) for line in retries]
+    assert attempts == list(range(1, len(retries) + 1))
+    assert len(attempts) >= 1
+    [error] = [line for line in done.stderr.splitlines() if line.startswith("flowrx:")]
+    assert error.startswith(f"flowrx: never connected to {url} (ConnectionRefusedError")
+    assert "Traceback" not in done.stderr
+    assert not target.exists()
+
+
+def test_ctrl_c_before_ever_connecting_says_so(tmp_path: Path) -> None:
+    """Interrupted while nothing listens: exit 130, and the line says it never connected."""
+    url = f"ws://127.0.0.1:{_free_port()}/x"
+    proc = subprocess.Popen(
+        [*FLOWRX, "watch", url, "--plain"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    _wait_line(proc.stdout, "connection reconnecting")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    [line] = err.splitlines()
+    assert line.startswith(f"flowrx: interrupted; never connected to {url} (ConnectionRefused")
 
 
 def test_demo_with_the_live_view_renders_and_ends(tmp_path: Path) -> None:
@@ -285,3 +407,51 @@ def test_demo_with_the_live_view_renders_and_ends(tmp_path: Path) -> None:
     assert "frames" in done.stdout  # the health line of the view
     [run] = json.loads(snap.read_text())["lifecycle"]["runs"].values()
     assert run["status"] in ("success", "error", "killed")
+
+
+def test_record_on_a_full_disk_reports_one_line_and_stops_cleanly(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Writing to /dev/full: one error line, exit 1, no traceback, not one line per frame."""
+    server, url = _serve("--runs", "1", "--speed", "10")
+    try:
+        code = main(["record", url, "-o", "/dev/full", "--seconds", "30"], out=io.StringIO())
+    finally:
+        _stop(server)
+    err = capsys.readouterr().err
+    assert code == 1
+    [line] = [line for line in err.splitlines() if "No space left" in line]
+    assert line.startswith("flowrx: cannot write /dev/full: No space left on device")
+    assert err.splitlines()[-1] == line
+    assert "Traceback" not in err
+    assert os.path.exists("/dev/full")
+
+
+def test_a_session_that_never_connected_removes_only_an_empty_file_it_made(tmp_path: Path) -> None:
+    """Never connected: the empty recording file goes, but a path to a device stays."""
+    url = f"ws://127.0.0.1:{_free_port()}/x"
+    device = tmp_path / "null"
+    device.symlink_to(os.devnull)
+    plain = tmp_path / "rec.jsonl"
+    for target in (device, plain):
+        code = main(
+            ["watch", url, "--plain", "--seconds", "0.3", "--record", str(target)],
+            out=io.StringIO(),
+        )
+        assert code == 1
+    assert device.is_symlink()
+    assert not plain.exists()
+
+
+def test_token_goes_in_the_query_unless_the_header_is_asked_for() -> None:
+    """`--token` alone sends ?token= (what the platform reads); --token-in-header a header."""
+    from flowrx.cli import _options, build_parser
+
+    parser = build_parser()
+    plain = _options(parser.parse_args(["watch", "wss://h/ws/v1/execution/f", "--token", "t"]))
+    assert plain.token == "t"
+    assert plain.token_in_query is True
+    header = parser.parse_args(
+        ["record", "ws://h/x", "-o", "f", "--token", "t", "--token-in-header"]
+    )
+    assert _options(header).token_in_query is False

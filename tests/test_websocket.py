@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
+import attrs
 import pytest
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 from websockets.asyncio.server import ServerConnection, serve
@@ -20,6 +21,7 @@ from flowrx.streams.websocket import (
     ConnectionStatus,
     WebSocketOptions,
     WebSocketSource,
+    check_url,
     redact,
 )
 
@@ -153,16 +155,70 @@ def test_http_403_at_the_handshake_fails_with_the_reason() -> None:
     run(body())
 
 
-def test_a_bad_url_fails_at_once() -> None:
-    """A URL that is not ws:// or wss:// is reported failed, not retried."""
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:1/x", "ws://[::1", "ws://h:99999/x", "ws:///x?token=s3cret"]
+)
+def test_a_bad_url_fails_at_once(url: str) -> None:
+    """A URL no connection can be attempted to is reported failed (token hidden), not retried."""
 
     async def body() -> None:
-        source = WebSocketSource("http://127.0.0.1:1/x", WebSocketOptions(backoff=FAST))
+        source = WebSocketSource(url, WebSocketOptions(backoff=FAST))
         source.start()
         status = await source.wait_failed()
         assert status.state == "failed"
         assert "bad URL" in (status.reason or "")
+        assert "s3cret" not in (status.reason or "")
+        assert source.stats.attempts == 0
         await source.close()
+
+    run(body())
+    with pytest.raises(ValueError, match="not a ws:// or wss:// URL") as caught:
+        check_url(url)
+    assert "s3cret" not in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("code", [HTTPStatus.NOT_FOUND, HTTPStatus.UNAUTHORIZED])
+def test_http_404_and_401_at_the_handshake_are_as_final_as_403(code: HTTPStatus) -> None:
+    """A wrong path or flow id (404) or no token (401): failed after one attempt, with why."""
+
+    async def body() -> None:
+        async with serve(_noop, "127.0.0.1", 0, process_request=_refusing(code)) as server:
+            port = server.sockets[0].getsockname()[1]
+            source = WebSocketSource(f"ws://127.0.0.1:{port}/x", WebSocketOptions(backoff=FAST))
+            source.start()
+            status = await source.wait_failed()
+            assert status.state == "failed"
+            assert f"HTTP {int(code)}" in (status.reason or "")
+            assert source.stats.attempts == 1
+            await source.close()
+
+    run(body())
+
+
+def test_an_unreachable_host_is_retried_with_one_status_per_attempt() -> None:
+    """Nothing listens: every failed attempt publishes exactly one status, with its reason."""
+
+    async def body() -> None:
+        async with serve(_noop, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+        # the port is free again: connecting is refused at once
+        source = WebSocketSource(f"ws://127.0.0.1:{port}/x", WebSocketOptions(backoff=FAST))
+        seen: list[ConnectionStatus] = []
+        source.status.subscribe(seen.append)
+        source.start()
+        await until(lambda: source.stats.attempts >= 5)
+        await until(lambda: len(seen) >= 6)  # the fifth attempt's status
+        await source.close()
+        states = [s.state for s in seen]
+        assert states[0] == "connecting"  # the first try, then one status per failed one
+        assert states.count("connecting") == 1
+        retries = [s for s in seen if s.state == "reconnecting"]
+        assert [s.attempt for s in retries] == list(range(1, len(retries) + 1))
+        assert len(retries) in (source.stats.attempts, source.stats.attempts - 1)
+        assert all("retry in" in (s.reason or "") for s in retries)
+        assert states[-1] == "closed"
+        assert source.stats.connections == 0
 
     run(body())
 
@@ -237,9 +293,10 @@ def test_the_heartbeat_is_kept_by_a_server_that_answers_pong() -> None:
     run(body())
 
 
-@pytest.mark.parametrize("in_query", [False, True])
-def test_the_token_travels_in_a_header_unless_the_query_is_asked_for(in_query: bool) -> None:
-    """Defect 28: the token goes in Authorization by default, in ?token= only when asked."""
+@pytest.mark.parametrize("in_query", [None, False, True])
+def test_the_token_travels_in_the_query_unless_a_header_is_asked_for(in_query: bool | None) -> None:
+    """The token goes in ?token= by default (the platform reads it), in Authorization when
+    asked (``token_in_query=False``)."""
 
     async def body() -> None:
         seen: list[Request] = []
@@ -250,18 +307,37 @@ def test_the_token_travels_in_a_header_unless_the_query_is_asked_for(in_query: b
 
         async with serve(_noop, "127.0.0.1", 0, process_request=check) as server:
             port = server.sockets[0].getsockname()[1]
-            options = WebSocketOptions(token="s3cret", token_in_query=in_query, backoff=FAST)
+            options = WebSocketOptions(token="s3cret", backoff=FAST)
+            if in_query is not None:
+                options = attrs.evolve(options, token_in_query=in_query)
             source = WebSocketSource(f"ws://127.0.0.1:{port}/ws?session_id=1", options)
             source.start()
             await until(lambda: source.current.state == "open")
             await source.close()
         request = seen[0]
-        if in_query:
+        if in_query is not False:
             assert "token=s3cret" in request.path
             assert "Authorization" not in request.headers
         else:
             assert request.headers["Authorization"] == "Bearer s3cret"
             assert "s3cret" not in request.path
+
+    run(body())
+
+
+@pytest.mark.parametrize("token", ["a\r\nX-Evil: 1", "t\u00f6k", ""])
+def test_a_token_a_header_cannot_carry_fails_at_once_without_showing_it(token: str) -> None:
+    """In header mode a token with line breaks or non-ASCII fails at once; the reason hides it."""
+
+    async def body() -> None:
+        options = WebSocketOptions(token=token, token_in_query=False, backoff=FAST)
+        source = WebSocketSource("ws://127.0.0.1:1/x", options)
+        source.start()
+        status = await source.wait_failed()
+        assert status.state == "failed"
+        assert "header" in (status.reason or "")
+        assert source.stats.attempts == 0
+        await source.close()
 
     run(body())
 
@@ -273,6 +349,7 @@ def test_redact_hides_the_token_in_logs() -> None:
         == "ws://h/ws/v1/execution/f?token=%2A%2A%2A&x=1"
     )
     assert redact("ws://h/x") == "ws://h/x"
+    assert redact("ws://[::1/x?a=1&token=abc#f") == "ws://[::1/x?a=1&token=***#f"
 
 
 def test_serve_to_live_pipeline_gives_the_same_state_as_a_replay(examples: Any) -> None:

@@ -28,7 +28,9 @@ records, and the document is never changed.
 
 from __future__ import annotations
 
+import html.parser
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
@@ -54,7 +56,9 @@ __all__ = [
     "connection_row",
     "cut",
     "detail_summary",
+    "escape_controls",
     "health_view",
+    "html_text",
     "interaction_rows",
     "json_short",
     "node_rows",
@@ -62,6 +66,7 @@ __all__ = [
     "run_order",
     "run_rows",
     "seconds",
+    "terminal_text",
     "text",
 ]
 
@@ -70,6 +75,45 @@ _HEALTHY: Final = frozenset({"frames", "messages", "heartbeats"})
 
 
 # --- text -------------------------------------------------------------------------------------
+
+#: What a terminal must never receive from untrusted text: C0 and C1 controls (ESC, BEL, CSI,
+#: OSC, ``\r``, DEL ...), which can retitle, clear or rewrite the screen; line and paragraph
+#: separators; bidirectional marks, embeddings, overrides and isolates, which reorder what is
+#: shown; and lone UTF-16 surrogates (valid in JSON, but no encoding can write them).
+_UNSAFE: Final = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029\ud800-\udfff]"
+)
+_ESCAPES: Final[Mapping[str, str]] = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    return _ESCAPES.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def escape_controls(value: object) -> str:
+    """``value`` as :func:`text` with every character a terminal must not receive from untrusted
+    text written as a visible escape (``\\x1b``, ``\\n``, ``\\u202e``, ``\\udc00``).
+
+    For one-line output that a person may copy (plain change lines, status lines, log lines):
+    the result is one line, cannot move the cursor or change the terminal, and encodes as
+    strict UTF-8. Backslashes are kept as they are, so escaping twice changes nothing.
+    """
+    return _UNSAFE.sub(_escape, text(value))
+
+
+def _replace(match: re.Match[str]) -> str:
+    return " " if match.group() in "\r\n\t" else "\ufffd"
+
+
+def terminal_text(value: object, limit: int | None = None) -> str:
+    """``value`` as :func:`cut` to ``limit``, made one line of text safe for a terminal.
+
+    Line breaks and tabs become spaces; the other characters :func:`escape_controls` escapes
+    become U+FFFD (for a drawn view, where an escape would be noise).
+    """
+    return _UNSAFE.sub(_replace, cut(value, limit))
 
 
 def text(value: object) -> str:
@@ -83,6 +127,51 @@ def cut(value: object, limit: int | None = None) -> str:
     if limit is not None and len(line) > limit:
         line = line[: max(0, limit - 1)] + "…"
     return line
+
+
+#: Tags whose text is not shown; tags that separate words.
+_HIDDEN_TAGS: Final = frozenset({"script", "style", "template", "head", "title"})
+_BREAK_TAGS: Final = frozenset(
+    (  # noqa: SIM905 (a list of words reads better as words)
+        "address article aside blockquote br dd div dl dt figcaption figure footer h1 h2 h3 h4 "
+        "h5 h6 header hr li main nav ol p pre section table tbody td tfoot th thead tr ul"
+    ).split()
+)
+
+
+class _TextOf(html.parser.HTMLParser):
+    """Collects the text a browser would show of an HTML fragment (no markup, entities
+    decoded, hidden elements left out)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _HIDDEN_TAGS:
+            self.hidden += 1
+        elif tag in _BREAK_TAGS:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _HIDDEN_TAGS:
+            self.hidden = max(0, self.hidden - 1)
+        elif tag in _BREAK_TAGS:
+            self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        if not self.hidden:
+            self.parts.append(data)
+
+
+def html_text(value: object) -> str:
+    """The text of an HTML fragment (a ``ChatHTML`` item) as one line: tags dropped, entities
+    decoded, whitespace collapsed. For views that show text, not markup."""
+    parser = _TextOf()
+    parser.feed(text(value))
+    parser.close()
+    return " ".join("".join(parser.parts).split())
 
 
 def json_short(value: object, limit: int) -> str:

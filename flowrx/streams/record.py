@@ -1,9 +1,15 @@
 """Record a live stream as ``flowrx/recording/1``: exact frame text and its time.
 
-:class:`Recorder` writes the optional header line, then one line per frame,
-``{"t": seconds since the first frame, "data": exact text}`` (``"b64"`` for a binary frame), and
-flushes each line so that an interrupted recording is still a valid file. The source URL in the
-header has its token redacted.
+:class:`Recorder` opens the file at once (so that a path that cannot be written is reported
+before anything connects), writes the header line when the recording begins (:meth:`begin`,
+or the first frame), then one line per frame, ``{"t": seconds since the first frame, "data":
+exact text}`` (``"b64"`` for a binary frame), and flushes each line so that an interrupted
+recording is still a valid file. Lines are ASCII JSON (any string, even a lone surrogate,
+round-trips). The source URL in the header has its token redacted.
+
+A write that fails (a full disk) raises :class:`OSError` to the caller, once: the recorder then
+counts as failed (:attr:`error`), ignores later frames, and :meth:`close` does not raise the
+same error again, so a host reports it once and stops cleanly.
 """
 
 from __future__ import annotations
@@ -26,16 +32,41 @@ class Recorder:
         self.path = os.fspath(path)
         self._file: IO[str] = open(self.path, "w", encoding="utf-8")  # noqa: SIM115
         self._first: float | None = None
+        self._header: Mapping[str, object] | None = {
+            "flowrx": "recording/1",
+            "note": note,
+            "source": source,
+        }
         self.frames = 0
-        header = {"flowrx": "recording/1", "note": note, "source": source}
-        self._write(header)
+        self.error: OSError | None = None
+        """The first write error; after it nothing more is written."""
+
+    @property
+    def begun(self) -> bool:
+        """True once the header is written."""
+        return self._header is None
 
     def _write(self, line: Mapping[str, object]) -> None:
-        self._file.write(json.dumps(line, ensure_ascii=False) + "\n")
-        self._file.flush()
+        if self.error is not None:
+            return
+        try:
+            self._file.write(json.dumps(line) + "\n")
+            self._file.flush()
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def begin(self) -> None:
+        """Write the header line (once; the first frame does it too)."""
+        header, self._header = self._header, None
+        if header is not None:
+            self._write(header)
 
     def write(self, frame: str | bytes, now: float) -> None:
         """Record one frame received at ``now`` (any clock in seconds; the first frame is 0)."""
+        if self.error is not None:
+            return
+        self.begin()
         if self._first is None:
             self._first = now
         t = round(now - self._first, 6)
@@ -46,5 +77,10 @@ class Recorder:
         self.frames += 1
 
     def close(self) -> None:
-        """Close the file."""
-        self._file.close()
+        """Close the file (after a write error, without raising it again)."""
+        try:
+            self._file.close()
+        except OSError as exc:
+            if self.error is None:
+                self.error = exc
+                raise

@@ -46,23 +46,28 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from json.encoder import encode_basestring_ascii as _q
 from operator import itemgetter
 from types import MappingProxyType
 from typing import Any, Final, TypeAlias
 
 import attrs
+import reactivex
 from reactivex import Observable, abc
+from reactivex.disposable import SerialDisposable
 
 from flowrx.graph import FlowGraph, graph_from_mapping
-from flowrx.streams.replay import RecordedFrame, replay
+from flowrx.streams.replay import RecordedFrame
 
 __all__ = [
     "DEMO_FLOW_ID",
     "DEMO_NODE_IDS",
     "demo_flow",
     "demo_graph",
+    "demo_graph_json",
+    "iter_simulate",
+    "play",
     "simulate",
     "simulate_stream",
 ]
@@ -155,6 +160,12 @@ def demo_graph() -> dict[str, Any]:
             node["variables"] = [{"handle": "name", "value": name}]
         nodes.append(node)
     return {"flowrx": "flow/1", "flow_id": DEMO_FLOW_ID, "nodes": nodes}
+
+
+def demo_graph_json() -> str:
+    """The demo flow as ``flowrx/flow/1`` JSON text, as shipped in ``examples/demo.flow.json``
+    (``flowrx serve --write-graph`` writes it too)."""
+    return json.dumps(demo_graph(), indent=2, ensure_ascii=False) + "\n"
 
 
 def demo_flow() -> FlowGraph:
@@ -1002,29 +1013,31 @@ def _bad_frame(noise: random.Random, run_id: str, near: str, epoch: float, t: fl
 
 
 def _noisy(
-    real: list[tuple[float, str, str]],
+    real: Iterator[tuple[float, str, str]],
     noise: random.Random,
     epoch: float,
     bad_frames: float,
     duplicates: float,
     heartbeats: bool,
-) -> list[tuple[float, str]]:
-    """The real frames with duplicates, bad input and heartbeats inserted between them."""
-    out: list[tuple[float, str]] = []
+) -> Iterator[tuple[float, str]]:
+    """The real frames with duplicates, bad input and heartbeats inserted between them (one
+    frame of look-ahead: the next frame's time bounds where an insertion goes)."""
     next_pong = 30.0 + noise.uniform(-1.0, 1.0)
-    last = len(real) - 1
-    for i, (t, text, run_id) in enumerate(real):
+    current = next(real, None)
+    while current is not None:
+        t, text, run_id = current
+        after = next(real, None)
         while heartbeats and next_pong <= t:
-            out.append((next_pong, "pong"))
+            yield (next_pong, "pong")
             next_pong += 30.0 + noise.uniform(-1.0, 1.0)
-        out.append((t, text))
-        following = real[i + 1][0] if i < last else t + 0.002
+        yield (t, text)
+        following = after[0] if after is not None else t + 0.002
         between = t + min(0.001, (following - t) / 2)
         if duplicates and noise.random() < duplicates:
-            out.append((between, text))
+            yield (between, text)
         if bad_frames and noise.random() < bad_frames:
-            out.append((between, _bad_frame(noise, run_id, text, epoch, t)))
-    return out
+            yield (between, _bad_frame(noise, run_id, text, epoch, t))
+        current = after
 
 
 # --- public API -------------------------------------------------------------------------------
@@ -1034,6 +1047,59 @@ def _fraction(name: str, value: float) -> float:
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must be a fraction from 0 to 1, got {value}")
     return value
+
+
+def iter_simulate(
+    runs: int | None = 1,
+    *,
+    seed: int = 0,
+    bad_frames: float = 0.0,
+    duplicates: float = 0.0,
+    pace: float = 1.0,
+    heartbeats: bool = False,
+) -> Iterator[RecordedFrame]:
+    """:func:`simulate`'s frames, made one run at a time as they are taken (``runs=None``: an
+    endless stream). The first frame is ready as soon as the first run is written, so a demo
+    starts at once however many runs it will play; what is not taken is never made."""
+    if runs is not None and runs < 0:
+        raise ValueError(f"runs must not be negative, got {runs}")
+    if not pace > 0:
+        raise ValueError(f"pace must be positive, got {pace}")
+    _fraction("bad_frames", bad_frames)
+    _fraction("duplicates", duplicates)
+    return _frames(runs, seed, bad_frames, duplicates, pace, heartbeats)
+
+
+def _frames(
+    runs: int | None,
+    seed: int,
+    bad_frames: float,
+    duplicates: float,
+    pace: float,
+    heartbeats: bool,
+) -> Iterator[RecordedFrame]:
+    rng = random.Random(seed)
+    epoch = 1_767_225_600.0 + rng.uniform(0, 30 * 86_400)  # some moment of January 2026
+    setting = _Setting(pace, epoch, (_uuid(rng), _uuid(rng)), _Templates())
+
+    def real() -> Iterator[tuple[float, str, str]]:
+        t = 0.0
+        index = 0
+        while runs is None or index < runs:
+            run_id, frames = _run(rng, setting, t, (seed + index) % 3)
+            for at, text in frames:
+                yield (at, text, run_id)
+            t = frames[-1][0] + rng.uniform(0.3, 0.7) * pace
+            index += 1
+
+    timed: Iterator[tuple[float, str]]
+    if bad_frames or duplicates or heartbeats:
+        noise = random.Random(f"flowrx simulate noise {seed}")
+        timed = _noisy(real(), noise, epoch, bad_frames, duplicates, heartbeats)
+    else:
+        timed = ((at, text) for at, text, _ in real())
+    for at, text in timed:
+        yield RecordedFrame(round(at, 6), text)
 
 
 def simulate(
@@ -1053,34 +1119,66 @@ def simulate(
     1.5-4 s for its confirmation and runs are ~0.5 s apart; ``pace`` scales all of these
     (2.0 is half as fast). ``bad_frames`` and ``duplicates`` are the fractions of real frames
     followed by a piece of bad input or by a verbatim repeat; ``heartbeats`` adds ``pong``
-    every ~30 s of stream time.
+    every ~30 s of stream time. :func:`iter_simulate` makes the same frames lazily.
     """
-    if runs < 0:
-        raise ValueError(f"runs must not be negative, got {runs}")
-    if not pace > 0:
-        raise ValueError(f"pace must be positive, got {pace}")
-    _fraction("bad_frames", bad_frames)
-    _fraction("duplicates", duplicates)
-    rng = random.Random(seed)
-    epoch = 1_767_225_600.0 + rng.uniform(0, 30 * 86_400)  # some moment of January 2026
-    setting = _Setting(pace, epoch, (_uuid(rng), _uuid(rng)), _Templates())
-    real: list[tuple[float, str, str]] = []
-    t = 0.0
-    for index in range(runs):
-        run_id, frames = _run(rng, setting, t, (seed + index) % 3)
-        real.extend((at, text, run_id) for at, text in frames)
-        t = frames[-1][0] + rng.uniform(0.3, 0.7) * pace
-    if bad_frames or duplicates or heartbeats:
-        noise = random.Random(f"flowrx simulate noise {seed}")
-        timed = _noisy(real, noise, epoch, bad_frames, duplicates, heartbeats)
-    else:
-        timed = [(at, text) for at, text, _ in real]
-    return [RecordedFrame(round(at, 6), text) for at, text in timed]
+    return list(
+        iter_simulate(
+            runs,
+            seed=seed,
+            bad_frames=bad_frames,
+            duplicates=duplicates,
+            pace=pace,
+            heartbeats=heartbeats,
+        )
+    )
+
+
+def play(
+    frames: Callable[[], Iterable[RecordedFrame]],
+    scheduler: abc.SchedulerBase,
+    speed: float = 1.0,
+) -> Observable[str | bytes]:
+    """Like :func:`~flowrx.streams.replay.replay`, but taking the frames one at a time from a
+    fresh ``frames()`` per subscription, as they fall due: an endless or long lazy stream plays
+    without being made first. Frames must come in time order (as :func:`iter_simulate`'s do).
+    """
+    if speed <= 0:
+        raise ValueError(f"speed must be positive, got {speed}")
+
+    def subscribe(
+        observer: abc.ObserverBase[str | bytes], _: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        start = scheduler.now
+        items = iter(frames())
+        serial = SerialDisposable()  # one slot for the next step, as replay has
+
+        def due(frame: RecordedFrame) -> Any:
+            return start + scheduler.to_timedelta(frame.t / speed)
+
+        def emit(sched: abc.SchedulerBase, state: Any) -> None:
+            frame: RecordedFrame | None = state
+            while frame is not None:
+                observer.on_next(frame.data)
+                following = next(items, None)
+                if following is not None and following.t > frame.t:
+                    serial.disposable = sched.schedule_absolute(due(following), emit, following)
+                    return
+                frame = following
+            observer.on_completed()
+
+        first = next(items, None)
+        if first is None:
+            observer.on_completed()
+            return serial
+        serial.disposable = scheduler.schedule_absolute(due(first), emit, first)
+        return serial
+
+    return reactivex.create(subscribe)
 
 
 def simulate_stream(
     scheduler: abc.SchedulerBase,
-    runs: int = 1,
+    runs: int | None = 1,
     *,
     seed: int = 0,
     speed: float = 1.0,
@@ -1089,13 +1187,18 @@ def simulate_stream(
     pace: float = 1.0,
     heartbeats: bool = False,
 ) -> Observable[str | bytes]:
-    """:func:`simulate`'s frames played on ``scheduler`` (``speed`` as for replay)."""
-    frames = simulate(
-        runs,
-        seed=seed,
-        bad_frames=bad_frames,
-        duplicates=duplicates,
-        pace=pace,
-        heartbeats=heartbeats,
-    )
-    return replay(frames, scheduler, speed)
+    """:func:`simulate`'s frames played on ``scheduler`` (``speed`` as for replay), made as they
+    fall due (:func:`iter_simulate`, :func:`play`); ``runs=None`` plays forever."""
+
+    def frames() -> Iterator[RecordedFrame]:
+        return iter_simulate(
+            runs,
+            seed=seed,
+            bad_frames=bad_frames,
+            duplicates=duplicates,
+            pace=pace,
+            heartbeats=heartbeats,
+        )
+
+    frames()  # bad arguments are refused here, not at subscription
+    return play(frames, scheduler, speed)

@@ -11,14 +11,17 @@ and pushes every frame, on the loop's thread, into a hot observable (:attr:`fram
   accepts the handshake and closes at once: the backoff only resets after a connection has
   stayed open for ``stable_after`` seconds, so an accept-then-close server is retried at the
   backoff's pace, not in a tight loop (websockets' own reconnect resets after every handshake).
-* **Status as a stream** (:attr:`status`): ``connecting``, ``open``, ``reconnecting``,
-  ``closed`` (by the caller) and ``failed`` only for what retrying cannot fix: HTTP 401/403 at
-  the handshake or a bad URL, with the reason.
+* **Status as a stream** (:attr:`status`): ``connecting`` (the first attempt), ``open``,
+  ``reconnecting`` (once per failed attempt, with the reason and the wait before the next),
+  ``closed`` (by the caller) and ``failed`` only for what retrying cannot fix: HTTP 401/403 (a
+  refused token) or 404 (a wrong path or flow id) at the handshake, or a bad URL, with the
+  reason. A host that never got ``open`` can tell from :attr:`SourceStats.connections`.
 * **The platform's text heartbeat** as an option: send ``ping`` every ``heartbeat`` seconds and
   expect ``pong`` within ``heartbeat_timeout``, else reconnect (besides the protocol's pings).
-* **The token in an ``Authorization: Bearer`` header** by default, in the query string
-  (``?token=``) only when asked: the platform's server wants the query, but a header keeps the
-  token out of access logs.
+* **The token in the query string** (``?token=``) by default, as the platform's server reads
+  it; in an ``Authorization: Bearer`` header when asked (``token_in_query=False``), for servers
+  that take one: a header keeps the token out of access logs. Status reasons and log lines
+  never show the token.
 * **Bounded memory.** Frames over ``max_frame`` bytes close the connection with a clear log
   line (counted, then reconnect). The hand-off from the socket to the pipeline is a bounded
   queue: when the pipeline falls behind, the reader *waits* (nothing is dropped), websockets
@@ -32,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import re
 import urllib.parse
 
 import attrs
@@ -45,6 +49,7 @@ from websockets.exceptions import (
     InvalidStatus,
     InvalidURI,
 )
+from websockets.uri import parse_uri
 
 __all__ = [
     "Backoff",
@@ -52,11 +57,18 @@ __all__ = [
     "SourceStats",
     "WebSocketOptions",
     "WebSocketSource",
+    "check_url",
     "redact",
     "status_line",
 ]
 
-_FATAL_HTTP = frozenset({401, 403})
+#: Handshake answers that retrying cannot fix, with what they usually mean.
+_FATAL_HTTP = {
+    401: "bad token?",
+    403: "bad token?",
+    404: "wrong path or flow id?",
+    410: "wrong path or flow id?",
+}
 
 
 @attrs.frozen
@@ -88,7 +100,8 @@ class WebSocketOptions:
     """How to connect: token placement, limits, heartbeat, backoff."""
 
     token: str | None = None
-    token_in_query: bool = False
+    token_in_query: bool = True
+    """Send ``token`` as ``?token=`` (what the platform reads); False: as a Bearer header."""
     heartbeat: float | None = None
     """Send the text ``ping`` this often (seconds); None: the platform heartbeat is off."""
     heartbeat_timeout: float = 5.0
@@ -140,14 +153,33 @@ def _with_token(url: str, token: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
 
 
+_HEADER_TOKEN = re.compile(r"[\x21-\x7e]+")
+_TOKEN_VALUE = re.compile(r"((?:^|[?&;])token=)[^&;#]*")
+
+
 def redact(url: str) -> str:
-    """The URL with any ``token`` query value hidden, for logs and recordings."""
-    parts = urllib.parse.urlsplit(url)
+    """The URL with any ``token`` query value hidden, for logs and recordings (never raises,
+    also for a URL that cannot be parsed)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return _TOKEN_VALUE.sub(r"\1***", url)
     query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
     if not any(k == "token" for k, _ in query):
         return url
     query = [(k, "***" if k == "token" else v) for k, v in query]
     return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+
+
+def check_url(url: str) -> None:
+    """Raise :class:`ValueError` with one line (token hidden) unless ``url`` is a ``ws://`` or
+    ``wss://`` URL a connection can be attempted to."""
+    try:
+        parse_uri(url)
+    except InvalidURI as exc:
+        raise ValueError(f"{redact(url)!r} is not a ws:// or wss:// URL ({exc.msg})") from None
+    except ValueError as exc:
+        raise ValueError(f"{redact(url)!r} is not a ws:// or wss:// URL ({exc})") from None
 
 
 class WebSocketSource:
@@ -244,10 +276,17 @@ class WebSocketSource:
     async def _run(self) -> None:
         attempt = 0
         url, headers = self._target()
-        last: str | None = None
+        try:
+            check_url(url)
+        except ValueError as exc:
+            self._set("failed", 0, f"bad URL: {exc}")
+            return
+        if headers and not _HEADER_TOKEN.fullmatch(self.options.token or ""):
+            self._set("failed", 0, "the token holds characters an HTTP header cannot carry")
+            return
         while not self._closing:
-            first = attempt == 0 and self.stats.connections == 0
-            self._set("connecting" if first else "reconnecting", attempt, last)
+            if self.stats.attempts == 0:
+                self._set("connecting")
             self.stats.attempts += 1
             opened_at: float | None = None
             reason: str
@@ -268,11 +307,13 @@ class WebSocketSource:
             except InvalidStatus as exc:
                 code = exc.response.status_code
                 if code in _FATAL_HTTP:
-                    self._set("failed", attempt, f"HTTP {code} at the handshake (bad token?)")
+                    self._set(
+                        "failed", attempt, f"HTTP {code} at the handshake ({_FATAL_HTTP[code]})"
+                    )
                     return
                 reason = f"HTTP {code} at the handshake"
-            except (InvalidURI, ValueError) as exc:
-                self._set("failed", attempt, f"bad URL: {exc}")
+            except InvalidURI as exc:
+                self._set("failed", attempt, f"bad URL: {exc.msg}")
                 return
             except (OSError, InvalidHandshake, TimeoutError, ConnectionClosed) as exc:
                 reason = f"{type(exc).__name__}: {exc}"
@@ -283,7 +324,7 @@ class WebSocketSource:
                 attempt = 0
             delay = self.options.backoff.delay(attempt, self._rng)
             attempt += 1
-            last = reason
+            # one status per failed attempt: why, and when the next one comes
             self._set("reconnecting", attempt, f"{reason}; retry in {delay:.2f}s")
             await asyncio.sleep(delay)
 
@@ -358,5 +399,9 @@ class WebSocketSource:
 
 
 def status_line(status: ConnectionStatus) -> str:
-    """A one-line rendering of a status for plain logs."""
-    return f"connection {status.state}" + (f" ({status.reason})" if status.reason else "")
+    """A one-line rendering of a status for plain logs:
+    ``connection reconnecting (attempt 2): <reason>``."""
+    line = f"connection {status.state}"
+    if status.attempt:
+        line += f" (attempt {status.attempt})"
+    return line + (f": {status.reason}" if status.reason else "")
