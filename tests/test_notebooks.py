@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import pickle
 import subprocess
 import sys
@@ -131,14 +132,34 @@ def test_the_notebooks_folder_holds_the_five_notebooks() -> None:
     assert [p.stem for p in _notebooks()] == EXPECTED
 
 
-@pytest.mark.parametrize("path", _notebooks(), ids=lambda p: p.stem)
-def test_the_notebook_runs_top_to_bottom_in_a_fresh_kernel(path: Path) -> None:
-    """Every cell runs without an error in a real Jupyter kernel started in notebooks/."""
-    nb = nbformat.read(path, as_version=4)
+def _execute(nb: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run ``nb`` in a fresh kernel started in notebooks/, importing this checkout's flowrx
+    (not whichever one is installed: the kernel's path starts with notebooks/, not the root)."""
+    paths = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
     client = NotebookClient(
         nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
     )
     client.execute()  # raises CellExecutionError naming the cell and the traceback
+
+
+def test_the_notebook_kernel_imports_this_checkouts_flowrx(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The kernel the notebooks run in imports the flowrx under test."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import flowrx\nprint(flowrx.__file__)")]
+    _execute(nb, monkeypatch)
+    assert nb.cells[0].outputs[0]["text"].strip() == flowrx.__file__
+
+
+@pytest.mark.parametrize("path", _notebooks(), ids=lambda p: p.stem)
+def test_the_notebook_runs_top_to_bottom_in_a_fresh_kernel(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every cell runs without an error in a real Jupyter kernel started in notebooks/."""
+    nb = nbformat.read(path, as_version=4)
+    _execute(nb, monkeypatch)
     errors = [o for c in nb.cells for o in c.get("outputs", ()) if o.output_type == "error"]
     assert errors == []
 
