@@ -24,7 +24,7 @@ from reactivex.disposable import Disposable
 from reactivex.subject import Subject
 
 from flowrx import VirtualClock, connect
-from flowrx.operators.effects import Hook
+from flowrx.concerns.effects import Hook
 from flowrx.sinks.hooks import HookRunner
 
 RUN = "run-h"
