@@ -315,43 +315,30 @@ def test_retry_with_backoff_reports_and_resubscribes_after_a_doubling_capped_del
     assert gaps[:4] == [1.0, 2.0, 4.0, 4.0]
 
 
-def test_start_timers_restarts_and_cancels_by_key_and_passes_steps_on() -> None:
-    """A restart replaces the key's timer, a cancel disposes it; only what is pending fires."""
+def test_timers_restart_and_cancel_by_key_and_only_what_is_pending_fires() -> None:
+    """A restart replaces the key's timer, a cancel disposes it; disposing cancels the rest."""
     from reactivex.testing import TestScheduler
 
-    from flowrx.operators._timers import cancel_all, start_timers
-
-    @attrs.frozen
-    class S:
-        """A step with effects."""
-
-        effects: tuple[Any, ...]
+    from flowrx.operators._timers import Timers
 
     scheduler = TestScheduler()
     fired: list[tuple[float, Any]] = []
-    pending: dict[Any, Any] = {}
-    source = _cold(
-        scheduler,
-        (210, S((StartTimer("k", 3.0, "first"),))),
-        (211, S((StartTimer("k", 3.0, "second"), StartTimer("j", 5.0, "j")))),
-        (212, S((CancelTimer("j"),))),
-        (220, S((StartTimer("gone", 1000.0),))),
-    )
+    timers = Timers(scheduler, lambda key, payload: fired.append((scheduler.clock, payload)))
+    requests = {
+        210: (StartTimer("k", 3.0, "first"),),
+        211: (StartTimer("k", 3.0, "second"), StartTimer("j", 5.0, "j")),
+        212: (CancelTimer("j"), Change("toy", "ignored", None)),
+        220: (StartTimer("gone", 1000.0),),
+    }
     #   210: start k (3 ticks)   211: restart k (3), start j (5)   212: cancel j
     #   220: start "gone" (1000): still pending when the test ends
-    passed: list[Any] = []
-    scheduler.advance_to(200)
-    source.pipe(
-        start_timers(
-            scheduler, lambda key, payload: fired.append((scheduler.clock, payload)), pending
-        )
-    ).subscribe(passed.append)
+    for at, effects in requests.items():
+        scheduler.schedule_absolute(at, lambda *_, e=effects: timers.request(e))
     scheduler.advance_to(300)
-    assert len(passed) == 4
     assert fired == [(214, "second")]
-    assert list(pending) == ["gone"]
-    cancel_all(pending).dispose()
-    assert pending == {}
+    assert list(timers.pending) == ["gone"]
+    timers.dispose()
+    assert timers.pending == {}
     scheduler.advance_by(10_000)
     assert fired == [(214, "second")]  # "gone" was cancelled with the rest
 
@@ -376,3 +363,23 @@ def test_pipeline_counts_a_branch_failure_as_that_concerns_sink_failure() -> Non
     assert snapshot["visual"] == {"a": ["executing"]}
     assert snapshot["store"][RUN][0]["status"] == "executing"
     assert state.failed["tool"] == 2  # both frames, counted once each
+
+
+def test_retry_with_backoff_subscribes_upstream_with_the_subscribers_scheduler() -> None:
+    """Its own scheduler is for the backoff only: upstream sees the subscriber's (here none),
+    so a merge above it subscribes its sources at once instead of on the backoff clock."""
+    import reactivex
+
+    from flowrx.operators._retry_backoff import retry_with_backoff
+
+    seen: list[Any] = []
+
+    def subscribe(observer: Any, scheduler: Any = None) -> Any:
+        seen.append(scheduler)
+        observer.on_next("x")
+        return reactivex.disposable.Disposable()
+
+    got: list[str] = []
+    reactivex.Observable(subscribe).pipe(retry_with_backoff(VirtualClock())).subscribe(got.append)
+    assert seen == [None]
+    assert got == ["x"]

@@ -39,14 +39,14 @@ def retry_with_backoff(
 
     def _retry(source: Observable[_T]) -> Observable[_T]:
         def subscribe(
-            observer: abc.ObserverBase[_T], _: abc.SchedulerBase | None = None
+            observer: abc.ObserverBase[_T], scheduler_: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
             failures = 0
             current = SerialDisposable()
 
             def attach(*_: Any) -> None:
                 current.disposable = source.subscribe(
-                    observer.on_next, on_error, observer.on_completed, scheduler=scheduler
+                    observer.on_next, on_error, observer.on_completed, scheduler=scheduler_
                 )
 
             def on_error(error: Exception) -> None:

@@ -47,7 +47,12 @@ def route(
 
             def on_next(value: Any) -> None:
                 if type(value) is not list:
-                    if taken(value):
+                    try:
+                        take = accepts(value[0])
+                    except Exception as exc:  # counted for this concern; the stream goes on
+                        on_error(exc, value)
+                        return
+                    if take:
                         observer.on_next(value)
                     return
                 kept = [item for item in value if taken(item)]

@@ -1,99 +1,75 @@
-"""``start_timers``: a reducer's timer requests, run as ``reactivex.timer`` subscriptions.
+"""``Timers``: a reducer's timer requests, run as ``reactivex.timer`` subscriptions by key.
 
 A concern's reducer asks for timers as data (``StartTimer(key, delay)``, ``CancelTimer(key)``
-among a step's effects). This operator passes every step on unchanged and, for each request,
-subscribes a ``reactivex.timer(delay, scheduler)`` under its key (disposing the key's pending
-one: a restart), or disposes the key's timer (a cancel). A timer that fires calls
+among a step's effects). :meth:`Timers.request` (the concern's ``do_action``) subscribes a
+``reactivex.timer(delay, scheduler)`` under each started key, disposing the key's pending one
+(a restart), or disposes the key's timer (a cancel). A timer that fires calls
 ``fire(key, payload)``, which the concern feeds back into its own ``scan``. ``pending`` is the
-live mapping of pending timers and belongs to the caller, which disposes what is left when it
-is done: a concern keeps its timers across a restart of its inner pipeline, and cancels them
-all when it is disposed (see :func:`cancel_all`).
+live mapping of pending timers (health counts it); :meth:`Timers.dispose` cancels them all.
+The concern keeps its timers across a restart of its inner pipeline.
 
 One ``reactivex.timer`` per request, kept by key, is the formulation that keeps memory flat:
 per-key operators (``group_by`` + ``switch_latest``) keep a group alive for every key ever
 seen (run and node keys never come back), and ``group_by_until`` costs ~20 times as much a
-timer.
-
-A request that cannot be scheduled (a delay that is no number) is an error downstream: the
-concern's last line (``retry_with_backoff``) takes over.
+timer. A request that cannot be scheduled (a delay that is no number) raises: inside
+``do_action`` that is an error downstream, and the concern's last line
+(``retry_with_backoff``) takes over.
 
 Marble (``s`` asks for a timer of 3 ticks on key k, ``c`` cancels k)::
 
     steps   -s----s-c--s---
-    result  -s----s-c--s---      (unchanged)
     fire    ----------------k    only the last request fires: 3 ticks after it
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any
 
 import reactivex
-from reactivex import Observable, abc
-from reactivex.disposable import Disposable
+from reactivex import abc
 
 from flowrx.concerns.effects import CancelTimer, StartTimer
 
-__all__ = ["cancel_all", "start_timers"]
+__all__ = ["Timers"]
 
 
-class _HasEffects(Protocol):
-    @property
-    def effects(self) -> Sequence[object]: ...
+class Timers(abc.DisposableBase):
+    """One concern's pending timers, by key, on ``scheduler``."""
 
+    def __init__(self, scheduler: abc.SchedulerBase, fire: Callable[[Hashable, Any], None]):
+        self._scheduler = scheduler
+        self._fire = fire
+        self.pending: dict[Hashable, abc.DisposableBase] = {}
+        """The timers not yet fired or cancelled, by key (read-only for others)."""
 
-def start_timers(
-    scheduler: abc.SchedulerBase,
-    fire: Callable[[Hashable, Any], None],
-    pending: dict[Hashable, abc.DisposableBase],
-) -> Callable[[Observable[Any]], Observable[Any]]:
-    """Run the timer requests among each step's ``effects``; pass the steps on."""
-
-    def _start_timers(source: Observable[Any]) -> Observable[Any]:
-        def subscribe(
-            observer: abc.ObserverBase[Any], _: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            def start(request: StartTimer) -> None:
-                key, payload = request.key, request.payload
-
-                def fired(_: Any) -> None:
-                    pending.pop(key, None)
-                    fire(key, payload)
-
-                timer = reactivex.timer(max(request.delay, 0.0), scheduler=scheduler)
-                old = pending.pop(key, None)
+    def request(self, effects: Iterable[object]) -> None:
+        """Start, restart or cancel the timers that ``effects`` ask for (others are ignored)."""
+        pending = self.pending
+        for effect in effects:
+            kind = type(effect)
+            if kind is StartTimer:
+                self._start(effect)  # type: ignore[arg-type]  # checked: a StartTimer
+            elif kind is CancelTimer:
+                old = pending.pop(effect.key, None)  # type: ignore[attr-defined]
                 if old is not None:
                     old.dispose()
-                pending[key] = timer.subscribe(fired)
 
-            def on_next(step: _HasEffects) -> None:
-                try:
-                    for effect in step.effects:
-                        if type(effect) is StartTimer:
-                            start(effect)
-                        elif type(effect) is CancelTimer:
-                            old = pending.pop(effect.key, None)
-                            if old is not None:
-                                old.dispose()
-                except Exception as exc:
-                    observer.on_error(exc)
-                    return
-                observer.on_next(step)
+    def _start(self, request: StartTimer) -> None:
+        key, payload = request.key, request.payload
+        timer = reactivex.timer(max(request.delay, 0.0), scheduler=self._scheduler)
+        old = self.pending.pop(key, None)
+        if old is not None:
+            old.dispose()
 
-            return source.subscribe(on_next, observer.on_error, observer.on_completed)
+        def fired(_: Any) -> None:
+            self.pending.pop(key, None)
+            self._fire(key, payload)
 
-        return Observable(subscribe)
+        self.pending[key] = timer.subscribe(fired)
 
-    return _start_timers
-
-
-def cancel_all(pending: dict[Hashable, abc.DisposableBase]) -> abc.DisposableBase:
-    """A disposable that disposes every timer still in ``pending``."""
-
-    def cancel() -> None:
-        for timer in list(pending.values()):
+    def dispose(self) -> None:
+        """Cancel every pending timer."""
+        for timer in list(self.pending.values()):
             timer.dispose()
-        pending.clear()
-
-    return Disposable(cancel)
+        self.pending.clear()

@@ -6,7 +6,7 @@ card::
 
     messages ─ route(card.accepts) ─┐
                   fired timers ─────┴─ merge ─ scan(guarded(card.reduce))
-        ─ distinct_until_changed(is) ─ start_timers ─ retry_with_backoff ─▶ steps
+        ─ distinct_until_changed(is) ─ do_action(timers) ─ retry_with_backoff ─▶ steps
 
 * **Isolation is per event, inside the scan.** :func:`guarded` calls the pure reducer in a
   guard: a failure of one event keeps the state from before it and the step carries a
@@ -14,7 +14,8 @@ card::
 * **A batch is folded by the same guard**, item by item, into one step (its effects in order,
   every failure): a burst crosses the graph once.
 * **Timers are data.** The reducer's ``StartTimer``/``CancelTimer`` effects become
-  ``reactivex.timer`` subscriptions on the injected scheduler (``start_timers``), whose firing
+  ``reactivex.timer`` subscriptions on the injected scheduler (``Timers``, in ``do_action``),
+  whose firing
   comes back as ``TimerFired`` through the same scan: every rule runs in virtual time in tests.
 * **An input that changes nothing emits no step** (the guard returns the same step object,
   ``distinct_until_changed`` drops it): most frames leave most concerns as they were.
@@ -47,7 +48,7 @@ from reactivex.subject import Subject
 from flowrx.concerns.effects import Concern, Effect, Input, Reduce, TimerFired
 from flowrx.operators._retry_backoff import retry_with_backoff
 from flowrx.operators._route import route
-from flowrx.operators._timers import cancel_all, start_timers
+from flowrx.operators._timers import Timers
 
 __all__ = ["Failure", "InjectedFault", "Item", "Step", "concern", "guarded", "inject_fault"]
 
@@ -225,17 +226,20 @@ def concern(
             observer: abc.ObserverBase[Step[S]], _: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
             fired: Subject[Item] = Subject()
-            pending: dict[Hashable, abc.DisposableBase] = {}
             last = Step(card.name, card.initial)
-            if timers_seen is not None:
-                timers_seen(pending)
 
             def fire(key: Hashable, payload: Any) -> None:
                 fired.on_next((_fired(key, payload), clock()))
 
-            def remember(step: Step[S]) -> None:
+            timers = Timers(scheduler, fire)
+            if timers_seen is not None:
+                timers_seen(timers.pending)
+
+            def applied(step: Step[S]) -> None:  # remembered for a restart; its timers run
                 nonlocal last
                 last = step
+                if step.effects:
+                    timers.request(step.effects)
 
             def restart(error: Exception, _: int) -> Step[S]:
                 nonlocal last
@@ -249,14 +253,13 @@ def concern(
                 ).pipe(
                     ops.scan(accumulate, seed),
                     ops.distinct_until_changed(comparer=operator.is_),
-                    ops.do_action(remember),
-                    start_timers(scheduler, fire, pending),
+                    ops.do_action(applied),
                 )
 
             pipeline = reactivex.defer(steps).pipe(
                 retry_with_backoff(scheduler, cap=max_backoff, on_failure=restart)
             )
-            return CompositeDisposable(pipeline.subscribe(observer), cancel_all(pending))
+            return CompositeDisposable(pipeline.subscribe(observer), timers)
 
         return Observable(subscribe)
 
