@@ -796,13 +796,18 @@ async def _demo(args: argparse.Namespace, out: TextIO) -> int:
         return await _live(frames, demo_flow(), args, out, title="flowrx demo", signals=signals)
 
 
-def _options(args: argparse.Namespace) -> WebSocketOptions:
+def _options(args: argparse.Namespace, burst: int = 1) -> WebSocketOptions:
     return WebSocketOptions(
         token=args.token,
         token_in_query=not args.token_in_header,
         heartbeat=args.heartbeat,
         max_frame=args.max_frame,
+        burst=burst,
     )
+
+
+_BURST = 256
+"""Most frames ``watch`` hands to the pipeline at once when a backlog has queued up."""
 
 
 def _check_url(url: str) -> None:
@@ -820,7 +825,7 @@ async def _watch(args: argparse.Namespace, out: TextIO) -> int:
         recording = None
         if args.record:
             recording = _Recording(args.record, args.url, "flowrx watch", signals.stop)
-        source = WebSocketSource(args.url, _options(args))
+        source = WebSocketSource(args.url, _options(args, burst=_BURST))
         if recording is not None:
             recording.attach(source)
         return await _live(

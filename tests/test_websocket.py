@@ -411,3 +411,54 @@ def test_close_leaves_no_task_and_no_socket_behind() -> None:
         assert asyncio.all_tasks() - before == set()
 
     run(body())
+
+
+def test_a_backlog_is_handed_on_as_bursts_in_order_and_the_pipeline_takes_them_whole() -> None:
+    """With ``burst`` above 1, frames that queued up behind the pipeline come as one list (at
+    most ``burst`` long), none lost or reordered; connect applies them as it would one by one."""
+    sent = [frame(i) for i in range(600)]
+
+    async def body() -> None:
+        async def handler(ws: ServerConnection) -> None:
+            for text in sent:
+                await ws.send(text)
+            await ws.wait_closed()
+
+        async with serve(handler, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            source = WebSocketSource(
+                f"ws://127.0.0.1:{port}/x", WebSocketOptions(backoff=FAST, burst=50)
+            )
+            got: list[Any] = []
+            source.frames.subscribe(got.append)
+            loop = asyncio.get_running_loop()
+            state, subscription = connect(source.frames, scheduler=AsyncIOScheduler(loop))
+            source.start()
+            await until(lambda: state.counters["frames"] == len(sent))
+            await source.close()
+            subscription.dispose()
+        flat = [f for item in got for f in (item if isinstance(item, list) else [item])]
+        assert flat == sent
+        lists = [item for item in got if isinstance(item, list)]
+        assert all(1 < len(item) <= 50 for item in lists)
+        assert source.stats.bursts == len(lists)
+        assert source.stats.frames == len(sent)
+        store = state.snapshot()["store"]["r"]
+        assert [entry["order"] for entry in store] == list(range(600))
+
+    run(body())
+
+
+def test_the_recorder_writes_a_burst_frame_by_frame(tmp_path: Any) -> None:
+    """A list handed on at once is recorded as its frames, in order, at the hand-off time."""
+    from flowrx.streams.record import Recorder
+
+    path = tmp_path / "burst.jsonl"
+    recorder = Recorder(str(path), source="ws://127.0.0.1/x", note="test")
+    recorder.write(frame(0), 10.0)
+    recorder.write([frame(1), b"\x00\x01", frame(2)], 10.5)
+    recorder.close()
+    recording = read_recording(path)
+    assert [f.t for f in recording.frames] == [0.0, 0.5, 0.5, 0.5]
+    assert recording.frames[2].data == b"\x00\x01"
+    assert recorder.frames == 4

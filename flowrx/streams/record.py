@@ -62,8 +62,13 @@ class Recorder:
         if header is not None:
             self._write(header)
 
-    def write(self, frame: str | bytes, now: float) -> None:
-        """Record one frame received at ``now`` (any clock in seconds; the first frame is 0)."""
+    def write(self, frame: str | bytes | list[str | bytes], now: float) -> None:
+        """Record one frame received at ``now`` (any clock in seconds; the first frame is 0);
+        a burst (a list of frames handed on at once) is recorded frame by frame."""
+        if type(frame) is list:
+            for each in frame:
+                self.write(each, now)
+            return
         if self.error is not None:
             return
         self.begin()

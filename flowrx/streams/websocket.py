@@ -109,6 +109,11 @@ class WebSocketOptions:
     """Largest frame accepted, in bytes (a RunCompleted carries whole transcripts)."""
     queue_size: int = 1024
     """Frames handed off to the pipeline but not yet taken; the reader waits beyond this."""
+    burst: int = 1
+    """Most frames handed on at once when a backlog has queued up behind the pipeline: above 1,
+    ``frames`` then emits a ``list`` of frames for a backlog (a burst, which ``flowrx.connect``
+    takes as one batch: same rules, less wiring per frame). ``flowrx watch`` uses 256; the
+    default 1 hands every frame on by itself."""
     backoff: Backoff = Backoff()
     stable_after: float = 5.0
     """A connection open this long counts as good: the next reconnect starts from scratch."""
@@ -142,6 +147,8 @@ class SourceStats:
     oversized: int = 0
     heartbeat_timeouts: int = 0
     backpressure_waits: int = 0
+    bursts: int = 0
+    """Hand-offs of a backlog as one batch (more than one frame at once)."""
     open_sockets: int = 0
     max_open_sockets: int = 0
 
@@ -199,7 +206,7 @@ class WebSocketSource:
         self.url = url
         self.options = options or WebSocketOptions()
         self._loop = loop
-        self._frames: Subject[str | bytes] = Subject()
+        self._frames: Subject[str | bytes | list[str | bytes]] = Subject()
         now = 0.0
         self._status: BehaviorSubject[ConnectionStatus] = BehaviorSubject(
             ConnectionStatus("connecting", 0, None, now)
@@ -213,8 +220,9 @@ class WebSocketSource:
     # --- what callers see ------------------------------------------------------------------
 
     @property
-    def frames(self) -> Observable[str | bytes]:
-        """Every frame as it arrives (hot; subscribe before :meth:`start`)."""
+    def frames(self) -> Observable[str | bytes | list[str | bytes]]:
+        """Every frame as it arrives (hot; subscribe before :meth:`start`); a backlog as one
+        list when ``options.burst`` allows more than one."""
         return self._frames
 
     @property
@@ -369,17 +377,26 @@ class WebSocketSource:
         return f"closed (code {ws.close_code}, {ws.close_reason or 'no reason'})"
 
     async def _pump(self, queue: asyncio.Queue[str | bytes]) -> None:
+        """Hand the frames to the pipeline: one by one while it keeps up; when frames have
+        queued up behind it (a backlog), all of them at once as one burst (a list, at most
+        ``burst`` frames), which crosses the pipeline as a batch."""
+        limit = self.options.burst
         while True:
-            frame = await queue.get()
+            batch = [await queue.get()]
+            while len(batch) < limit and not queue.empty():
+                batch.append(queue.get_nowait())
             try:
-                self.stats.frames += 1
-                self._frames.on_next(frame)
+                self.stats.frames += len(batch)
+                if len(batch) > 1:
+                    self.stats.bursts += 1
+                self._frames.on_next(batch if len(batch) > 1 else batch[0])
             except Exception as exc:  # the pipeline isolates its failures; this is a last guard
                 logger.bind(concern="connection", event="handoff", run=None, node=None).opt(
                     exception=exc
                 ).error("pipeline raised on a frame: {error!r}", error=exc)
             finally:
-                queue.task_done()
+                for _ in batch:
+                    queue.task_done()
 
     async def _heartbeat(self, ws: ClientConnection) -> None:
         assert self.options.heartbeat is not None
