@@ -56,14 +56,15 @@ def run_block(line: int, code: str, name: str = "readme") -> dict[str, Any]:
 
 
 MARKERS = {
-    "read_recording(": "the replay example",
+    "clock.run(until=0.05)": "the replay example",
+    "track(scheduler=clock)": "the composition example",
     "WebSocketSource(": "the live example",
     "run_marbles(": "the marble test example",
 }
 
 
 def test_every_python_block_of_the_readme_is_one_the_tests_run() -> None:
-    """Each python block is the replay, the live or the marble example, each exactly once."""
+    """Each python block is the replay, composition, live or marble example, each once."""
     kinds = [
         [label for marker, label in MARKERS.items() if marker in code]
         for _, code in blocks("python")
@@ -77,7 +78,7 @@ def test_the_replay_example_runs_as_written(
 ) -> None:
     """The recording is mid-run at 0.05 s (editor locked); then every change prints, to success."""
     monkeypatch.chdir(ROOT)
-    run_block(*python_block("read_recording("))
+    run_block(*python_block("clock.run(until=0.05)"))
     lines = capsys.readouterr().out.splitlines()
     assert "'editor_locked': True" in lines[0]
     assert "'status': 'running'" in lines[0]
@@ -85,6 +86,19 @@ def test_the_replay_example_runs_as_written(
     assert changes
     assert all(line.startswith("Change(") for line in changes)
     assert any("what='run'" in line and "value='success'" in line for line in changes)
+
+
+def test_the_composition_example_prints_the_badges_and_the_editor_lock(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """track's badges in one list once settled; the lifecycle states lock, then free the editor."""
+    monkeypatch.chdir(ROOT)
+    run_block(*python_block("track(scheduler=clock)"))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("[(")
+    assert "(0, 'executing')" in lines[0]
+    assert lines[0].endswith("(8, 'error')]")  # the failing node's badge is the last change
+    assert lines[1:] == ["editor locked", "editor free"]
 
 
 def test_the_marble_test_example_passes() -> None:
