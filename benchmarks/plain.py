@@ -5,7 +5,8 @@ did, minus its bugs), and ``bench.py`` checks that it ends in flowrx's exact sta
 concern's snapshot section and the diagnostics counters, at checkpoints through the mix)
 before it compares their speed:
 
-* intake: heartbeats, per-run dedupe (node and run frames by ``(event, node, order, status)``,
+* intake: heartbeats, unknown events (a run is registered only by a frame it understands),
+  per-run dedupe (node and run frames by ``(event, node, order, status)``,
   chat frames by ``(sequence_id, microtime)``, the rest byte-identical within the window),
   late frames of evicted or ended runs, eviction of the oldest run beyond 50, the counters;
 * visual: node glow with the 500 ms end window (a repeated end keeps its deadline), the
@@ -55,6 +56,7 @@ _EPS = 1e-6
 _EVICTED_MEMORY = 1024
 _STATUS = re.compile(r"[a-z_-]{1,32}")
 _STATUS_OK = frozenset({*KNOWN_STATUSES, "running", "pending"})
+_KNOWN = EXECUTION_EVENTS | AGNO_EVENTS | {"ChatHTML", "AgentPaused", "interaction_event"}
 
 
 def _new_run() -> dict[str, Any]:
@@ -225,6 +227,10 @@ class PlainHandler:
             return
         run = self.runs.get(run_id)
         if run is None:
+            if event not in _KNOWN:  # not understood: no run registered, none evicted
+                counts["messages"] += 1
+                counts["unknown"] += 1
+                return
             if len(self.runs) >= self.max_runs:
                 self._evict(next(iter(self.runs)))
             run = self.runs[run_id] = _new_run()
@@ -377,9 +383,10 @@ class PlainHandler:
         elif event == "interaction_event":
             self._seen_unless_ended(run_id, run, now)
             self._arrives(run_id, run, frame, node, "interaction", event)
-        else:  # an event nobody handles: counted, kept, and a sign of life for its run
+        else:  # an event nobody handles: counted, kept, a sign of life for a run already known
             counts["unknown"] += 1
-            self._seen_unless_ended(run_id, run, now)
+            if run["life"] is not None:
+                self._seen_unless_ended(run_id, run, now)
 
     # --- eviction ------------------------------------------------------------------------------
 

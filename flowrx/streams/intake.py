@@ -15,9 +15,13 @@ Dedup memory is **per run** and leaves with the run; it is never wiped globally:
 * anything else (tool, resume, pause, interaction frames): byte-identical to a frame of that
   run accepted within ``dedupe_window`` (two calls of one tool look alike, so no longer).
 
-Runs are registered on their first frame; when one more than ``max_runs`` appears, the oldest
-is evicted from every concern. Frames of an evicted run, and node or tool frames of an ended
-(not resumed) run, are ``late``: counted and not forwarded.
+Runs are registered on their first frame that flowrx understands; when one more than
+``max_runs`` appears, the oldest is evicted from every concern. An
+:class:`~flowrx.messages.Unknown` frame (an event name nobody handles, such as one a newer Agno
+adds) of a run intake does not hold registers nothing and evicts nothing: it is counted,
+noticed once per name (at most 256 names are remembered) and forwarded, and no concern makes
+state of it; of a held run it is deduplicated like any other frame. Frames of an evicted run,
+and node or tool frames of an ended (not resumed) run, are ``late``: counted and not forwarded.
 """
 
 from __future__ import annotations
@@ -202,6 +206,8 @@ def reduce_intake(
     out: list[Output] = []
     run = state.runs.get(run_id)
     if run is None:
+        if kind is Unknown:  # not understood: it registers no run, so it can evict none
+            return _unknown(_count(state, frames=1, messages=1), msg)
         if len(state.runs) >= config.max_runs:
             state, evicted = _evict(state, next(iter(state.runs)), "evicted")
             out.extend(evicted)
