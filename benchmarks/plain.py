@@ -40,7 +40,7 @@ from typing import Any
 
 from flowrx.graph import FlowGraph
 from flowrx.html import sanitise_html
-from flowrx.messages import AGNO_EVENTS, EXECUTION_EVENTS, KNOWN_STATUSES, loads
+from flowrx.messages import AGNO_EVENTS, EXECUTION_EVENTS, KNOWN_STATUSES, MAX_DEPTH, loads
 
 __all__ = ["PlainHandler"]
 
@@ -202,8 +202,8 @@ class PlainHandler:
             counts["heartbeats"] += 1
             return
         try:
-            frame = loads(text)
-        except ValueError:
+            frame = loads(text, MAX_DEPTH)
+        except (ValueError, RecursionError):
             counts["rejected"] += 1
             return
         if not isinstance(frame, dict):

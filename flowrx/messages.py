@@ -11,10 +11,11 @@ the node runner, Agno chat events relayed by agent and team nodes, and platform 
 * a :class:`Heartbeat`;
 * a :class:`Rejected` with a one-line reason.
 
-It never raises: bad input is data. Nothing of the frame is lost: every message keeps the
-decoded mapping in ``raw``. The host talks to the pipeline through *control messages*
-(:class:`Background`, :class:`Foreground`, :class:`ResolveInteraction`, :class:`ClearRun`) that
-travel through the same stream, and intake announces a run's departure with :class:`Evict`.
+It never raises: bad input is data (a frame nested deeper than :data:`MAX_DEPTH` levels is rejected,
+so nothing downstream can meet Python's recursion limit). Nothing of the frame is lost: every
+message keeps the decoded mapping in ``raw``. The host talks to the pipeline through *control
+messages* (:class:`Background`, :class:`Foreground`, :class:`ResolveInteraction`, :class:`ClearRun`)
+that travel through the same stream, and intake announces a run's departure with :class:`Evict`.
 
 Ids are data, never code: an id with quotes, backslashes or markup is stored as is.
 
@@ -42,6 +43,7 @@ __all__ = [
     "AGNO_EVENTS",
     "EXECUTION_EVENTS",
     "KNOWN_STATUSES",
+    "MAX_DEPTH",
     "AgentPaused",
     "AgnoEvent",
     "Background",
@@ -563,10 +565,20 @@ def _from_mapping(data: Mapping[str, Any]) -> Parsed | Rejected:
 
 _WIDE: Final = 2.0**63
 """orjson reads an integer beyond 64 bits as a float; a float this large may be one."""
+MAX_DEPTH: Final = 256
+"""Frames nested deeper than this (arrays and objects) are rejected by :func:`parse`: no real
+frame comes near it, and everything downstream (reducers, snapshots, views) stays far from
+Python's recursion limit."""
+_UNLIMITED: Final = 1 << 30
 
 
-def _widened(value: Any) -> bool:
-    """Whether a decoded value holds a float at least ``_WIDE`` in size, at any depth."""
+class _TooDeep(ValueError):
+    """A decoded value nests deeper than it may (raised by :func:`loads` with ``max_depth``)."""
+
+
+def _widened(value: Any, room: int) -> bool:
+    """Whether a decoded value holds a float at least ``_WIDE`` in size, at any depth; raises
+    :class:`_TooDeep` where containers nest more than ``room`` levels."""
     kind = type(value)
     if kind is dict:
         items = value.values()
@@ -574,30 +586,62 @@ def _widened(value: Any) -> bool:
         items = value
     else:
         return kind is float and not -_WIDE < value < _WIDE
+    if room <= 0:
+        raise _TooDeep
+    room -= 1
     for item in items:
         kind = type(item)
         if kind is float:
             if not -_WIDE < item < _WIDE:
                 return True
-        elif (kind is dict or kind is list) and _widened(item):
+        elif (kind is dict or kind is list) and _widened(item, room):
             return True
     return False
 
 
-def loads(text: str | bytes) -> Any:
+def _too_deep(value: Any, room: int) -> bool:
+    """Whether containers in ``value`` nest more than ``room`` levels (without recursion)."""
+    stack = [(value, room)]
+    while stack:
+        item, left = stack.pop()
+        kind = type(item)
+        if kind is dict:
+            items = item.values()
+        elif kind is list:
+            items = item
+        else:
+            continue
+        if left <= 0:
+            return True
+        stack.extend((child, left - 1) for child in items if type(child) in (dict, list))
+    return False
+
+
+def loads(text: str | bytes, max_depth: int | None = None) -> Any:
     """Decode JSON exactly as :func:`json.loads` does, faster.
 
     orjson decodes; the standard library decodes again when orjson refuses the text (``NaN``,
     ``Infinity``, a lone surrogate, nesting deeper than 1024: the standard library's answer,
     value or error, is the one given) or when a float of 2**63 or more came out (orjson reads a
     wider integer as a float, which would change an ``order`` or a tool argument's type).
+
+    With ``max_depth``, a value whose arrays and objects nest deeper than that raises
+    ``ValueError`` (:func:`parse` reads frames with :data:`MAX_DEPTH`).
     """
+    room = _UNLIMITED if max_depth is None else max_depth
     try:
         data = orjson.loads(text)
     except orjson.JSONDecodeError:
-        return json.loads(text)
-    if _widened(data):
-        return json.loads(text)
+        data = json.loads(text)
+        if max_depth is not None and _too_deep(data, room):
+            raise _TooDeep(f"nested deeper than {max_depth} levels") from None
+        return data
+    try:
+        widened = _widened(data, room)
+    except _TooDeep:
+        raise _TooDeep(f"nested deeper than {max_depth} levels") from None
+    if widened:
+        return json.loads(text)  # nested as orjson read it: already checked
     return data
 
 
@@ -620,8 +664,12 @@ def parse(frame: object) -> Parsed | Heartbeat | Rejected:
         if frame.strip() == "pong":
             return Heartbeat(frame)
         try:
-            data = loads(frame)
-        except (ValueError, RecursionError) as exc:
+            data = loads(frame, MAX_DEPTH)
+        except RecursionError:  # the standard library's reading of nesting beyond orjson's
+            return Rejected(f"nested deeper than {MAX_DEPTH} levels", frame)
+        except _TooDeep as exc:
+            return Rejected(str(exc), frame)
+        except ValueError as exc:
             return Rejected(f"not JSON: {str(exc)[:80]}", frame)
     else:
         data = frame

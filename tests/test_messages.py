@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from flowrx.messages import (
     AGNO_EVENTS,
     EXECUTION_EVENTS,
+    MAX_DEPTH,
     AgentPaused,
     AgnoEvent,
     ChatHTML,
@@ -791,7 +792,30 @@ def test_raw_is_not_part_of_message_equality() -> None:
 
 def test_deeply_nested_json_array_does_not_raise() -> None:
     """A pathological nesting depth is rejected, not a RecursionError."""
-    assert rejected("[" * 100_000).reason.startswith("not JSON")
+    assert rejected("[" * 100_000).reason == f"nested deeper than {MAX_DEPTH} levels"
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 1000, 1024, 1025, 5000, 100_000])
+@pytest.mark.parametrize("where", ["content", "tool", "raw"])
+@pytest.mark.parametrize("odd", ["", "NaN", '"\\ud83d"', "18446744073709551616"])
+def test_frames_nested_beyond_the_limit_are_rejected_whatever_the_decoder(
+    depth: int, where: str, odd: str
+) -> None:
+    """Nesting past MAX_DEPTH, closed or not, by orjson or the standard library: rejected."""
+    inner = "[" * (depth - 1) + odd + "]" * (depth - 1)
+    field = {"content": "content", "tool": "tool", "raw": "extra"}[where]
+    body = "{" + f'"x": {inner}' + "}" if where == "tool" else inner
+    frame = f'{{"event": "RunContent", "run_id": "{RUN}", "{field}": {body}}}'
+    assert rejected(frame).reason == f"nested deeper than {MAX_DEPTH} levels"
+    assert rejected(frame[: len(frame) // 2]).reason.startswith(("nested", "not JSON"))
+
+
+@pytest.mark.parametrize("odd", ["", "NaN", '"\\ud83d"', "18446744073709551616"])
+def test_frames_nested_up_to_the_limit_are_read(odd: str) -> None:
+    """A frame whose arrays and objects nest exactly MAX_DEPTH deep is a message."""
+    inner = "[" * (MAX_DEPTH - 1) + odd + "]" * (MAX_DEPTH - 1)
+    msg = parse(f'{{"event": "RunContent", "run_id": "{RUN}", "content": {inner}}}')
+    assert isinstance(msg, AgnoEvent)
 
 
 def test_deeply_nested_json_object_does_not_raise() -> None:
