@@ -617,6 +617,54 @@ def _too_deep(value: Any, room: int) -> bool:
     return False
 
 
+_LONG_INT: Final = 4096
+"""Integers of more bits than this are checked for being writable as text at all."""
+
+
+class _NotJSON(ValueError):
+    """A host's decoded frame that no JSON text decodes to (internal to parse)."""
+
+
+def _height(value: Any, room: int, path: set[int], heights: dict[int, int]) -> int:
+    """How deep containers nest in a host's decoded ``value`` (1 for a flat list or mapping);
+    raises :class:`_TooDeep` beyond ``room`` levels and :class:`_NotJSON` for a cycle, a key
+    that is not a string or an integer too long to write. Recursion is bounded by ``room``;
+    shared parts are measured once."""
+    if isinstance(value, Mapping):
+        for key in value:
+            if not isinstance(key, str):
+                raise _NotJSON(f"a key is {type(key).__name__}, not a string")
+        items: Any = value.values()
+    elif isinstance(value, list | tuple):
+        items = value
+    else:
+        if isinstance(value, int) and value.bit_length() > _LONG_INT:
+            try:
+                str(value)
+            except ValueError:  # more digits than JSON text (and Python's str) may hold
+                raise _NotJSON("an integer has too many digits") from None
+        return 0
+    ident = id(value)
+    known = heights.get(ident)
+    if known is not None:
+        if known > room:
+            raise _TooDeep
+        return known
+    if ident in path:
+        raise _NotJSON("it holds itself (a cycle)")
+    if room <= 0:
+        raise _TooDeep
+    path.add(ident)
+    height = 0
+    for item in items:
+        below = _height(item, room - 1, path, heights)
+        if below > height:
+            height = below
+    path.discard(ident)
+    heights[ident] = height + 1
+    return height + 1
+
+
 def loads(text: str | bytes, max_depth: int | None = None) -> Any:
     """Decode JSON exactly as :func:`json.loads` does, faster.
 
@@ -648,7 +696,10 @@ def loads(text: str | bytes, max_depth: int | None = None) -> Any:
 def parse(frame: object) -> Parsed | Heartbeat | Rejected:
     """Turn one frame (text, bytes or an already decoded mapping) into a message.
 
-    Never raises: anything unusable comes back as :class:`Rejected` with a reason.
+    Never raises: anything unusable comes back as :class:`Rejected` with a reason. A frame
+    nested deeper than :data:`MAX_DEPTH` is rejected, and so is a decoded mapping that no JSON
+    text could have given (a key that is not a string, a mapping or list holding itself, an
+    integer with more digits than Python writes).
 
     >>> parse('pong')
     Heartbeat(text='pong')
@@ -673,6 +724,13 @@ def parse(frame: object) -> Parsed | Heartbeat | Rejected:
             return Rejected(f"not JSON: {str(exc)[:80]}", frame)
     else:
         data = frame
+        if type(data) is dict or isinstance(data, Mapping):  # decoded by the host: JSON-shaped?
+            try:
+                _height(data, MAX_DEPTH, set(), {})
+            except (_TooDeep, RecursionError):
+                return Rejected(f"nested deeper than {MAX_DEPTH} levels", frame)
+            except _NotJSON as exc:
+                return Rejected(f"not JSON data: {exc}", frame)
     if type(data) is not dict and not isinstance(data, Mapping):  # dict: no ABC check
         return Rejected(f"not an object: {type(data).__name__}", frame)
     return _from_mapping(data)

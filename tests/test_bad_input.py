@@ -8,6 +8,7 @@ sender-chosen names that must not grow anything without bound.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from loguru import logger
 
-from flowrx import VirtualClock, connect
+from flowrx import VirtualClock, connect, dump_snapshot
 from flowrx.cli import main
 from flowrx.streams.replay import (
     MAX_T,
@@ -40,7 +41,7 @@ def warnings() -> Iterator[list[str]]:
     """flowrx's log lines at warning and above, as they are formatted."""
     seen: list[str] = []
     logger.enable("flowrx")
-    sink = logger.add(lambda m: seen.append(str(m)), level="WARNING", format="{message}")
+    sink = logger.add(lambda m: seen.append(str(m)[:-1]), level="WARNING", format="{message}")
     try:
         yield seen
     finally:
@@ -111,7 +112,7 @@ def test_a_bad_recording_line_is_skipped_counted_and_named_in_one_warning(
     assert recording.problems[0].startswith(f"line {at + 1}: ")
     assert len(warnings) == 1
     assert f"line {at + 1}: " in warnings[0]
-    assert "\n" not in warnings[0].strip()
+    assert "\n" not in warnings[0]
 
 
 def test_every_bad_kind_at_once_still_plays_the_good_lines_to_the_same_state(
@@ -272,3 +273,288 @@ def test_a_speed_no_scheduler_can_honour_is_refused_up_front(speed: float) -> No
     """Replay refuses a speed that is not a positive number or would overflow the clock."""
     with pytest.raises(ValueError, match="speed"):
         replay([RecordedFrame(MAX_T, "b")], VirtualClock(), speed=speed)
+
+
+# --- any JSON string, through every text output ----------------------------------------------
+
+SURROGATES = ["\ud83d", "\ude00", "\ud800", "\udbff", "\udc00", "\udfff"]
+TERMINAL_TRICKS = [
+    "\x1b]0;pwned\x07",
+    "\x1b[2J",
+    "\x1b[31m",
+    "\r",
+    "\n",
+    "\x00",
+    "\u2028",
+    "\u202e",
+]
+_any_char = st.one_of(
+    st.characters(exclude_categories=()),  # any code point, surrogates included
+    st.sampled_from(SURROGATES),
+)
+_any_text = st.lists(
+    st.one_of(_any_char, st.sampled_from(TERMINAL_TRICKS)), min_size=1, max_size=8
+).map("".join)
+
+
+def _joined(value: Any) -> Any:
+    """``value`` with surrogate halves that stand side by side in a string joined (as UTF-16
+    reads them): what a JSON reader gets back from their escapes."""
+    if isinstance(value, str):
+        return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+    if isinstance(value, dict):
+        return {_joined(k): _joined(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_joined(v) for v in value]
+    return value
+
+
+def _wire(frame: dict[str, Any]) -> str:
+    """A frame as the platform sends it: JSON text (surrogates as their escapes)."""
+    return json.dumps(frame)
+
+
+def _frames_with(run: str, node: str, chunks: list[str], name: str, other: str) -> list[str]:
+    """Every frame family, with sender-chosen strings in every string field that is shown."""
+    agno = {"run_id": run, "node_id": node, "agent_id": node, "agent_name": name}
+    return [
+        _wire(
+            {"event": "run_start", "run_id": run, "node_id": None, "order": -1, "status": "running"}
+        ),
+        _wire(
+            {"event": "start_node", "run_id": run, "node_id": node, "order": 0, "status": "running"}
+        ),
+        *(
+            _wire(
+                {**agno, "event": "RunContent", "content": c, "sequence_id": i, "microtime": i / 10}
+            )
+            for i, c in enumerate(chunks, 1)
+        ),
+        _wire(
+            {
+                **agno,
+                "event": "ToolCallStarted",
+                "sequence_id": 50,
+                "microtime": 5.0,
+                "tool": {"tool_call_id": other, "tool_name": name, "tool_args": {other: chunks}},
+            }
+        ),
+        _wire(
+            {"event": "ChatHTML", "run_id": run, "node_id": node, "html_content": f"<b>{other}</b>"}
+        ),
+        _wire(
+            {
+                "event": "AgentPaused",
+                "run_id": run,
+                "node_id": node,
+                "pause_type": "confirmation",
+                "pause_message": other,
+                "pause_data": {"tools": [{"tool_name": name, "tool_args": {"q": other}}]},
+            }
+        ),
+        _wire(
+            {
+                "type": "interaction_event",
+                "run_id": run,
+                "node_id": node,
+                "interaction_type": name,
+                "data": {other: name},
+            }
+        ),
+        _wire({"event": other, "run_id": run, "node_id": node}),  # unknown, or some known name
+        _wire({"event": "end_node", "run_id": run, "node_id": node, "order": 0, "status": "weird"}),
+        _wire({"event": "start_node", "run_id": run, "node_id": node, "order": 0, "status": other}),
+    ]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    run=_any_text,
+    node=_any_text,
+    chunks=st.lists(_any_text, min_size=1, max_size=4),
+    name=_any_text,
+    other=_any_text,
+)
+def test_any_json_string_in_a_frame_passes_through_the_snapshot_the_log_and_the_html(
+    tmp_path_factory: pytest.TempPathFactory,
+    run: str,
+    node: str,
+    chunks: list[str],
+    name: str,
+    other: str,
+) -> None:
+    """Run ids, node ids, chat, tool and pause text of any code points: the snapshot is strict
+    UTF-8 JSON that reads back to the state, each log line is printable, the HTML encodes."""
+    from flowrx.graph import FlowGraph
+    from flowrx.sinks.html_view import render_html
+
+    lines: list[Any] = []
+    logger.enable("flowrx")
+    sink = logger.add(lines.append, level="DEBUG", format="{message}", catch=False)
+    path = tmp_path_factory.mktemp("out") / "log.txt"
+    file_sink = logger.add(path, level="DEBUG", encoding="utf-8", catch=False)
+    try:
+        clock = VirtualClock()
+        state, _ = connect(
+            replay(
+                [
+                    RecordedFrame(i / 100, f)
+                    for i, f in enumerate(_frames_with(run, node, chunks, name, other))
+                ],
+                clock,
+            ),
+            scheduler=clock,
+        )
+        clock.run()
+    finally:
+        logger.remove(sink)
+        logger.remove(file_sink)
+        logger.disable("flowrx")
+    doc = state.snapshot()
+    assert sum(doc["diagnostics"]["failed"].values()) == 0
+    text = dump_snapshot(doc)
+    text.encode("utf-8")  # strict: no lone surrogate left
+    assert json.loads(text) == _joined(json.loads(json.dumps(doc)))
+    out = tmp_path_factory.mktemp("out") / "snap.json"
+    out.write_text(text, encoding="utf-8")
+    assert json.loads(out.read_text(encoding="utf-8")) == json.loads(text)
+    stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict")
+    stdout.write(text)
+    stdout.flush()
+    render_html(doc, FlowGraph.empty()).encode("utf-8")
+    for message in lines:
+        line = str(message).rstrip("\n")
+        assert line.isprintable(), line
+        assert all(
+            v is None or not isinstance(v, str) or v.isprintable()
+            for v in message.record["extra"].values()
+        )
+    path.read_text(encoding="utf-8")
+
+
+_odd_value = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=2**63, max_value=2**200)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(_any_char, max_size=6)
+    | st.binary(max_size=6)
+    | st.sets(st.integers(), max_size=3)
+    | st.builds(object),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.tuples(inner, inner)
+        | st.dictionaries(
+            st.one_of(
+                st.text(_any_char, max_size=4),
+                st.integers(),
+                st.none(),
+                st.floats(),
+                st.tuples(st.integers()),
+            ),
+            inner,
+            max_size=3,
+        )
+    ),
+    max_leaves=15,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_odd_value)
+def test_dump_snapshot_writes_strict_json_whatever_a_document_holds(value: Any) -> None:
+    """NaN, infinities, wide ints, non-string keys, bytes, sets, objects: strict JSON out."""
+    doc = {"schema": "flowrx/snapshot/1", "chat": {"r": [{"tools": [{"args": value}]}]}}
+    text = dump_snapshot(doc)
+    text.encode("utf-8")
+    json.loads(text, parse_constant=_no_constants)
+
+
+def _no_constants(name: str) -> None:
+    """A strict reader: NaN and Infinity are not JSON."""
+    raise ValueError(f"{name} is not JSON")
+
+
+def test_dump_snapshot_cuts_cycles_extreme_nesting_and_endless_integers() -> None:
+    """What only a host's own objects can hold is written as a note, never an exception."""
+    cycle: dict[str, Any] = {}
+    cycle["self"] = cycle
+    deep: list[Any] = []
+    for _ in range(5_000):
+        deep = [deep]
+    doc = {"cycle": cycle, "deep": deep, "long": 10**5000, 1: "one", "1": "string one"}
+    back = json.loads(dump_snapshot(doc), parse_constant=_no_constants)
+    assert back["cycle"] == {"self": "<cycle>"}
+    assert back["long"] == "<integer of 16610 bits>"
+    assert (back["1"], back["1 (int)"]) == ("string one", "one")
+
+
+def test_an_emoji_split_between_two_chat_chunks_is_written_whole() -> None:
+    """UTF-16 halves in two chunks: the snapshot carries the emoji, the halves alone escaped."""
+    clock = VirtualClock()
+    agno = {"event": "RunContent", "run_id": "r", "node_id": "n", "agent_id": "n"}
+    frames = [
+        RecordedFrame(
+            0.0, _wire({**agno, "content": "hi \ud83d", "sequence_id": 1, "microtime": 1.0})
+        ),
+        RecordedFrame(
+            0.1, _wire({**agno, "content": "\ude00!", "sequence_id": 2, "microtime": 2.0})
+        ),
+        RecordedFrame(0.2, _wire({**agno, "run_id": "\ud83d", "sequence_id": 3, "microtime": 3.0})),
+    ]
+    state, _ = connect(replay(frames, clock), scheduler=clock)
+    clock.run()
+    text = dump_snapshot(state.snapshot())
+    assert '"text": "hi 😀!"' in text
+    assert '"\\ud83d": {' in text  # the run id that is a lone half, as its escape
+    assert "\ud83d" in json.loads(text)["lifecycle"]["runs"]
+    assert json.loads(text)["chat"]["r"][0]["text"] == "hi 😀!"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_odd_value, _odd_value)
+def test_values_json_cannot_encode_in_a_hosts_frames_never_break_the_snapshot(
+    content: Any, args: Any
+) -> None:
+    """Frames a host decoded itself, holding anything: counted or shown, and dumped strictly."""
+    clock = VirtualClock()
+    agno = {"run_id": "r", "node_id": "n", "agent_id": "n"}
+    frames: list[Any] = [
+        {**agno, "event": "RunContent", "content": content, "sequence_id": 1, "microtime": 1.0},
+        {
+            **agno,
+            "event": "ToolCallStarted",
+            "sequence_id": 2,
+            "microtime": 2.0,
+            "tool": {"tool_call_id": "c", "tool_name": "t", "tool_args": args, "result": content},
+        },
+        {"type": "interaction_event", "run_id": "r", "interaction_type": "x", "data": {"v": args}},
+        {
+            "event": "AgentPaused",
+            "run_id": "r",
+            "pause_type": "confirmation",
+            "pause_data": {"v": content},
+        },
+    ]
+    from reactivex.subject import Subject
+
+    subject: Subject[Any] = Subject()
+    state, _ = connect(subject, scheduler=clock)
+    for frame in frames:
+        subject.on_next(frame)
+    clock.run(until=1.0)
+    doc = state.snapshot()
+    diagnostics = doc["diagnostics"]
+    assert sum(diagnostics["failed"].values()) == 0
+    assert diagnostics["frames"] == diagnostics["messages"] + diagnostics["rejected"] == 4
+    json.loads(dump_snapshot(doc), parse_constant=_no_constants)
+
+
+def test_a_log_line_shows_wire_control_characters_escaped(warnings: list[str]) -> None:
+    """An event name that would retitle the terminal, a run id that would clear it: escaped."""
+    clock = VirtualClock()
+    frame = _wire({"event": "\x1b]0;pwned\x07\u202e", "run_id": "\x1b[2J\ud83d\n"})
+    connect(replay([RecordedFrame(0.0, frame)], clock), scheduler=clock)
+    clock.run()
+    assert warnings == ["intake unknown_event: \\x1b]0;pwned\\x07\\u202e (run=\\x1b[2J\\ud83d\\n)"]

@@ -145,8 +145,11 @@ def _text(frame: object) -> str:
         return bytes(frame).decode("utf-8", "replace")
     try:
         return json.dumps(frame, sort_keys=True, default=repr)
-    except (TypeError, ValueError, RecursionError):
-        return repr(frame)
+    except Exception:  # a host's object that neither JSON nor its repr can write
+        try:
+            return repr(frame)
+        except Exception:  # unique to this object: it is never taken for another's repeat
+            return f"<{type(frame).__name__} at {id(frame):#x}>"
 
 
 def _count(state: IntakeState, **delta: int) -> IntakeState:

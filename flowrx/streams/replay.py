@@ -27,6 +27,8 @@ from reactivex.internal import ArgumentOutOfRangeException
 from reactivex.scheduler import VirtualTimeScheduler
 from reactivex.scheduler.scheduleditem import ScheduledItem
 
+from flowrx.sinks._text import printable
+
 __all__ = [
     "MAX_T",
     "NotARecording",
@@ -211,7 +213,7 @@ def read_recording(path: str | os.PathLike[str]) -> Recording:
         more = f" and {skipped - len(problems)} more" if skipped > len(problems) else ""
         logger.warning(
             "recording {name}: skipped {skipped} bad line(s): {problems}{more}",
-            name=name,
+            name=printable(name),
             skipped=skipped,
             problems="; ".join(problems),
             more=more,
