@@ -8,6 +8,7 @@ sender-chosen names that must not grow anything without bound.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from collections.abc import Iterator
@@ -558,3 +559,125 @@ def test_a_log_line_shows_wire_control_characters_escaped(warnings: list[str]) -
     connect(replay([RecordedFrame(0.0, frame)], clock), scheduler=clock)
     clock.run()
     assert warnings == ["intake unknown_event: \\x1b]0;pwned\\x07\\u202e (run=\\x1b[2J\\ud83d\\n)"]
+
+
+# --- odd tokens at the stand-in server: a refusal, never a 500 --------------------------------
+
+TOKEN = "s3cret-Tökén"
+TOKEN_Q = "s3cret-T%C3%B6k%C3%A9n"
+
+
+async def _handshake(port: int, target: bytes, headers: bytes = b"") -> bytes:
+    """Send a raw WebSocket handshake; return the status line (empty if the server hung up)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        b"Sec-WebSocket-Version: 13\r\n" + headers + b"\r\n"
+    )
+    await writer.drain()
+    status = await reader.readline()
+    writer.close()
+    return status
+
+
+def _statuses(requests: list[tuple[bytes, bytes]]) -> tuple[list[bytes], int]:
+    """The status line of each raw handshake against a real PlatformServer on port 0, and how
+    many handshakes it counted as refused."""
+    from flowrx.streams.serve import PlatformServer
+
+    async def body() -> tuple[list[bytes], int]:
+        server = PlatformServer([], flow_id="f", token=TOKEN, wait_for_client=False)
+        await server.start()
+        try:
+            return [await _handshake(server.port, t, h) for t, h in requests], server.refused
+        finally:
+            await server.close()
+
+    return asyncio.run(asyncio.wait_for(body(), 120))
+
+
+ODD_QUERIES = {
+    "percent-encoded non-ASCII": b"token=%C3%A9",
+    "the token's own characters, not encoded as UTF-8": b"token=s3cret-T%F6k%E9n",
+    "truncated UTF-8": b"token=s3cret-T%C3",
+    "invalid percent escapes": b"token=%ZZ%",
+    "a lone percent": b"token=%",
+    "encoded lone surrogate": b"token=%ED%A0%BD",
+    "NUL": b"token=%00",
+    "very long": b"token=" + b"A" * 6_000,
+    "empty": b"token=",
+    "no value": b"token",
+    "no token": b"x=1",
+    "nothing": b"",
+    "the right token twice": b"token=" + TOKEN_Q.encode() + b"&token=" + TOKEN_Q.encode(),
+    "right then wrong": b"token=" + TOKEN_Q.encode() + b"&token=nope",
+    "wrong then right": b"token=nope&token=" + TOKEN_Q.encode(),
+    "the right token with a tail": b"token=" + TOKEN_Q.encode() + b"%00",
+    "a prefix of the right token": b"token=s3cret",
+}
+
+
+def test_odd_tokens_in_the_query_are_refused_with_403() -> None:
+    """Every odd query token (non-ASCII, bad escapes, long, empty, several): 403, and counted."""
+    targets = [(b"/ws/v1/execution/f?" + q, b"") for q in ODD_QUERIES.values()]
+    statuses, refused = _statuses(targets)
+    assert statuses == [b"HTTP/1.1 403 Forbidden\r\n"] * len(ODD_QUERIES)
+    assert refused == len(ODD_QUERIES)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"Authorization: Bearer t\xe9\r\n",
+        b"Authorization: Bearer \xff\xfe\r\n",
+        b"Authorization: Bearer \r\n",
+        b"Authorization: Bearer " + b"A" * 6_000 + b"\r\n",
+        b"Authorization: Bearer s3cret-T\xc3\xb6k\xc3\xa9n\r\nAuthorization: Bearer x\r\n",
+        b"Authorization: Basic czNjcmV0\r\n",
+    ],
+    ids=["latin-1", "not text", "empty", "long", "two headers", "not bearer"],
+)
+def test_odd_bearer_headers_are_refused_with_403(header: bytes) -> None:
+    """An odd Authorization header is refused, as the query's odd tokens are."""
+    statuses, _ = _statuses([(b"/ws/v1/execution/f", header)])
+    assert statuses == [b"HTTP/1.1 403 Forbidden\r\n"]
+
+
+def test_the_right_token_in_the_query_or_a_header_is_let_in() -> None:
+    """The token (non-ASCII here), percent-encoded in the query or as the header's UTF-8."""
+    statuses, refused = _statuses(
+        [
+            (b"/ws/v1/execution/f?token=" + TOKEN_Q.encode(), b""),
+            (b"/ws/v1/execution/f?x=1&token=" + TOKEN_Q.encode() + b"#frag", b""),
+            (b"/ws/v1/execution/f", b"Authorization: Bearer " + TOKEN.encode() + b"\r\n"),
+        ]
+    )
+    assert statuses == [b"HTTP/1.1 101 Switching Protocols\r\n"] * 3
+    assert refused == 0
+
+
+@pytest.mark.parametrize(
+    "target",
+    [b"//[::1", b"//[::1/ws/v1/execution/f?token=x", b"/ws/v1/execution/%66?token=x", b"*"],
+    ids=["bad IPv6 authority", "bad authority before the path", "encoded path", "asterisk"],
+)
+def test_odd_paths_are_not_found_never_a_server_error(target: bytes) -> None:
+    """A request target the server does not serve is a 404, whatever it looks like."""
+    statuses, _ = _statuses([(target, b"")])
+    assert statuses == [b"HTTP/1.1 404 Not Found\r\n"]
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        b"/ws/v1/execution/f?token=\xc3\xa9",
+        b"/ws/v1/execution/\xff?token=x",
+        b"/ws?t=" + b"A" * 9_000,
+    ],
+    ids=["raw UTF-8 byte", "raw invalid byte", "request line too long"],
+)
+def test_a_request_line_the_http_parser_refuses_gets_no_server_error(target: bytes) -> None:
+    """Raw non-ASCII bytes or an overlong request line: refused or dropped, never a 5xx."""
+    statuses, _ = _statuses([(target, b"")])
+    assert statuses[0] == b"" or statuses[0].startswith(b"HTTP/1.1 4"), statuses
