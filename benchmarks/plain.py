@@ -54,6 +54,7 @@ _OAUTH_KEYS = ("service_name", "auth_url", "redirect_uri", "state")
 _STEP_FIELDS = ("title", "action", "result", "reasoning", "next_action", "confidence")
 _EPS = 1e-6
 _EVICTED_MEMORY = 1024
+_RECENT = 256
 _STATUS = re.compile(r"[a-z_-]{1,32}")
 _STATUS_OK = frozenset({*KNOWN_STATUSES, "running", "pending"})
 _KNOWN = EXECUTION_EVENTS | AGNO_EVENTS | {"ChatHTML", "AgentPaused", "interaction_event"}
@@ -257,6 +258,7 @@ class PlainHandler:
                     counts["duplicates"] += 1
                     return
             recent.append((now, text))
+            del recent[:-_RECENT]
         if run["ended"] and event in _NODE_OR_TOOL:
             counts["messages"] += 1
             counts["late"] += 1

@@ -750,6 +750,16 @@ def test_an_unknown_frame_of_a_held_run_is_deduplicated_like_any_other() -> None
     assert fed.counters.unknown == 2
 
 
+def test_a_burst_of_byte_compared_frames_is_remembered_only_so_far() -> None:
+    """Five thousand distinct tool frames of one run in one instant: the byte memory keeps the
+    latest 256 (so the burst costs linear time), and a repeat among them is still caught."""
+    frames = [execution("start_tool", node=f"n{i}") for i in range(5_000)]
+    fed = feed_at([(0.0, start()), *((1.0, f) for f in frames), (1.0, frames[-1])])
+    assert len(fed.state.runs[RUN_A].recent) == 256
+    assert fed.counters.duplicates == 1
+    assert_identity(fed.counters)
+
+
 def test_unknown_but_well_formed_status_is_counted_and_forwarded() -> None:
     """end_node with status 'skipped' is shown and counted in unknown_status."""
     fed = feed([end(status="skipped"), end(order=1, status="success")])

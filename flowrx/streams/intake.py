@@ -12,8 +12,9 @@ Dedup memory is **per run** and leaves with the run; it is never wiped globally:
   status)`` seen for that run since its last resume;
 * chat frames: same ``(sequence_id, microtime)`` since the last resume (a chunk without
   ``sequence_id`` cannot be told from a repeat and is kept);
-* anything else (tool, resume, pause, interaction frames): byte-identical to a frame of that
-  run accepted within ``dedupe_window`` (two calls of one tool look alike, so no longer).
+* anything else (tool, resume, pause, interaction frames): byte-identical to one of the last
+  256 frames of that run accepted within ``dedupe_window`` (two calls of one tool look alike,
+  so no longer).
 
 Runs are registered on their first frame that flowrx understands; when one more than
 ``max_runs`` appears, the oldest is evicted from every concern. An
@@ -68,6 +69,9 @@ _NODE_OR_TOOL = frozenset(
 _EVICTED_MEMORY = 1024
 _FRESH = 64
 _UNKNOWN_NAMES_MEMORY = 256
+_RECENT = 256
+"""At most this many byte-compared frames are remembered per run within ``dedupe_window``: a
+burst (or a plain JSON Lines file, all at ``t = 0``) costs linear time, not quadratic."""
 _EMPTY: frozenset[Hashable] = frozenset()
 _BYTES: Final = ("bytes",)
 """Dedup key marker: only byte identity within ``dedupe_window`` can tell a repeat."""
@@ -235,7 +239,7 @@ def reduce_intake(
         for r in recent:
             if r[1] == text:
                 return _count(state, frames=1, duplicates=1), (Notice("duplicate", event, run_id),)
-        recent = (*recent, (now, text))
+        recent = (*recent[1 - _RECENT :], (now, text))  # within the window, the latest few
     elif key is not None:
         if key in fresh or key in keys:
             return _count(state, frames=1, duplicates=1), (Notice("duplicate", event, run_id),)
