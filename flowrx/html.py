@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import nh3
 
-from flowrx.sinks._text import replaced
+from flowrx._text import replaced
 
 __all__ = ["sanitise_html"]
 

@@ -34,10 +34,10 @@ from collections.abc import Iterable, Mapping
 from html import escape
 from typing import Any, Final
 
+from flowrx._text import replaced
 from flowrx.graph import FlowGraph
 from flowrx.html import sanitise_html
 from flowrx.sinks import _view
-from flowrx.sinks._text import replaced
 from flowrx.sinks._view import Badge, NodeRow, cut, json_short, seconds
 
 __all__ = ["CHAT_MESSAGES", "ROOT_CLASS", "STYLE", "render_html"]

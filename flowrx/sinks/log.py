@@ -8,7 +8,7 @@ Each record is bound with ``concern``, ``event``, ``run`` and ``node`` extras so
 filter on them (``logger.add(..., filter=lambda r: r["extra"].get("concern") == "visual")``).
 
 Text from the wire (ids, event names, reasons, errors) goes into messages and extras through
-:func:`~flowrx.sinks._text.printable`: a control character, line separator, bidirectional
+:func:`~flowrx._text.printable`: a control character, line separator, bidirectional
 override or lone surrogate is shown as its backslash escape, so every line is one line of
 UTF-8 text whatever a frame held (a file sink cannot fail on it, a terminal cannot be driven
 by it).
@@ -20,8 +20,8 @@ from typing import Any
 
 from loguru import logger
 
+from flowrx._text import printable
 from flowrx.operators.concern import Failure
-from flowrx.sinks._text import printable
 from flowrx.streams.intake import Notice
 
 __all__ = [

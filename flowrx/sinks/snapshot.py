@@ -15,7 +15,7 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from flowrx.sinks._text import json_text
+from flowrx._text import json_text
 
 if TYPE_CHECKING:
     from flowrx.graph import FlowGraph

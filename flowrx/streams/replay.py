@@ -27,7 +27,7 @@ from reactivex.internal import ArgumentOutOfRangeException
 from reactivex.scheduler import VirtualTimeScheduler
 from reactivex.scheduler.scheduleditem import ScheduledItem
 
-from flowrx.sinks._text import printable
+from flowrx._text import printable
 
 __all__ = [
     "MAX_T",
