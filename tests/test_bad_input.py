@@ -21,9 +21,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from loguru import logger
+from reactivex.subject import Subject
 
 from flowrx import VirtualClock, connect, dump_snapshot
 from flowrx.cli import main
+from flowrx.graph import FlowGraph
+from flowrx.sinks.html_view import render_html
 from flowrx.streams.replay import (
     MAX_T,
     NotARecording,
@@ -33,6 +36,7 @@ from flowrx.streams.replay import (
     read_recording,
     replay,
 )
+from flowrx.streams.serve import PlatformServer
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 GOOD = (EXAMPLES / "groups-tools-error.jsonl").read_bytes().splitlines()
@@ -225,8 +229,7 @@ _noise = st.binary(max_size=60).map(lambda b: b.replace(b"\n", b" "))
 def test_any_bytes_between_the_lines_never_break_reading(
     tmp_path_factory: pytest.TempPathFactory, inserts: list[tuple[int, bytes]]
 ) -> None:
-    """Arbitrary bytes as lines anywhere: every line is a frame, the header, blank or skipped,
-    and the real frames are all there, in order."""
+    """Arbitrary bytes as lines anywhere: each line is counted once, the real frames all kept."""
     lines: list[bytes] = list(GOOD)
     for at, noise in sorted(inserts, reverse=True):
         lines.insert(at, noise)
@@ -386,10 +389,8 @@ def test_any_json_string_in_a_frame_passes_through_the_snapshot_the_log_and_the_
     name: str,
     other: str,
 ) -> None:
-    """Run ids, node ids, chat, tool and pause text of any code points: the snapshot is strict
-    UTF-8 JSON that reads back to the state, each log line is printable, the HTML encodes."""
-    from flowrx.graph import FlowGraph
-    from flowrx.sinks.html_view import render_html
+    """Any code points in ids, chat, tools, pauses: strict snapshot, printable log, HTML."""
+    # the snapshot is UTF-8 JSON that reads back to the state (halves that meet joined)
 
     lines: list[Any] = []
     logger.enable("flowrx")
@@ -540,7 +541,6 @@ def test_values_json_cannot_encode_in_a_hosts_frames_never_break_the_snapshot(
             "pause_data": {"v": content},
         },
     ]
-    from reactivex.subject import Subject
 
     subject: Subject[Any] = Subject()
     state, _ = connect(subject, scheduler=clock)
@@ -586,7 +586,6 @@ async def _handshake(port: int, target: bytes, headers: bytes = b"") -> bytes:
 def _statuses(requests: list[tuple[bytes, bytes]]) -> tuple[list[bytes], int]:
     """The status line of each raw handshake against a real PlatformServer on port 0, and how
     many handshakes it counted as refused."""
-    from flowrx.streams.serve import PlatformServer
 
     async def body() -> tuple[list[bytes], int]:
         server = PlatformServer([], flow_id="f", token=TOKEN, wait_for_client=False)
@@ -689,11 +688,9 @@ def test_a_request_line_the_http_parser_refuses_gets_no_server_error(target: byt
 
 
 def test_a_hundred_thousand_unknown_event_names_grow_nothing_in_the_pipeline() -> None:
-    """Unique unknown names (of a held run, of new runs, of no run) through connect: the memory
-    held after 100,000 of them is what it was after 1,000 (within 2 MB; one entry per name
-    anywhere would be tens of MB), and each is counted."""
+    """100,000 unique unknown names hold no more memory than 1,000 did (within 2 MB)."""
+    # of a held run, of new runs, of no run; one entry per name anywhere is tens of MB
     clock = VirtualClock()
-    from reactivex.subject import Subject
 
     subject: Subject[str] = Subject()
     state, subscription = connect(subject, scheduler=clock)

@@ -751,8 +751,7 @@ def test_an_unknown_frame_of_a_held_run_is_deduplicated_like_any_other() -> None
 
 
 def test_a_burst_of_byte_compared_frames_is_remembered_only_so_far() -> None:
-    """Five thousand distinct tool frames of one run in one instant: the byte memory keeps the
-    latest 256 (so the burst costs linear time), and a repeat among them is still caught."""
+    """A burst of 5,000 tool frames in one instant: the latest 256 kept, a repeat still caught."""
     frames = [execution("start_tool", node=f"n{i}") for i in range(5_000)]
     fed = feed_at([(0.0, start()), *((1.0, f) for f in frames), (1.0, frames[-1])])
     assert len(fed.state.runs[RUN_A].recent) == 256
