@@ -116,7 +116,8 @@ def _frame(line: dict[str, Any]) -> RecordedFrame:
         if not isinstance(data, str):
             raise _BadLine("data must be the frame's text")
         try:
-            data.encode("utf-8")
+            if not data.isascii():
+                data.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate: no WebSocket text frame carries one
             raise _BadLine("data is not text a WebSocket can carry (a lone surrogate)") from None
         return RecordedFrame(t, data)
@@ -158,7 +159,7 @@ def read_recording(path: str | os.PathLike[str]) -> Recording:
 
     A line ``{"t": …, "data": "…"}`` (or ``"b64"``) is a recorded frame; any other JSON object
     is a plain frame at ``t = 0`` (the plain JSON Lines form). A first line with
-    ``"flowrx": "recording/1"`` is the header. Lines end at ``\n`` only (a frame's text may
+    ``"flowrx": "recording/1"`` is the header. Lines end at ``\\n`` only (a frame's text may
     hold U+2028 and the like).
 
     A line that is not UTF-8, not JSON (a truncated last line, nesting too deep to read), not an
