@@ -15,8 +15,9 @@ defaults the result has:
   ``rel="noopener noreferrer"``;
 * comments removed, and stray ``<``/``&`` in text escaped.
 
-The function is pure and keeps no state. Callers keep the raw text alongside if the host needs
-it (the chat concern does).
+Any string is accepted: lone UTF-16 surrogates (which no HTML can carry, and which nh3 refuses)
+become U+FFFD first, as a browser would show them. The function is pure and keeps no state.
+Callers keep the raw text alongside if the host needs it (the chat concern does).
 
 >>> sanitise_html('<b onclick="x()">hi</b><script>alert(1)</script>')
 '<b>hi</b>'
@@ -25,6 +26,8 @@ it (the chat concern does).
 from __future__ import annotations
 
 import nh3
+
+from flowrx._text import replaced
 
 __all__ = ["sanitise_html"]
 
@@ -35,4 +38,4 @@ def sanitise_html(text: str) -> str:
     >>> sanitise_html('<a href="javascript:alert(1)">x</a>')
     '<a rel="noopener noreferrer">x</a>'
     """
-    return nh3.clean(text)
+    return nh3.clean(replaced(text))

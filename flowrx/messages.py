@@ -11,10 +11,11 @@ the node runner, Agno chat events relayed by agent and team nodes, and platform 
 * a :class:`Heartbeat`;
 * a :class:`Rejected` with a one-line reason.
 
-It never raises: bad input is data. Nothing of the frame is lost: every message keeps the
-decoded mapping in ``raw``. The host talks to the pipeline through *control messages*
-(:class:`Background`, :class:`Foreground`, :class:`ResolveInteraction`, :class:`ClearRun`) that
-travel through the same stream, and intake announces a run's departure with :class:`Evict`.
+It never raises: bad input is data (a frame nested deeper than :data:`MAX_DEPTH` levels is rejected,
+so nothing downstream can meet Python's recursion limit). Nothing of the frame is lost: every
+message keeps the decoded mapping in ``raw``. The host talks to the pipeline through *control
+messages* (:class:`Background`, :class:`Foreground`, :class:`ResolveInteraction`, :class:`ClearRun`)
+that travel through the same stream, and intake announces a run's departure with :class:`Evict`.
 
 Ids are data, never code: an id with quotes, backslashes or markup is stored as is.
 
@@ -42,6 +43,7 @@ __all__ = [
     "AGNO_EVENTS",
     "EXECUTION_EVENTS",
     "KNOWN_STATUSES",
+    "MAX_DEPTH",
     "AgentPaused",
     "AgnoEvent",
     "Background",
@@ -563,10 +565,20 @@ def _from_mapping(data: Mapping[str, Any]) -> Parsed | Rejected:
 
 _WIDE: Final = 2.0**63
 """orjson reads an integer beyond 64 bits as a float; a float this large may be one."""
+MAX_DEPTH: Final = 256
+"""Frames nested deeper than this (arrays and objects) are rejected by :func:`parse`: no real
+frame comes near it, and everything downstream (reducers, snapshots, views) stays far from
+Python's recursion limit."""
+_UNLIMITED: Final = 1 << 30
 
 
-def _widened(value: Any) -> bool:
-    """Whether a decoded value holds a float at least ``_WIDE`` in size, at any depth."""
+class _TooDeep(ValueError):
+    """A decoded value nests deeper than it may (raised by :func:`loads` with ``max_depth``)."""
+
+
+def _widened(value: Any, room: int) -> bool:
+    """Whether a decoded value holds a float at least ``_WIDE`` in size, at any depth; raises
+    :class:`_TooDeep` where containers nest more than ``room`` levels."""
     kind = type(value)
     if kind is dict:
         items = value.values()
@@ -574,37 +586,120 @@ def _widened(value: Any) -> bool:
         items = value
     else:
         return kind is float and not -_WIDE < value < _WIDE
+    if room <= 0:
+        raise _TooDeep
+    room -= 1
     for item in items:
         kind = type(item)
         if kind is float:
             if not -_WIDE < item < _WIDE:
                 return True
-        elif (kind is dict or kind is list) and _widened(item):
+        elif (kind is dict or kind is list) and _widened(item, room):
             return True
     return False
 
 
-def loads(text: str | bytes) -> Any:
+def _too_deep(value: Any, room: int) -> bool:
+    """Whether containers in ``value`` nest more than ``room`` levels (without recursion)."""
+    stack = [(value, room)]
+    while stack:
+        item, left = stack.pop()
+        kind = type(item)
+        if kind is dict:
+            items = item.values()
+        elif kind is list:
+            items = item
+        else:
+            continue
+        if left <= 0:
+            return True
+        stack.extend((child, left - 1) for child in items if type(child) in (dict, list))
+    return False
+
+
+_LONG_INT: Final = 4096
+"""Integers of more bits than this are checked for being writable as text at all."""
+
+
+class _NotJSON(ValueError):
+    """A host's decoded frame that no JSON text decodes to (internal to parse)."""
+
+
+def _height(value: Any, room: int, path: set[int], heights: dict[int, int]) -> int:
+    """How deep containers nest in a host's decoded ``value`` (1 for a flat list or mapping);
+    raises :class:`_TooDeep` beyond ``room`` levels and :class:`_NotJSON` for a cycle, a key
+    that is not a string or an integer too long to write. Recursion is bounded by ``room``;
+    shared parts are measured once."""
+    if isinstance(value, Mapping):
+        for key in value:
+            if not isinstance(key, str):
+                raise _NotJSON(f"a key is {type(key).__name__}, not a string")
+        items: Any = value.values()
+    elif isinstance(value, list | tuple):
+        items = value
+    else:
+        if isinstance(value, int) and value.bit_length() > _LONG_INT:
+            try:
+                str(value)
+            except ValueError:  # more digits than JSON text (and Python's str) may hold
+                raise _NotJSON("an integer has too many digits") from None
+        return 0
+    ident = id(value)
+    known = heights.get(ident)
+    if known is not None:
+        if known > room:
+            raise _TooDeep
+        return known
+    if ident in path:
+        raise _NotJSON("it holds itself (a cycle)")
+    if room <= 0:
+        raise _TooDeep
+    path.add(ident)
+    height = 0
+    for item in items:
+        below = _height(item, room - 1, path, heights)
+        if below > height:
+            height = below
+    path.discard(ident)
+    heights[ident] = height + 1
+    return height + 1
+
+
+def loads(text: str | bytes, max_depth: int | None = None) -> Any:
     """Decode JSON exactly as :func:`json.loads` does, faster.
 
     orjson decodes; the standard library decodes again when orjson refuses the text (``NaN``,
     ``Infinity``, a lone surrogate, nesting deeper than 1024: the standard library's answer,
     value or error, is the one given) or when a float of 2**63 or more came out (orjson reads a
     wider integer as a float, which would change an ``order`` or a tool argument's type).
+
+    With ``max_depth``, a value whose arrays and objects nest deeper than that raises
+    ``ValueError`` (:func:`parse` reads frames with :data:`MAX_DEPTH`).
     """
+    room = _UNLIMITED if max_depth is None else max_depth
     try:
         data = orjson.loads(text)
     except orjson.JSONDecodeError:
-        return json.loads(text)
-    if _widened(data):
-        return json.loads(text)
+        data = json.loads(text)
+        if max_depth is not None and _too_deep(data, room):
+            raise _TooDeep(f"nested deeper than {max_depth} levels") from None
+        return data
+    try:
+        widened = _widened(data, room)
+    except _TooDeep:
+        raise _TooDeep(f"nested deeper than {max_depth} levels") from None
+    if widened:
+        return json.loads(text)  # nested as orjson read it: already checked
     return data
 
 
 def parse(frame: object) -> Parsed | Heartbeat | Rejected:
     """Turn one frame (text, bytes or an already decoded mapping) into a message.
 
-    Never raises: anything unusable comes back as :class:`Rejected` with a reason.
+    Never raises: anything unusable comes back as :class:`Rejected` with a reason. A frame
+    nested deeper than :data:`MAX_DEPTH` is rejected, and so is a decoded mapping that no JSON
+    text could have given (a key that is not a string, a mapping or list holding itself, an
+    integer with more digits than Python writes).
 
     >>> parse('pong')
     Heartbeat(text='pong')
@@ -620,11 +715,22 @@ def parse(frame: object) -> Parsed | Heartbeat | Rejected:
         if frame.strip() == "pong":
             return Heartbeat(frame)
         try:
-            data = loads(frame)
-        except (ValueError, RecursionError) as exc:
+            data = loads(frame, MAX_DEPTH)
+        except RecursionError:  # the standard library's reading of nesting beyond orjson's
+            return Rejected(f"nested deeper than {MAX_DEPTH} levels", frame)
+        except _TooDeep as exc:
+            return Rejected(str(exc), frame)
+        except ValueError as exc:
             return Rejected(f"not JSON: {str(exc)[:80]}", frame)
     else:
         data = frame
+        if type(data) is dict or isinstance(data, Mapping):  # decoded by the host: JSON-shaped?
+            try:
+                _height(data, MAX_DEPTH, set(), {})
+            except (_TooDeep, RecursionError):
+                return Rejected(f"nested deeper than {MAX_DEPTH} levels", frame)
+            except _NotJSON as exc:
+                return Rejected(f"not JSON data: {exc}", frame)
     if type(data) is not dict and not isinstance(data, Mapping):  # dict: no ABC check
         return Rejected(f"not an object: {type(data).__name__}", frame)
     return _from_mapping(data)

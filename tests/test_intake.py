@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 
 from flowrx.config import Config
 from flowrx.messages import (
+    AGNO_EVENTS,
+    EXECUTION_EVENTS,
     AgnoEvent,
     Background,
     ChatHTML,
@@ -694,6 +696,68 @@ def test_unknown_event_without_run_registers_no_run() -> None:
     fed = feed([json.dumps({"event": "ServerBanner", "text": "hi"})])
     assert (fed.counters.messages, fed.counters.unknown) == (1, 1)
     assert dict(fed.state.runs) == {}
+
+
+_KNOWN_NAMES = {*EXECUTION_EVENTS, *AGNO_EVENTS, "ChatHTML", "AgentPaused", "interaction_event"}
+_unknown_names = st.text(min_size=1, max_size=40).filter(lambda n: n not in _KNOWN_NAMES)
+
+
+def fifty_runs() -> Fed:
+    """Fifty runs held (the default max_runs), each with a start and one node."""
+    return feed(
+        [f for i in range(50) for f in (execution("run_start", f"r{i}"), start(run=f"r{i}"))]
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(_unknown_names, st.text(min_size=1, max_size=40), st.booleans())
+def test_an_unknown_frame_of_a_run_not_held_registers_nothing_and_evicts_nothing(
+    name: str, run_id: str, by_type: bool
+) -> None:
+    """Any unknown event or frame type, with any new run id: counted and forwarded, no run."""
+    held = fifty_runs()
+    frame = {"type" if by_type else "event": name, "run_id": run_id, "node_id": NODE}
+    state, outputs = reduce_intake(held.state, json.dumps(frame), 500.0)
+    if run_id in held.state.runs:  # a held run: the frame is a sign of its life, nothing new
+        assert list(state.runs) == list(held.state.runs)
+        return
+    assert state.runs is held.state.runs
+    assert not any(isinstance(o, Evict) for o in outputs)
+    assert [type(o) for o in outputs if not isinstance(o, Notice)] == [Unknown]
+    assert state.counters.unknown == held.counters.unknown + 1
+    assert state.counters.messages == held.counters.messages + 1
+    assert_identity(state.counters)
+
+
+def test_many_unknown_frames_of_new_runs_never_push_out_a_held_run() -> None:
+    """A thousand unknown frames, each with a fresh run id, leave all fifty runs held."""
+    held = fifty_runs()
+    after = feed(
+        [json.dumps({"event": f"Brand{i}", "run_id": f"new-{i}"}) for i in range(1000)],
+        state=held.state,
+        start_at=200.0,
+    )
+    assert list(after.state.runs) == list(held.state.runs)
+    assert not any(isinstance(o, Evict) for o in after.outputs)
+    assert after.counters.unknown == 1000
+    assert len(after.state.unknown_names) <= 256  # the names noticed are a bounded sample
+
+
+def test_an_unknown_frame_of_a_held_run_is_deduplicated_like_any_other() -> None:
+    """Of a run intake holds, a byte-identical unknown frame within the window is a duplicate."""
+    frame = json.dumps({"event": "BrandNew", "run_id": RUN_A})
+    fed = feed_at([(0.0, start()), (1.0, frame), (1.05, frame), (2.0, frame)])
+    assert fed.counters.duplicates == 1
+    assert fed.counters.unknown == 2
+
+
+def test_a_burst_of_byte_compared_frames_is_remembered_only_so_far() -> None:
+    """A burst of 5,000 tool frames in one instant: the latest 256 kept, a repeat still caught."""
+    frames = [execution("start_tool", node=f"n{i}") for i in range(5_000)]
+    fed = feed_at([(0.0, start()), *((1.0, f) for f in frames), (1.0, frames[-1])])
+    assert len(fed.state.runs[RUN_A].recent) == 256
+    assert fed.counters.duplicates == 1
+    assert_identity(fed.counters)
 
 
 def test_unknown_but_well_formed_status_is_counted_and_forwarded() -> None:

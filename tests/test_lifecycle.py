@@ -7,11 +7,13 @@ import threading
 from typing import Any
 
 import reactivex
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flowrx.concerns.effects import CancelTimer, Change, Hook, StartTimer, TimerFired
 from flowrx.concerns.lifecycle import LifecycleState, reduce_lifecycle
 from flowrx.config import Config
-from flowrx.messages import AgentPaused, AgnoEvent, Evict, ExecutionEvent
+from flowrx.messages import AgentPaused, AgnoEvent, Evict, ExecutionEvent, Unknown
 from flowrx.operators.clock import VirtualClock
 from flowrx.pipeline import connect
 from flowrx.testing import Driver
@@ -347,6 +349,46 @@ def test_late_chat_frame_of_an_ended_run_changes_nothing():
     """A chat frame after the run ended neither revives nor re-locks it."""
     state, _ = feed([(0.0, ev("run_start")), (1.0, ev("run_end"))])
     assert feed([(2.0, AgnoEvent("RunContent", "r1"))], state) == (state, [])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(min_size=1, max_size=30), st.text(min_size=1, max_size=30), st.booleans())
+def test_an_unknown_frame_of_a_run_not_held_makes_no_run_lock_or_watchdog(
+    name: str, run: str, someone_active: bool
+) -> None:
+    """Whatever its name and run, an event nobody understands creates no lifecycle state."""
+    before, _ = feed([(0.0, ev("run_start", "A")), (1.0, ev("run_end", "A"))])
+    if someone_active:
+        before, _ = feed([(2.0, ev("run_start", "B"))], before)
+    if run in before.runs:
+        return
+    assert feed([(3.0, Unknown(name, run, None))], before) == (before, [])
+
+
+def test_an_unknown_frame_of_a_running_run_is_a_sign_of_life():
+    """A frame nobody understands still shows that a held run is alive (the watchdog waits)."""
+    state, _ = feed([(0.0, ev("run_start")), (100.0, Unknown("BrandNew", "r1"))])
+    assert state.runs["r1"].last_seen == 100.0
+    state, effects = feed([(120.0, watchdog())], state)
+    assert status(state) == "running"
+    assert StartTimer(("watchdog", "r1"), 100.0) in effects
+
+
+def test_an_unknown_frame_of_an_ended_run_changes_nothing():
+    """An unknown frame after run_end neither revives nor re-locks the run."""
+    state, _ = feed([(0.0, ev("run_start")), (1.0, ev("run_end"))])
+    assert feed([(2.0, Unknown("BrandNew", "r1"))], state) == (state, [])
+
+
+def test_pipeline_unknown_frames_of_new_runs_leave_nothing_to_stall():
+    """Unknown events with fresh run ids: no run, no lock, no timer, nothing stalled later."""
+    live = Live()
+    for i in range(20):
+        live.at(float(i), json.dumps({"event": "BrandNew", "run_id": f"ghost-{i}"}))
+    assert live.lc() == {"editor_locked": False, "active_run_id": None, "runs": {}}
+    assert live.state.pending_timers["lifecycle"] == 0
+    assert live.lc(1_000.0) == {"editor_locked": False, "active_run_id": None, "runs": {}}
+    assert live.state.snapshot()["diagnostics"]["unknown"] == 20
 
 
 def test_defect_18_late_run_start_after_run_end_does_not_relock():

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from flowrx.messages import (
     AGNO_EVENTS,
     EXECUTION_EVENTS,
+    MAX_DEPTH,
     AgentPaused,
     AgnoEvent,
     ChatHTML,
@@ -791,7 +792,80 @@ def test_raw_is_not_part_of_message_equality() -> None:
 
 def test_deeply_nested_json_array_does_not_raise() -> None:
     """A pathological nesting depth is rejected, not a RecursionError."""
-    assert rejected("[" * 100_000).reason.startswith("not JSON")
+    assert rejected("[" * 100_000).reason == f"nested deeper than {MAX_DEPTH} levels"
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 1000, 1024, 1025, 5000, 100_000])
+@pytest.mark.parametrize("where", ["content", "tool", "raw"])
+@pytest.mark.parametrize("odd", ["", "NaN", '"\\ud83d"', "18446744073709551616"])
+def test_frames_nested_beyond_the_limit_are_rejected_whatever_the_decoder(
+    depth: int, where: str, odd: str
+) -> None:
+    """Nesting past MAX_DEPTH, closed or not, by orjson or the standard library: rejected."""
+    inner = "[" * (depth - 1) + odd + "]" * (depth - 1)
+    field = {"content": "content", "tool": "tool", "raw": "extra"}[where]
+    body = "{" + f'"x": {inner}' + "}" if where == "tool" else inner
+    frame = f'{{"event": "RunContent", "run_id": "{RUN}", "{field}": {body}}}'
+    assert rejected(frame).reason == f"nested deeper than {MAX_DEPTH} levels"
+    assert rejected(frame[: len(frame) // 2]).reason.startswith(("nested", "not JSON"))
+
+
+def _cyclic() -> dict[str, Any]:
+    """A host's mapping that holds itself, one level down."""
+    inner: dict[str, Any] = {}
+    inner["me"] = [inner]
+    return inner
+
+
+def _deep(levels: int) -> list[Any]:
+    """A host's list nested ``levels`` deep."""
+    value: list[Any] = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ({1: "a"}, "not JSON data: a key is int, not a string"),
+        ({("a",): "a"}, "not JSON data: a key is tuple, not a string"),
+        ([{None: 1}], "not JSON data: a key is NoneType, not a string"),
+        (_cyclic(), "not JSON data: it holds itself (a cycle)"),
+        (10**5000, "not JSON data: an integer has too many digits"),
+        (_deep(MAX_DEPTH), f"nested deeper than {MAX_DEPTH} levels"),
+        (_deep(5_000), f"nested deeper than {MAX_DEPTH} levels"),
+    ],
+    ids=["int key", "tuple key", "None key", "cycle", "endless int", "just too deep", "deep"],
+)
+def test_a_hosts_decoded_frame_that_no_json_text_gives_is_rejected(value: Any, reason: str) -> None:
+    """A mapping frame must be what JSON decodes to: else it is rejected with the reason."""
+    frame = {"event": "RunContent", "run_id": RUN, "content": value}
+    assert rejected(frame).reason == reason
+
+
+def test_a_hosts_decoded_frame_may_share_parts_and_hold_what_json_texts_hold() -> None:
+    """Shared sub-lists, NaN, wide ints, tuples, nesting up to the limit: a message."""
+    shared = [1.5, float("nan"), 2**80]
+    frame = {
+        "event": "RunContent",
+        "run_id": RUN,
+        "content": {
+            "a": shared,
+            "b": shared,
+            "c": (shared, shared),
+            "d": _deep(MAX_DEPTH - 2),
+        },  # the frame and content are two
+    }
+    assert isinstance(parse(frame), AgnoEvent)
+
+
+@pytest.mark.parametrize("odd", ["", "NaN", '"\\ud83d"', "18446744073709551616"])
+def test_frames_nested_up_to_the_limit_are_read(odd: str) -> None:
+    """A frame whose arrays and objects nest exactly MAX_DEPTH deep is a message."""
+    inner = "[" * (MAX_DEPTH - 1) + odd + "]" * (MAX_DEPTH - 1)
+    msg = parse(f'{{"event": "RunContent", "run_id": "{RUN}", "content": {inner}}}')
+    assert isinstance(msg, AgnoEvent)
 
 
 def test_deeply_nested_json_object_does_not_raise() -> None:

@@ -10,6 +10,9 @@
 * Watchdog: a ``running`` run with no frame for ``stall_after`` (120 s) is ``stalled`` and
   unlocks the editor if active; any later frame of it revives it. One timer per run, re-armed
   lazily from the last frame's time, so a busy run costs no timer churn.
+* A frame nobody understands (:class:`~flowrx.messages.Unknown`) is a sign of life for a run
+  already held, and nothing for any other: it never creates a run, locks the editor or arms a
+  watchdog (so no phantom run shows ``stalled`` later).
 * Host side effects are :class:`~flowrx.concerns.effects.Hook` requests emitted after the state
   change; the hook runner isolates them.
 """
@@ -44,6 +47,7 @@ from flowrx.messages import (
     Foreground,
     Message,
     ResolveInteraction,
+    Unknown,
 )
 
 __all__ = [
@@ -272,6 +276,8 @@ def reduce_lifecycle(
         )
         return new, (*effects, *more, StartTimer(("watchdog", run_id), config.stall_after))
     known = state.runs.get(run_id)
+    if known is None and isinstance(msg, Unknown):
+        return state, ()  # a frame nobody understands makes no run, lock or watchdog
     if known is not None and known.status in _ENDED:
         return state, ()
     return _seen(state, run_id, now, config)

@@ -12,12 +12,17 @@ Dedup memory is **per run** and leaves with the run; it is never wiped globally:
   status)`` seen for that run since its last resume;
 * chat frames: same ``(sequence_id, microtime)`` since the last resume (a chunk without
   ``sequence_id`` cannot be told from a repeat and is kept);
-* anything else (tool, resume, pause, interaction frames): byte-identical to a frame of that
-  run accepted within ``dedupe_window`` (two calls of one tool look alike, so no longer).
+* anything else (tool, resume, pause, interaction frames): byte-identical to one of the last
+  256 frames of that run accepted within ``dedupe_window`` (two calls of one tool look alike,
+  so no longer).
 
-Runs are registered on their first frame; when one more than ``max_runs`` appears, the oldest
-is evicted from every concern. Frames of an evicted run, and node or tool frames of an ended
-(not resumed) run, are ``late``: counted and not forwarded.
+Runs are registered on their first frame that flowrx understands; when one more than
+``max_runs`` appears, the oldest is evicted from every concern. An
+:class:`~flowrx.messages.Unknown` frame (an event name nobody handles, such as one a newer Agno
+adds) of a run intake does not hold registers nothing and evicts nothing: it is counted,
+noticed once per name (at most 256 names are remembered) and forwarded, and no concern makes
+state of it; of a held run it is deduplicated like any other frame. Frames of an evicted run,
+and node or tool frames of an ended (not resumed) run, are ``late``: counted and not forwarded.
 """
 
 from __future__ import annotations
@@ -65,6 +70,9 @@ _NODE_OR_TOOL = frozenset(
 _EVICTED_MEMORY = 1024
 _FRESH = 64
 _UNKNOWN_NAMES_MEMORY = 256
+_RECENT = 256
+"""At most this many byte-compared frames are remembered per run within ``dedupe_window``: a
+burst (or a plain JSON Lines file, all at ``t = 0``) costs linear time, not quadratic."""
 _EMPTY: frozenset[Hashable] = frozenset()
 _BYTES: Final = ("bytes",)
 """Dedup key marker: only byte identity within ``dedupe_window`` can tell a repeat."""
@@ -132,8 +140,11 @@ def _text(frame: object) -> str:
         return bytes(frame).decode("utf-8", "replace")
     try:
         return json.dumps(frame, sort_keys=True, default=repr)
-    except (TypeError, ValueError, RecursionError):
-        return repr(frame)
+    except Exception:  # a host's object that neither JSON nor its repr can write
+        try:
+            return repr(frame)
+        except Exception:  # unique to this object: it is never taken for another's repeat
+            return f"<{type(frame).__name__} at {id(frame):#x}>"
 
 
 def _count(state: IntakeState, **delta: int) -> IntakeState:
@@ -193,6 +204,8 @@ def reduce_intake(
     out: list[Output] = []
     run = state.runs.get(run_id)
     if run is None:
+        if kind is Unknown:  # not understood: it registers no run, so it can evict none
+            return _unknown(_count(state, frames=1, messages=1), msg)
         if len(state.runs) >= config.max_runs:
             state, evicted = _evict(state, next(iter(state.runs)), "evicted")
             out.extend(evicted)
@@ -217,7 +230,7 @@ def reduce_intake(
         for r in recent:
             if r[1] == text:
                 return _count(state, frames=1, duplicates=1), (Notice("duplicate", event, run_id),)
-        recent = (*recent, (now, text))
+        recent = (*recent[1 - _RECENT :], (now, text))  # within the window, the latest few
     elif key is not None:
         if key in fresh or key in keys:
             return _count(state, frames=1, duplicates=1), (Notice("duplicate", event, run_id),)

@@ -34,6 +34,7 @@ from collections.abc import Iterable, Mapping
 from html import escape
 from typing import Any, Final
 
+from flowrx._text import replaced
 from flowrx.graph import FlowGraph
 from flowrx.html import sanitise_html
 from flowrx.sinks import _view
@@ -321,7 +322,7 @@ def render_html(doc: Mapping[str, Any], graph: FlowGraph, *, title: str = "flowr
         heading += " " + _span(f"flow {cut(graph.flow_id, 60)}", "fx-dim")
     heading += " " + _span(f"t {seconds(doc.get('clock'))}", "fx-dim")
     nodes = _nodes(doc, graph, runs)
-    return (
+    return replaced(  # a lone surrogate in a frame's text: U+FFFD, as a browser shows it
         f'<div class="{ROOT_CLASS}">'
         f"<style>{STYLE}</style>"
         f'<div class="fx-head">{heading}</div>'

@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import TYPE_CHECKING, Any
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+from flowrx._text import json_text
 
 if TYPE_CHECKING:
     from flowrx.graph import FlowGraph
@@ -20,6 +24,8 @@ if TYPE_CHECKING:
 __all__ = ["SCHEMA", "Snapshot", "build_snapshot", "dump_snapshot", "surface"]
 
 SCHEMA = "flowrx/snapshot/1"
+_DUMP_DEPTH: Final = 300
+"""How deep :func:`dump_snapshot` writes a host's own nested values (frames are cut at 256)."""
 
 
 class Snapshot(dict[str, Any]):
@@ -91,6 +97,81 @@ def build_snapshot(state: FlowState) -> dict[str, Any]:
     return doc
 
 
-def dump_snapshot(doc: dict[str, Any]) -> str:
-    """Serialise a snapshot: sorted keys, two-space indent, ids exactly as they came."""
-    return json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False)
+def _key(key: object) -> str:
+    """A mapping key as JSON names it (``json.dumps``'s own names for numbers, bools, null;
+    other keys their plain JSON, or their ``repr``)."""
+    if isinstance(key, str):
+        return str(key)
+    if key is None or isinstance(key, bool | float):
+        return json.dumps(key)
+    plain = _plain(key, 1, set())
+    return plain if isinstance(plain, str) else json.dumps(plain)
+
+
+def _text_of(value: object) -> str:
+    try:
+        return repr(value)
+    except Exception:  # a host object whose repr fails is still named
+        return f"<{type(value).__name__}>"
+
+
+def _plain(value: Any, room: int, path: set[int]) -> Any:
+    """``value`` as plain JSON data, whatever it is: non-finite floats become ``null`` (as
+    JavaScript's ``JSON.stringify`` writes them), integers too long for text a note of their
+    size, non-string keys their JSON names (a clash gets the key's type appended), sets sorted
+    lists, bytes text, other objects their ``repr``; nesting beyond ``room`` levels and cycles
+    are cut with a note."""
+    if value is None or isinstance(value, str | bool):
+        return value
+    if isinstance(value, int):
+        try:
+            str(value)
+        except ValueError:  # more digits than Python turns into text
+            return f"<integer of {value.bit_length()} bits>"
+        return int(value)
+    if isinstance(value, float):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", "backslashreplace")
+    if room <= 0:
+        return f"<nested deeper than {_DUMP_DEPTH} levels>"
+    if id(value) in path:
+        return "<cycle>"
+    path.add(id(value))
+    try:
+        if isinstance(value, Mapping):
+            out = {
+                key: _plain(item, room - 1, path) for key, item in value.items() if type(key) is str
+            }
+            for key, item in value.items():  # then the others: a string key keeps its own name
+                if type(key) is not str:
+                    name = _key(key)
+                    if name in out:
+                        name = f"{name} ({type(key).__name__})"
+                    out[name] = _plain(item, room - 1, path)
+            return out
+        if isinstance(value, list | tuple):
+            return [_plain(item, room - 1, path) for item in value]
+        if isinstance(value, set | frozenset):
+            return sorted((_plain(item, room - 1, path) for item in value), key=_text_of)
+        return _text_of(value)
+    finally:
+        path.discard(id(value))
+
+
+def dump_snapshot(doc: Mapping[str, Any]) -> str:
+    """Serialise a snapshot: sorted keys, two-space indent, ids exactly as they came.
+
+    The text is always valid JSON that UTF-8 can carry, whatever a frame held: a lone UTF-16
+    surrogate is written as its ``\\udxxx`` escape (surrogate halves joined in one string,
+    such as an emoji split between two chat chunks, are written as the character); a value
+    JSON cannot encode (NaN or an infinity, an integer too long for text, a non-string key, an
+    object of a host's own, nesting deeper than 300 levels) is written as its nearest JSON
+    (see ``_plain``) instead of breaking the dump.
+    """
+    try:
+        text = json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        plain = _plain(doc, _DUMP_DEPTH, set())
+        text = json.dumps(plain, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
+    return json_text(text)

@@ -2,7 +2,9 @@
 
 :class:`PlatformServer` speaks the platform's protocol on 127.0.0.1: path
 ``/ws/v1/execution/{flow_id}``, a token checked at the handshake (HTTP 403 when wrong, as the
-platform does), the text heartbeat (``ping`` → ``pong``), and every backend message as one text
+platform does, for any token offered, however odd: compared as bytes in constant time, and
+one token exactly, in one ``Authorization: Bearer`` header or one ``token`` parameter), the
+text heartbeat (``ping`` → ``pong``), and every backend message as one text
 frame. It plays a list of recorded frames (the simulator's, or a recording's) at their recorded
 times, broadcast to every connected client like the platform's Redis pub/sub: at-most-once, a
 client that connects late misses what was sent before.
@@ -26,6 +28,21 @@ from flowrx.streams.replay import RecordedFrame
 __all__ = ["PlatformServer"]
 
 
+def _offered(query: str, authorization: list[str]) -> list[bytes]:
+    """The tokens a handshake offers, as bytes: a ``Bearer`` header's (it takes precedence
+    over the query), else every ``token`` query parameter's, percent-decoded to the bytes the client
+    encoded (invalid escapes stay as they are; nothing here can fail on what a client sends)."""
+    bearers = [h.removeprefix("Bearer ") for h in authorization if h.startswith("Bearer ")]
+    if bearers:  # header values arrive decoded as ISO-8859-1: exactly their bytes again
+        return [b.encode("latin-1", "replace") for b in bearers]
+    tokens = []
+    for pair in query.split("&"):
+        name, _, value = pair.partition("=")
+        if urllib.parse.unquote_plus(name) == "token":
+            tokens.append(urllib.parse.unquote_to_bytes(value.replace("+", " ")))
+    return tokens
+
+
 class PlatformServer:
     """Serve ``frames`` for ``flow_id`` on 127.0.0.1:``port`` (0: any free port)."""
 
@@ -42,6 +59,7 @@ class PlatformServer:
         self.frames = list(frames)
         self.flow_id = flow_id
         self.token = token if token is not None else secrets.token_urlsafe(16)
+        self._token = self.token.encode("utf-8", "surrogateescape")  # argv's undecodable bytes
         self.port = port
         self.speed = speed
         self.wait_for_client = wait_for_client
@@ -73,15 +91,16 @@ class PlatformServer:
         return self.url
 
     def _check(self, connection: ServerConnection, request: Request) -> Response | None:
-        parts = urllib.parse.urlsplit(request.path)
-        if parts.path != self.path:
-            self.refused += 1
-            return connection.respond(HTTPStatus.NOT_FOUND, "no such flow\n")
-        offered = dict(urllib.parse.parse_qsl(parts.query)).get("token")
-        header = request.headers.get("Authorization", "")
-        if header.startswith("Bearer "):
-            offered = header.removeprefix("Bearer ")
-        if offered is None or not hmac.compare_digest(offered, self.token):
+        try:
+            path, _, query = request.path.partition("#")[0].partition("?")
+            if path != self.path:
+                self.refused += 1
+                return connection.respond(HTTPStatus.NOT_FOUND, "no such flow\n")
+            offered = _offered(query, request.headers.get_all("Authorization"))
+            allowed = len(offered) == 1 and hmac.compare_digest(offered[0], self._token)
+        except Exception:  # fail closed: whatever the request holds, it is refused, never a 500
+            allowed = False
+        if not allowed:
             self.refused += 1
             return connection.respond(HTTPStatus.FORBIDDEN, "bad token\n")
         return None
