@@ -23,10 +23,7 @@ Frames are decoded by :func:`loads`: orjson (three times faster than the standar
 these frames, and decoding was the largest single cost per frame), with the standard library's
 reading wherever the two could differ, so the result is always exactly ``json.loads``'s.
 
-The parsed message types are frozen attrs classes without slots: one is made per frame, and
-attrs' ``__init__`` for such a class stores the fields straight into the new ``__dict__``
-instead of calling ``object.__setattr__`` once per field (the control messages, made rarely,
-keep their slots).
+The messages are frozen attrs classes.
 """
 
 from __future__ import annotations
@@ -132,14 +129,14 @@ KNOWN_STATUSES: Final = frozenset({"success", "error", "killed", "provided"})
 _STATUS_RE: Final = re.compile(r"[a-z_-]{1,32}")
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen
 class Heartbeat:
     """The platform's text heartbeat (``pong``): accounted for, never a message."""
 
     text: str
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen
 class Rejected:
     """A frame that cannot be used, with a one-line reason; counted, never raised."""
 
@@ -147,7 +144,7 @@ class Rejected:
     frame: object = attrs.field(repr=False, eq=False)
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen
 class ExecutionEvent:
     """A node-runner frame: run, resume, node and tool starts and ends.
 
@@ -169,7 +166,7 @@ class ExecutionEvent:
         return self.event in _RUN_EVENTS
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen
 class AgnoEvent:
     """An Agno agent or team run event relayed by an agent or team node.
 
@@ -195,7 +192,7 @@ class AgnoEvent:
     raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen
 class ChatHTML:
     """An HTML chat item produced by a flow. ``html`` is untrusted and must be sanitised."""
 
@@ -209,7 +206,7 @@ class ChatHTML:
     event: str = "ChatHTML"
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen
 class AgentPaused:
     """The platform's pause frame: a run waits for a human (confirmation, input, ...)."""
 
@@ -223,7 +220,7 @@ class AgentPaused:
     event: str = "AgentPaused"
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen
 class InteractionEvent:
     """An ``interaction_event`` frame (recognised by ``type``; it has no ``event`` key)."""
 
@@ -237,7 +234,7 @@ class InteractionEvent:
     event: str = "interaction_event"
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen
 class Unknown:
     """A well-formed frame with an event name nobody handles: kept, counted, logged once."""
 
@@ -283,7 +280,7 @@ class ClearRun:
     event: str = "clear"
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen
 class Evict:
     """A run leaves every concern: evicted beyond the run limit, or cleared by the host.
 
@@ -381,9 +378,16 @@ def _execution(event: str, data: Mapping[str, Any]) -> ExecutionEvent:
         )
         and (flow_id is None or type(flow_id) is str)
     ):
-        if event in _RUN_EVENTS:
-            return ExecutionEvent(event, run_id, None, None, status, flow_id, data)
-        return ExecutionEvent(event, run_id, node_id, order, status, flow_id, data)
+        run_event = event in _RUN_EVENTS
+        return ExecutionEvent(
+            event=event,
+            run_id=run_id,
+            node_id=None if run_event else node_id,
+            order=None if run_event else order,
+            status=status,
+            flow_id=flow_id,
+            raw=data,
+        )
     return _execution_checked(event, data)
 
 
@@ -438,21 +442,21 @@ def _agno(event: str, data: Mapping[str, Any]) -> AgnoEvent:
         and (tool is None or type(tool) is dict)
     ):
         return AgnoEvent(
-            event,
-            run_id,
-            node_id,
-            sequence_id,
-            microtime,
-            agent_id,
-            team_id,
-            agent_role,
-            get("is_member_agent") is True,
-            parent_team_id,
-            member_index,
-            get("content"),
-            reasoning,
-            tool,
-            data,
+            event=event,
+            run_id=run_id,
+            node_id=node_id,
+            sequence_id=sequence_id,
+            microtime=microtime,
+            agent_id=agent_id,
+            team_id=team_id,
+            agent_role=agent_role,
+            is_member_agent=get("is_member_agent") is True,
+            parent_team_id=parent_team_id,
+            member_index=member_index,
+            content=get("content"),
+            reasoning_content=reasoning,
+            tool=tool,
+            raw=data,
         )
     return _agno_checked(event, data)
 

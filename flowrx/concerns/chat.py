@@ -75,11 +75,8 @@ caller may hold on to any old state), and a new state shares all it can with the
   and the streamed text is split at the insertion point rather than joined again.
 * ``streamed`` stays a plain string, extended per chunk: every ``Change`` carries the message's
   text anyway, and an append is one copy of the string, not one object per chunk.
-* :class:`ChatMessage`, :class:`ChatRun` and :class:`ChatState` are frozen attrs classes
-  *without* slots, like every reducer's records: a changed copy is a copy of the instance's
-  ``__dict__`` (:func:`~flowrx._records.evolve`). :class:`MessageSummary` (one per
-  change) has no slots either: attrs' ``__init__`` then stores the fields straight into the new
-  ``__dict__``.
+* :class:`ChatMessage`, :class:`ChatRun` and :class:`ChatState` are frozen attrs classes, like
+  every reducer's records; a changed copy is made by :func:`~flowrx._records.evolve`.
 * The speaker's name (a graph lookup) is worked out only when a message is opened. The usual
   chunk takes a short way (:func:`_append`) that builds the new message, run and state and the
   one ``Change`` directly; anything else (a chunk of no open message, a reordered chunk, a
@@ -203,7 +200,7 @@ class ReasoningStep:
     order: Order | None = attrs.field(default=None, eq=False, repr=False)
 
 
-@attrs.frozen(slots=False)  # copied through __dict__: see the module docstring
+@attrs.frozen
 class ChatMessage:
     """One chat message: a speaker's streamed content or reasoning at a node, or an HTML item.
 
@@ -274,7 +271,7 @@ class ChatMessage:
         }
 
 
-@attrs.frozen(slots=False)  # a cheaper __init__: see the module docstring
+@attrs.frozen
 class MessageSummary:
     """What changed about a message, for live views and the log."""
 
@@ -296,7 +293,7 @@ class MessageSummary:
         )
 
 
-@attrs.frozen(slots=False)  # copied through __dict__: see the module docstring
+@attrs.frozen
 class ChatRun:
     """One run's chat: messages by index (first-chunk order), open and latest message per key,
     the node each speaker streamed from, and the resume phase."""
@@ -309,7 +306,7 @@ class ChatRun:
     next_index: int = 0
 
 
-@attrs.frozen(slots=False)  # copied through __dict__: see the module docstring
+@attrs.frozen
 class ChatState:
     """Chat of every run held, and how many final contents replaced a different stream."""
 
@@ -431,15 +428,8 @@ def _blocks(done: tuple[Block, ...], pieces: list[Piece]) -> tuple[tuple[Block, 
 
 
 def _put(run: ChatRun, message: ChatMessage) -> ChatRun:
-    """The run with the message (new or changed) under its index: ``evolve``, spelt out for a
-    call made for every chunk."""
-    messages = dict(run.messages)
-    messages[message.index] = message
-    fields = run.__dict__.copy()
-    fields["messages"] = messages
-    updated: ChatRun = object.__new__(ChatRun)
-    object.__setattr__(updated, "__dict__", fields)
-    return updated
+    """The run with the message (new or changed) under its index."""
+    return evolve(run, messages=assoc(run.messages, message.index, message))
 
 
 def _new(run: ChatRun, speaker: _Speaker, kind: str) -> tuple[ChatRun, ChatMessage]:
@@ -486,20 +476,17 @@ def _target(
 
 def _appended(message: ChatMessage, text: str, order: Order | None) -> ChatMessage:
     """The message with the chunk appended, for a chunk that comes after every chunk with a
-    place (the caller checked): ``evolve``, spelt out for the call made per chunk."""
-    fields = message.__dict__.copy()
+    place (the caller checked)."""
+    changes: dict[str, Any] = {"streamed": message.streamed + text}
     tail = message._tail
     if len(tail) < _BLOCK - 1:
-        fields["_tail"] = (*tail, (text, order))
+        changes["_tail"] = (*tail, (text, order))
     else:
-        fields["_full"] = (*message._full, (*tail, (text, order)))
-        fields["_tail"] = ()
-    fields["streamed"] = message.streamed + text
+        changes["_full"] = (*message._full, (*tail, (text, order)))
+        changes["_tail"] = ()
     if order is not None:
-        fields["last"] = order
-    updated: ChatMessage = object.__new__(ChatMessage)
-    object.__setattr__(updated, "__dict__", fields)
-    return updated
+        changes["last"] = order
+    return evolve(message, **changes)
 
 
 def _add_chunk(message: ChatMessage, text: str, order: Order | None) -> ChatMessage | None:
@@ -755,26 +742,8 @@ def _append(
     if order is not None and last is not None and not order > last:
         return None
     updated = _appended(message, text, order)
-    messages = dict(messages)
-    messages[index] = updated
-    fields = run.__dict__.copy()  # _put, spelt out
-    fields["messages"] = messages
-    run = object.__new__(ChatRun)
-    object.__setattr__(run, "__dict__", fields)
-    runs = dict(state.runs)
-    runs[run_id] = run
-    f = updated.__dict__  # ChatMessage.summary, spelt out
-    final = f["final"]
-    summary = MessageSummary(
-        index,
-        f["speaker"],
-        f["name"],
-        f["kind"],
-        f["closed"],
-        f["streamed"] if final is None else final,
-        len(f["tools"]),
-    )
-    change = Change(NAME, "message", run_id, f["node_id"], summary)
+    runs = assoc(state.runs, run_id, _put(run, updated))
+    change = Change(NAME, "message", run_id, updated.node_id, updated.summary())
     return ChatState(runs, state.final_text_differs), (change,)
 
 

@@ -39,7 +39,7 @@ deadline must allow this much, or a sub-microsecond remainder re-arms a zero-del
 forever."""
 
 
-@attrs.frozen(slots=False)  # a cheaper __init__: see flowrx._records
+@attrs.frozen
 class StartTimer:
     """Ask for ``TimerFired(key, payload)`` after ``delay`` seconds (replaces one of that key)."""
 
@@ -48,14 +48,14 @@ class StartTimer:
     payload: Any = None
 
 
-@attrs.frozen(slots=False)  # a cheaper __init__: see flowrx._records
+@attrs.frozen
 class CancelTimer:
     """Cancel the timer of ``key`` if it is pending."""
 
     key: Hashable
 
 
-@attrs.frozen(slots=False)  # a cheaper __init__: see flowrx._records
+@attrs.frozen
 class TimerFired:
     """A timer the reducer asked for has fired (fed back through the concern's own scan)."""
 
@@ -65,7 +65,7 @@ class TimerFired:
     event: str = "timer"
 
 
-@attrs.frozen(slots=False)  # a cheaper __init__: see flowrx._records
+@attrs.frozen
 class Change:
     """One visible change: what a view would redraw, and what the plain log prints.
 
@@ -94,7 +94,7 @@ class Change:
         return f"{self.concern:<11} {self.what:<8} {where} {value}".rstrip()
 
 
-@attrs.frozen(slots=False)  # a cheaper __init__: see flowrx._records
+@attrs.frozen
 class Hook:
     """Ask the host's hooks of ``name`` (``run_start``, ``run_end``, ``resume_end``) to run."""
 

@@ -53,7 +53,7 @@ _RANK = {"error": 5, "killed": 4, "unfinished": 3, "success": 2, "provided": 1}
 _EVENTS = frozenset({"start_node", "end_node", "run_end", "resume_end", "resume_start"})
 
 
-@attrs.frozen(slots=False)  # copied through __dict__ by _maps.evolve
+@attrs.frozen
 class Member:
     """A descendant's phase in a run: ``running``, ``window`` (ended, inside its 500 ms) or
     ``ended``; its last end status; when its window closes."""
@@ -63,7 +63,7 @@ class Member:
     due: float = 0.0
 
 
-@attrs.frozen(slots=False)  # copied through __dict__ by _maps.evolve
+@attrs.frozen
 class GroupAgg:
     """A group's aggregates in one run: active descendants, distinct started and ended, and
     how many descendants last ended with each status."""
@@ -84,7 +84,7 @@ class GroupAgg:
         return max(live, key=lambda s: (_RANK.get(s, 0), s))
 
 
-@attrs.frozen(slots=False)  # copied through __dict__ by _maps.evolve
+@attrs.frozen
 class GroupRun:
     """One run: its descendants' phases, its groups' aggregates, glow cleared or not.
 
@@ -100,7 +100,7 @@ class GroupRun:
     dark: frozenset[str] = frozenset()
 
 
-@attrs.frozen(slots=False)  # copied through __dict__ by _maps.evolve
+@attrs.frozen
 class GroupState:
     """Group state of every run held."""
 

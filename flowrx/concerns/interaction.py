@@ -88,7 +88,7 @@ _FROM_PLATFORM: Final = "AgentPaused"
 _FROM_AGNO: Final = "RunPaused"
 
 
-@attrs.frozen(slots=False)  # copied through __dict__ by _maps.evolve
+@attrs.frozen
 class Interaction:
     """One pending item: a pause, an OAuth prompt or another interaction of one run.
 
@@ -113,7 +113,7 @@ class Interaction:
         }
 
 
-@attrs.frozen(slots=False)  # copied through __dict__ by _maps.evolve
+@attrs.frozen
 class InteractionState:
     """Pending items (arrival order), the resolved count, and what is kept per run."""
 

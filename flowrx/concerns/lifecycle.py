@@ -66,7 +66,7 @@ _SEEN_GRANULARITY = 1.0
 """How fresh ``last_seen`` is kept (s): the 120 s watchdog may fire up to this much late."""
 
 
-@attrs.frozen(slots=False)  # copied through __dict__ by _maps.evolve
+@attrs.frozen
 class RunRecord:
     """One run as the lifecycle concern tracks it."""
 
@@ -93,7 +93,7 @@ class RunRecord:
         }
 
 
-@attrs.frozen(slots=False)  # copied through __dict__ by _maps.evolve
+@attrs.frozen
 class LifecycleState:
     """All runs held, the active run and the editor lock."""
 

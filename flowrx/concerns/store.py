@@ -27,7 +27,7 @@ NAME = "store"
 _EVENTS = frozenset({"start_node", "end_node", "run_end", "resume_end"})
 
 
-@attrs.frozen(slots=False)  # copied through __dict__ by _maps.evolve
+@attrs.frozen
 class Badge:
     """One node execution of one run: the record a badge and an outcome are drawn from."""
 
@@ -64,14 +64,14 @@ class Badge:
         }
 
 
-@attrs.frozen(slots=False)  # copied through __dict__ by _maps.evolve
+@attrs.frozen
 class StoreRun:
     """One run's records, keyed by ``(node_id, order)``."""
 
     records: Mapping[tuple[str, int], Badge] = attrs.field(factory=dict)
 
 
-@attrs.frozen(slots=False)  # copied through __dict__ by _maps.evolve
+@attrs.frozen
 class StoreState:
     """Records of every run the concern holds."""
 

@@ -46,7 +46,7 @@ _RUN_ENDS = frozenset({"run_end", "resume_end"})
 _EPSILON = TIME_RESOLUTION
 
 
-@attrs.frozen(slots=False)  # copied through __dict__ by _maps.evolve
+@attrs.frozen
 class Call:
     """One tool call: when it started and, once known, when it ended."""
 
@@ -60,7 +60,7 @@ class Call:
         return max(self.ended, self.started + window)
 
 
-@attrs.frozen(slots=False)  # copied through __dict__ by _maps.evolve
+@attrs.frozen
 class ToolRun:
     """One run's glowing tool nodes and their calls (oldest first).
 
@@ -72,7 +72,7 @@ class ToolRun:
     background: bool = False
 
 
-@attrs.frozen(slots=False)  # copied through __dict__ by _maps.evolve
+@attrs.frozen
 class ToolState:
     """Tool glow of every run held, and the count of tool ends without a call."""
 

@@ -45,7 +45,7 @@ _EVENTS = frozenset(
 )
 
 
-@attrs.frozen(slots=False)  # copied through __dict__ by _maps.evolve
+@attrs.frozen
 class Pending:
     """An end transition waiting for its window: the status to show and when."""
 
@@ -53,7 +53,7 @@ class Pending:
     due: float
 
 
-@attrs.frozen(slots=False)  # copied through __dict__ by _maps.evolve
+@attrs.frozen
 class VisualRun:
     """One run's glow: a class per node, the pending transitions, and whether it is cleared."""
 
@@ -63,7 +63,7 @@ class VisualRun:
     background: bool = False
 
 
-@attrs.frozen(slots=False)  # copied through __dict__ by _maps.evolve
+@attrs.frozen
 class VisualState:
     """Glow of every run the concern holds."""
 

@@ -59,7 +59,7 @@ class InjectedFault(RuntimeError):
     """Raised by :func:`inject_fault`'s reducer on the events chosen to fail."""
 
 
-@attrs.frozen(slots=False)  # a cheaper __init__: see flowrx._records
+@attrs.frozen
 class Failure:
     """One event a concern could not apply: which concern, which message, why."""
 
@@ -86,7 +86,7 @@ class Failure:
         return node_id if isinstance(node_id, str) else None
 
 
-@attrs.frozen(slots=False)  # a cheaper __init__: see flowrx._records
+@attrs.frozen
 class Step(Generic[S]):
     """What a concern's scan emits for an input (or batch) that changed something: the state
     after it, its effects, the failures among its events, and the concern's failure counts
@@ -151,19 +151,24 @@ def guarded(
         except Exception as exc:
             streak = acc.streak + 1
             return Step(
-                name,
-                acc.state,
-                (),
-                (Failure(name, msg, exc, traceback.format_exc()),),
-                acc.failures + 1,
-                streak,
-                acc.restarts,
-                streak >= degraded_after,
+                concern=name,
+                state=acc.state,
+                failed=(Failure(name, msg, exc, traceback.format_exc()),),
+                failures=acc.failures + 1,
+                streak=streak,
+                restarts=acc.restarts,
+                degraded=streak >= degraded_after,
             )
         unchanged = state is acc.state and not effects
         if unchanged and not (acc.failed or acc.streak or acc.degraded):
             return acc  # nothing changed and nothing to clear
-        return Step(name, state, effects, (), acc.failures, 0, acc.restarts, False)
+        return Step(
+            concern=name,
+            state=state,
+            effects=effects,
+            failures=acc.failures,
+            restarts=acc.restarts,
+        )
 
     def step(acc: Step[S], item: Item | list[Item]) -> Step[S]:
         if type(item) is not list:

@@ -78,7 +78,7 @@ _BYTES: Final = ("bytes",)
 """Dedup key marker: only byte identity within ``dedupe_window`` can tell a repeat."""
 
 
-@attrs.frozen(slots=False)  # a cheaper __init__: see flowrx._records
+@attrs.frozen
 class Counters:
     """What intake has seen, in the terms of ``snapshot/1``'s diagnostics."""
 
@@ -96,7 +96,7 @@ class Counters:
         return attrs.asdict(self)
 
 
-@attrs.frozen(slots=False)  # a cheaper __init__: see flowrx._records
+@attrs.frozen
 class RunIntake:
     """One run's dedup memory and whether it has ended.
 
@@ -118,7 +118,7 @@ class RunIntake:
 _NEW_RUN: Final = RunIntake()
 
 
-@attrs.frozen(slots=False)  # a cheaper __init__: see flowrx._records
+@attrs.frozen
 class IntakeState:
     """Counters, per-run dedup memory (arrival order), recently evicted runs."""
 
