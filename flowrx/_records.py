@@ -1,16 +1,17 @@
 """Small helpers for updating immutable state: mappings and frozen attrs records.
 
-``evolve`` is ``attrs.evolve`` for flowrx's records (frozen attrs classes whose fields are all
-plain ``__init__`` fields, under their own names), without attrs' per-call field
-introspection: the field names are read once per class. It is the reducers' most frequent
-call, made about once per frame. This module is the one place for such per-record speed work;
-the records themselves are ordinary ``@attrs.frozen`` classes.
+``evolve`` is ``attrs.evolve`` for flowrx's records, without attrs' per-call field
+introspection: each record class gets one copier, made on first use. For plain fields it is
+generated as attrs generates ``__init__`` (a keyword argument and one slot store per field);
+a class whose ``__init__`` checks or converts a field is copied through ``__init__``. It is
+the reducers' most frequent call, about twice a frame. This module is the one place for such
+per-record speed work; the records themselves are ordinary ``@attrs.frozen`` classes.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import attrs
@@ -38,29 +39,66 @@ def dissoc(mapping: Mapping[K, V], key: K) -> Mapping[K, V]:
     return out
 
 
+_MISSING: Any = object()
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _by_init(cls: Any) -> Callable[..., Any]:
+    """The copier of a record whose fields ``__init__`` checks or converts: through
+    ``__init__``, so that nothing is skipped."""
+    fields = {f.name: f.alias or f.name for f in attrs.fields(cls)}
+
+    def copy(inst: Any, **changes: Any) -> Any:
+        if not changes.keys() <= fields.keys():
+            unknown = ", ".join(sorted(changes.keys() - fields.keys()))
+            raise TypeError(f"{cls.__name__} has no field {unknown}")
+        return cls(
+            **{
+                alias: changes[name] if name in changes else getattr(inst, name)
+                for name, alias in fields.items()
+            }
+        )
+
+    return copy
+
+
 @functools.cache
-def _fields(cls: type) -> dict[str, str]:
-    """An attrs class's init fields, name to ``__init__`` argument (read once per class: a
-    bounded cache, one entry per record class)."""
-    fields = {}
-    for field in attrs.fields(cls):
-        if not field.init:
-            raise TypeError(f"{cls.__name__}.{field.name} is not an init field")
-        fields[field.name] = field.alias or field.name
-    return fields
+def _copier(cls: Any) -> Callable[..., Any]:
+    """The copier of one record class, made once (a bounded cache: one entry per class).
+
+    For plain fields (no validator, converter or post-init hook: nothing ``__init__`` would
+    check) it is generated, as attrs generates ``__init__``: a keyword argument per field and
+    one slot store per field, so a copy costs no dictionary and no ``__init__`` call."""
+    fields = attrs.fields(cls)
+    if (
+        any(f.validator or f.converter or not f.init for f in fields)
+        or hasattr(cls, "__attrs_post_init__")
+        or "__slots__" not in cls.__dict__
+    ):
+        return _by_init(cls)
+    names = [f.name for f in fields]
+    prefix = f"{cls.__name__} has no field "
+    params = ", ".join(f"{n}=_MISSING" for n in names)
+    stores = "".join(f"    _set(new, {n!r}, inst.{n} if {n} is _MISSING else {n})\n" for n in names)
+    source = (
+        f"def copy(inst, *, {params}, **unknown):\n"
+        "    if unknown:\n"
+        f"        raise TypeError({prefix!r} + ', '.join(sorted(unknown)))\n"
+        "    new = _new(cls)\n"
+        f"{stores}"
+        "    return new\n"
+    )
+    scope: dict[str, Any] = {"_MISSING": _MISSING, "_new": _new, "_set": _set, "cls": cls}
+    exec(compile(source, f"<flowrx copier of {cls.__qualname__}>", "exec"), scope)
+    copier: Callable[..., Any] = scope["copy"]
+    return copier
 
 
 def evolve(inst: R, **changes: Any) -> R:
-    """A copy of the frozen attrs record ``inst`` with ``changes`` (by field name) applied,
-    made by its own ``__init__``; a name that is not a field raises ``TypeError``, as with
-    ``attrs.evolve``."""
+    """A copy of the frozen attrs record ``inst`` with ``changes`` (by field name) applied; a
+    name that is not a field raises ``TypeError``, as with ``attrs.evolve``. Fields that
+    ``__init__`` would check or convert are copied through ``__init__``."""
     cls: Any = type(inst)
-    fields = _fields(cls)
-    if not changes.keys() <= fields.keys():
-        raise TypeError(f"{cls.__name__} has no field {', '.join(sorted(changes - fields.keys()))}")
-    args = {
-        alias: changes[name] if name in changes else getattr(inst, name)
-        for name, alias in fields.items()
-    }
-    new: R = cls(**args)
+    new: R = _copier(cls)(inst, **changes)
     return new

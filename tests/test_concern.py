@@ -383,3 +383,40 @@ def test_retry_with_backoff_subscribes_upstream_with_the_subscribers_scheduler()
     reactivex.Observable(subscribe).pipe(retry_with_backoff(VirtualClock())).subscribe(got.append)
     assert seen == [None]
     assert got == ["x"]
+
+
+@pytest.mark.parametrize(
+    "nodes",
+    [
+        ["a", "bad", "c"],
+        ["bad"] * 6,
+        ["a", *["bad"] * 5, "c"],
+        ["bad", "bad", "a"],
+    ],
+    ids=["one-failure", "degraded", "degraded-then-recovered", "recovered"],
+)
+def test_a_batch_leaves_the_state_failures_and_health_that_its_events_one_by_one_leave(
+    nodes: list[str],
+) -> None:
+    """Folded as one batch, the events keep per-event isolation: same state, counts, health."""
+    frames = [frame("start_node", node, i) for i, node in enumerate(nodes)]
+    single, one_by_one, _ = _start(_toy(raise_on="bad"))
+    for each in frames:
+        one_by_one.on_next(each)
+    batched, batch, _ = _start(_toy(raise_on="bad"))
+    batch.on_next(frames)
+    for name in ("state", "step"):
+        ours, theirs = getattr(batched, name)("toy"), getattr(single, name)("toy")
+        if name == "step":
+            ours, theirs = (
+                (ours.failures, ours.streak, ours.degraded),
+                (
+                    theirs.failures,
+                    theirs.streak,
+                    theirs.degraded,
+                ),
+            )
+        assert ours == theirs
+    assert batched.failed == single.failed
+    assert batched.health == single.health
+    assert len(batched.step("toy").failed) == nodes.count("bad")

@@ -55,7 +55,10 @@ def route(
                     if take:
                         observer.on_next(value)
                     return
-                kept = [item for item in value if taken(item)]
+                try:
+                    kept = [item for item in value if accepts(item[0])]
+                except Exception:  # ask again item by item, to report just the failing ones
+                    kept = [item for item in value if taken(item)]
                 if len(kept) > 1:
                     observer.on_next(kept)
                 elif kept:

@@ -140,8 +140,9 @@ def guarded(
 
     Returns the same step object when the input changed nothing (same state object, no
     effects, no failure or degraded health to clear). A failing event keeps the state from
-    before it and its step carries the :class:`Failure`. A batch is folded item by item with
-    the same guard into one step.
+    before it and its step carries the :class:`Failure`. A batch is folded event by event with
+    the same guard into one step: its state after the last event, every event's effects in
+    order, every failure, and the health the same events one by one would leave.
     """
 
     def one(acc: Step[S], item: Item) -> Step[S]:
@@ -170,21 +171,38 @@ def guarded(
             restarts=acc.restarts,
         )
 
-    def step(acc: Step[S], item: Item | list[Item]) -> Step[S]:
-        if type(item) is not list:
-            return one(acc, item)  # type: ignore[arg-type]  # an Item: not a list
+    def fold(acc: Step[S], items: list[Item]) -> Step[S]:
+        state = acc.state
         effects: list[Effect] = []
         failed: list[Failure] = []
-        out = acc
-        for each in item:
-            new = one(out, each)
-            if new is not out:
-                effects.extend(new.effects)
-                failed.extend(new.failed)
-                out = new
-        if out is acc:
+        streak = acc.streak
+        for msg, now in items:
+            try:
+                state, out = reduce(state, msg, now)
+            except Exception as exc:  # this event is lost in this concern, and nothing else
+                failed.append(Failure(name, msg, exc, traceback.format_exc()))
+                streak += 1
+                continue
+            streak = 0
+            effects.extend(out)
+        unchanged = state is acc.state and not effects and not failed
+        if unchanged and not (acc.failed or acc.streak or acc.degraded):
             return acc
-        return attrs.evolve(out, effects=tuple(effects), failed=tuple(failed))
+        return Step(
+            concern=name,
+            state=state,
+            effects=tuple(effects),
+            failed=tuple(failed),
+            failures=acc.failures + len(failed),
+            streak=streak,
+            restarts=acc.restarts,
+            degraded=streak >= degraded_after,
+        )
+
+    def step(acc: Step[S], item: Item | list[Item]) -> Step[S]:
+        if type(item) is list:
+            return fold(acc, item)
+        return one(acc, item)  # type: ignore[arg-type]  # an Item: not a list
 
     return step
 
