@@ -206,19 +206,28 @@ def _watchdog(state: LifecycleState, run_id: str, now: float, config: Config) ->
     )
 
 
-def _pause(state: LifecycleState, run_id: str, now: float, config: Config) -> Step:
+def _switch(
+    state: LifecycleState, run_id: str, now: float, config: Config, status: str, came_from: str
+) -> tuple[Step, bool]:
+    """A sign of life of the run, and its status set to ``status`` if it is ``came_from``
+    (``"live"``: running or stalled); the step, and whether the status changed."""
     state, effects = _seen(state, run_id, now, config)
     record = state.runs[run_id]
-    if record.status in _ENDED or record.status == "paused":
-        return state, effects
+    live = record.status not in _ENDED and record.status != "paused"
+    if not (live if came_from == "live" else record.status == came_from):
+        return (state, effects), False
     new, more = _set_run(
         state,
         run_id,
-        evolve(record, status="paused"),
+        evolve(record, status=status),
         active=state.active_run_id,
         locked=state.editor_locked,
     )
-    return new, effects + more
+    return (new, effects + more), True
+
+
+def _pause(state: LifecycleState, run_id: str, now: float, config: Config) -> Step:
+    return _switch(state, run_id, now, config, "paused", came_from="live")[0]
 
 
 def reduce_lifecycle(
@@ -263,18 +272,10 @@ def reduce_lifecycle(
     if isinstance(msg, AgentPaused) or (isinstance(msg, AgnoEvent) and msg.event in _PAUSED):
         return _pause(state, run_id, now, config)
     if isinstance(msg, AgnoEvent) and msg.event in _CONTINUED:
-        state, effects = _seen(state, run_id, now, config)
-        record = state.runs[run_id]
-        if record.status != "paused":
-            return state, effects
-        new, more = _set_run(
-            state,
-            run_id,
-            evolve(record, status="running"),
-            active=state.active_run_id,
-            locked=state.editor_locked,
-        )
-        return new, (*effects, *more, StartTimer(("watchdog", run_id), config.stall_after))
+        (state, effects), resumed = _switch(state, run_id, now, config, "running", "paused")
+        if resumed:
+            effects = (*effects, StartTimer(("watchdog", run_id), config.stall_after))
+        return state, effects
     known = state.runs.get(run_id)
     if known is None and isinstance(msg, Unknown):
         return state, ()  # a frame nobody understands makes no run, lock or watchdog
