@@ -115,7 +115,9 @@ def connect(
 
     messages = reactivex.merge(frames, state.controls).pipe(
         intake(reader, config, clock, on_state=state.set_intake, on_notice=state.note),
-        ops.publish(),  # shared by every concern; connected once all have subscribed
+        # share()d by every concern, but connected only once all of them listen (below): under
+        # share() a cold source would play to the first concern that subscribes, alone
+        ops.publish(),
     )
     subscriptions = CompositeDisposable(
         [
