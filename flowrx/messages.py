@@ -189,6 +189,15 @@ class AgnoEvent:
     content: Any = None
     reasoning_content: str | None = None
     tool: Mapping[str, Any] | None = None
+    agent_name: str | None = None
+    """The agent's display name, when the frame gives one as a string."""
+    team_name: str | None = None
+    """The team's display name, when the frame gives one as a string."""
+    error: str | None = None
+    """A failed tool call's error text (``ToolCallError``), when given as a string."""
+    tools: tuple[Mapping[str, Any], ...] = ()
+    """The tool entries a pause waits on (``RunPaused``): the objects of its ``tools`` list."""
+    flow_id: str | None = None
     raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
 
@@ -201,6 +210,11 @@ class ChatHTML:
     html: str
     sequence_id: int | None = None
     microtime: float | None = None
+    agent_role: str | None = None
+    is_member_agent: bool = False
+    member_index: int | None = None
+    agent_name: str | None = None
+    team_name: str | None = None
     raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
     event: str = "ChatHTML"
@@ -215,6 +229,7 @@ class AgentPaused:
     pause_type: str
     pause_message: str | None = None
     pause_data: Mapping[str, Any] = attrs.field(factory=dict)
+    flow_id: str | None = None
     raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
     event: str = "AgentPaused"
@@ -354,6 +369,19 @@ def _mapping(data: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
     return value
 
 
+def _text(data: Mapping[str, Any], key: str) -> str | None:
+    """A descriptive field that never rejects its frame: the value when it is a string."""
+    value = data.get(key)
+    return value if isinstance(value, str) else None
+
+
+def _objects(value: object) -> tuple[Mapping[str, Any], ...]:
+    """The objects of a list field (anything else in it, or a field that is no list: none)."""
+    if not isinstance(value, list | tuple):
+        return ()
+    return tuple(entry for entry in value if isinstance(entry, Mapping))
+
+
 _STATUS_OK: Final = frozenset({*KNOWN_STATUSES, "running", "pending"})
 """Statuses the fast paths take without the pattern check (all match ``_STATUS_RE``)."""
 
@@ -456,6 +484,11 @@ def _agno(event: str, data: Mapping[str, Any]) -> AgnoEvent:
             content=get("content"),
             reasoning_content=reasoning,
             tool=tool,
+            agent_name=_text(data, "agent_name"),
+            team_name=_text(data, "team_name"),
+            error=_text(data, "error"),
+            tools=_objects(get("tools")),
+            flow_id=_text(data, "flow_id"),
             raw=data,
         )
     return _agno_checked(event, data)
@@ -483,6 +516,11 @@ def _agno_checked(event: str, data: Mapping[str, Any]) -> AgnoEvent:
         content=data.get("content"),
         reasoning_content=reasoning,
         tool=_mapping(data, "tool"),
+        agent_name=_text(data, "agent_name"),
+        team_name=_text(data, "team_name"),
+        error=_text(data, "error"),
+        tools=_objects(data.get("tools")),
+        flow_id=_text(data, "flow_id"),
         raw=data,
     )
 
@@ -499,6 +537,11 @@ def _chat_html(data: Mapping[str, Any]) -> ChatHTML:
         html=html,
         sequence_id=_int(data, "sequence_id"),
         microtime=_float(data, "microtime"),
+        agent_role=_text(data, "agent_role"),
+        is_member_agent=data.get("is_member_agent") is True,
+        member_index=index if isinstance(index := data.get("member_index"), int) else None,
+        agent_name=_text(data, "agent_name"),
+        team_name=_text(data, "team_name"),
         raw=data,
     )
 
@@ -512,6 +555,7 @@ def _agent_paused(data: Mapping[str, Any]) -> AgentPaused:
         pause_type=_str(data, "pause_type") or "unknown",
         pause_message=_str(data, "pause_message"),
         pause_data=_mapping(data, "pause_data") or {},
+        flow_id=_text(data, "flow_id"),
         raw=data,
     )
 

@@ -48,7 +48,7 @@ def chunk(text: str, seq: int | None, reasoning: str | None = "") -> AgnoEvent:
         agent_role="single",
         content=text,
         reasoning_content=reasoning,
-        raw={"agent_name": "harness agent"},
+        agent_name="harness agent",
     )
 
 

@@ -331,9 +331,9 @@ Step = tuple[ChatState, tuple[Effect, ...]]
 # --- speakers and nodes ---------------------------------------------------------------------
 
 
-def _raw_str(raw: Mapping[str, Any], key: str) -> str | None:
-    value = raw.get(key)
-    return value if isinstance(value, str) and value.strip() else None
+def _named(value: str | None) -> str | None:
+    """A name or text worth showing: not missing and not blank."""
+    return value if value is not None and value.strip() else None
 
 
 def _speaker(run: ChatRun, msg: AgnoEvent) -> tuple[ChatRun, str | None, Hashable, str]:
@@ -381,8 +381,8 @@ def _name(speaker: _Speaker) -> str:
     msg = speaker.msg
     if speaker.role == "member":
         return graph.display_name(speaker.node_id, msg.member_index)
-    field = "team_name" if speaker.role == "leader" else "agent_name"
-    return _raw_str(msg.raw, field) or graph.display_name(speaker.node_id)
+    given = msg.team_name if speaker.role == "leader" else msg.agent_name
+    return _named(given) or graph.display_name(speaker.node_id)
 
 
 # --- chunk blocks ---------------------------------------------------------------------------
@@ -612,7 +612,7 @@ def _tool(run: ChatRun, speaker: _Speaker, msg: AgnoEvent, base: str) -> tuple[C
     if base == "ToolCallError":
         error = True
         if result is None:
-            result = _raw_str(msg.raw, "error")
+            result = _named(msg.error)
     duration = _duration(tool)
     call = ToolCall(
         id=call_id,
@@ -773,15 +773,12 @@ def _html(state: ChatState, msg: ChatHTML, graph: FlowGraph) -> Step:
         m.kind == "html" and m.node_id == node_id and m.last == order for m in run.messages.values()
     ):
         return state, ()  # the same item again
-    raw = msg.raw
-    member_index = raw.get("member_index")
-    index_value = member_index if isinstance(member_index, int) else None
-    if raw.get("is_member_agent") is True or raw.get("agent_role") == "member":
-        speaker, name = "member", graph.display_name(node_id, index_value)
-    elif raw.get("agent_role") == "leader":
-        speaker, name = "leader", _raw_str(raw, "team_name") or graph.display_name(node_id)
+    if msg.is_member_agent or msg.agent_role == "member":
+        speaker, name = "member", graph.display_name(node_id, msg.member_index)
+    elif msg.agent_role == "leader":
+        speaker, name = "leader", _named(msg.team_name) or graph.display_name(node_id)
     else:
-        speaker, name = "agent", _raw_str(raw, "agent_name") or graph.display_name(node_id)
+        speaker, name = "agent", _named(msg.agent_name) or graph.display_name(node_id)
     text = sanitise_html(msg.html)
     index = run.next_index
     message = ChatMessage(

@@ -196,7 +196,7 @@ def _platform_pause(msg: AgentPaused) -> dict[str, Any]:
 
 
 def _agno_pause(msg: AgnoEvent) -> dict[str, Any]:
-    tools = _entries(msg.raw.get("tools"))
+    tools = list(msg.tools)
     waiting = [(need, t) for t in tools if (need := _waits_for(t)) is not None]
     needs = {need for need, _ in waiting}
     pause_type = next((t for t in PAUSE_TYPES if t in needs), "unknown")
@@ -307,10 +307,7 @@ def _interaction(state: InteractionState, msg: InteractionEvent) -> Step:
 
 
 def _flow_of(msg: InteractionEvent | AgentPaused | AgnoEvent) -> str | None:
-    if isinstance(msg, InteractionEvent):
-        return msg.flow_id
-    flow = msg.raw.get("flow_id")
-    return flow if isinstance(flow, str) else None
+    return msg.flow_id
 
 
 def _arrives(
