@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 import pytest
-from loguru import logger
+from helpers import flowrx_logs
 from reactivex.subject import Subject
 
 from flowrx import VirtualClock, connect
@@ -68,12 +68,8 @@ def _toy(
 @pytest.fixture
 def records() -> Iterator[list[dict[str, Any]]]:
     """Loguru records flowrx emits during the test."""
-    seen: list[dict[str, Any]] = []
-    logger.enable("flowrx")
-    sink = logger.add(lambda m: seen.append(m.record), level="DEBUG", format="{message}")
-    yield seen
-    logger.remove(sink)
-    logger.disable("flowrx")
+    with flowrx_logs("DEBUG") as seen:
+        yield seen
 
 
 def _start(concern: Concern[Any]) -> tuple[Any, Subject[str], VirtualClock]:

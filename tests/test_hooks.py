@@ -14,11 +14,10 @@ import sys
 import textwrap
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from loguru import logger
+from helpers import ROOT, flowrx_logs
 from reactivex import abc
 from reactivex.disposable import Disposable
 from reactivex.subject import Subject
@@ -28,7 +27,6 @@ from flowrx.concerns.effects import Hook
 from flowrx.sinks.hooks import HookRunner
 
 RUN = "run-h"
-ROOT = Path(__file__).resolve().parent.parent
 PATIENCE = 30.0  # an upper bound for a thread to reach a point, never a time that must pass
 
 
@@ -83,12 +81,8 @@ class HookClock(VirtualClock):
 @pytest.fixture
 def errors() -> Iterator[list[dict[str, Any]]]:
     """Error records flowrx logs during the test."""
-    seen: list[dict[str, Any]] = []
-    logger.enable("flowrx")
-    sink = logger.add(lambda m: seen.append(m.record), level="ERROR", format="{message}")
-    yield seen
-    logger.remove(sink)
-    logger.disable("flowrx")
+    with flowrx_logs("ERROR") as seen:
+        yield seen
 
 
 @pytest.fixture

@@ -5,11 +5,11 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
+from helpers import EXAMPLES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -30,8 +30,6 @@ from flowrx.messages import (
 from flowrx.protocols.card import Notice
 from flowrx.protocols.platform import Counters, IntakeState, Output, reduce_intake
 from flowrx.streams.replay import read_recording
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 RUN_A = "0e000000-0000-4000-8000-00000000000a"
 RUN_B = "0e000000-0000-4000-8000-00000000000b"

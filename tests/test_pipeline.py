@@ -8,6 +8,7 @@ from typing import Any
 
 import attrs
 import pytest
+from helpers import flowrx_logs
 from reactivex.subject import Subject
 
 from flowrx import VirtualClock, connect, load_graph, read_recording, replay
@@ -280,7 +281,6 @@ def test_an_evicted_run_leaves_no_timer_behind() -> None:
 
 def test_a_cyclic_graph_is_reported_once_and_the_pipeline_runs() -> None:
     """Graph problems (a cycle) are logged once as warnings; events on its nodes still apply."""
-    from loguru import logger
 
     from flowrx.graph import graph_from_mapping
 
@@ -293,17 +293,11 @@ def test_a_cyclic_graph_is_reported_once_and_the_pipeline_runs() -> None:
             ]
         }
     )
-    seen: list[str] = []
-    logger.enable("flowrx")
-    sink = logger.add(lambda m: seen.append(m.record["message"]), level="WARNING")
-    try:
+    with flowrx_logs("WARNING", keep=lambda m: m.record["message"]) as seen:
         clock = VirtualClock()
         frames: Subject[str] = Subject()
         state, _ = connect(frames, scheduler=clock, graph=graph)
         frames.on_next(_frame("r", "start_node", "m", 0))
         clock.run(until=1.0)
-    finally:
-        logger.remove(sink)
-        logger.disable("flowrx")
     assert len([m for m in seen if "cycle" in m]) == len(graph.problems) == 1
     assert state.snapshot()["group"]["r"]["A"]["status"] == "executing"
