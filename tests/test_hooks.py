@@ -8,7 +8,6 @@ tests wait for them on events and counts, never for a time.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import textwrap
@@ -22,27 +21,21 @@ from reactivex import abc
 from reactivex.disposable import Disposable
 from reactivex.subject import Subject
 
-from flowrx import VirtualClock, connect
+from flowrx import VirtualClock
 from flowrx.concerns.effects import Hook
 from flowrx.sinks.hooks import HookRunner
+from flowrx.testing import Driver, exec_frame
 
 RUN = "run-h"
 PATIENCE = 30.0  # an upper bound for a thread to reach a point, never a time that must pass
 
 
-def frame(event: str, node: str | None = None, order: int = -1, status: str = "running") -> str:
-    """One execution frame of the test run."""
-    return json.dumps(
-        {"run_id": RUN, "node_id": node, "event": event, "order": order, "status": status}
-    )
-
-
 RUN_FRAMES = [
-    frame("run_start"),
-    frame("start_node", "n1", 0),
-    frame("end_node", "n1", 0, "success"),
-    frame("start_node", "n2", 1),
-    frame("run_end"),
+    exec_frame("run_start", run=RUN),
+    exec_frame("start_node", "n1", 0, run=RUN),
+    exec_frame("end_node", "n1", 0, "success", run=RUN),
+    exec_frame("start_node", "n2", 1, run=RUN),
+    exec_frame("run_end", run=RUN),
 ]
 
 
@@ -94,9 +87,8 @@ def never() -> Iterator[threading.Event]:
 
 
 def _run(hooks: Any) -> tuple[dict[str, Any], Any, VirtualClock, Subject[str]]:
-    clock = VirtualClock()
-    frames: Subject[str] = Subject()
-    state, _ = connect(frames, scheduler=clock, hooks=hooks)
+    driver = Driver(hooks=hooks)
+    state, frames, clock = driver.state, driver.frames, driver.clock
     for f in RUN_FRAMES:
         frames.on_next(f)
     unlocked_at_once = state.snapshot()["lifecycle"]
@@ -311,12 +303,16 @@ def test_disposing_while_a_hook_hangs_returns_at_once_and_ends_every_call(
     def poll_logs(name: str, run_id: str) -> None:
         raise ConnectionError("log service down")
 
-    frames: Subject[str] = Subject()
-    clock = VirtualClock()
     runner = HookRunner(
         {"run_start": [poll_logs], "run_end": [fetch_results]}, scheduler=hook_clock
     )
-    state, subscription = connect(frames, scheduler=clock, hooks=runner)
+    driver = Driver(hooks=runner)
+    state, subscription, frames, clock = (
+        driver.state,
+        driver.disposable,
+        driver.frames,
+        driver.clock,
+    )
     for f in RUN_FRAMES:
         frames.on_next(f)
     clock.run()
