@@ -49,14 +49,20 @@ __all__ = [
     "Driver",
     "Harness",
     "agno_frame",
+    "end_node",
+    "end_tool",
     "exec_frame",
     "fold",
     "glow_changes",
     "marble_frames",
     "parse_marbles",
     "recording_frames",
+    "run_end",
     "run_frames",
     "run_marbles",
+    "run_start",
+    "start_node",
+    "start_tool",
     "timer_requests",
 ]
 
@@ -83,6 +89,45 @@ def exec_frame(
         "status": status,
     }
     return json.dumps(body)
+
+
+def run_start(*, run: str = DEFAULT_RUN, flow: str | None = None) -> str:
+    """A ``run_start`` frame: a run event, so no node and order -1."""
+    return exec_frame("run_start", run=run, flow=flow)
+
+
+def run_end(*, run: str = DEFAULT_RUN, flow: str | None = None) -> str:
+    """A ``run_end`` frame (the platform always sends it with status ``running``)."""
+    return exec_frame("run_end", run=run, flow=flow)
+
+
+def start_node(
+    node: str, order: int = 0, *, run: str = DEFAULT_RUN, flow: str | None = None
+) -> str:
+    """A ``start_node`` frame: ``node``'s execution number ``order`` begins."""
+    return exec_frame("start_node", node, order, run=run, flow=flow)
+
+
+def end_node(
+    node: str,
+    order: int = 0,
+    status: str = "success",
+    *,
+    run: str = DEFAULT_RUN,
+    flow: str | None = None,
+) -> str:
+    """An ``end_node`` frame: ``node``'s execution number ``order`` ended with ``status``."""
+    return exec_frame("end_node", node, order, status, run=run, flow=flow)
+
+
+def start_tool(node: str, *, run: str = DEFAULT_RUN, flow: str | None = None) -> str:
+    """A ``start_tool`` frame: a tool call on ``node`` begins (tool frames carry order -1)."""
+    return exec_frame("start_tool", node, run=run, flow=flow)
+
+
+def end_tool(node: str, *, run: str = DEFAULT_RUN, flow: str | None = None) -> str:
+    """An ``end_tool`` frame: a tool call on ``node`` ended (tool frames carry order -1)."""
+    return exec_frame("end_tool", node, run=run, flow=flow)
 
 
 def agno_frame(event: str, *, run: str = DEFAULT_RUN, **fields: Any) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import EXAMPLES, flowrx_logs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from loguru import logger
@@ -38,7 +39,6 @@ from flowrx.streams.replay import (
 )
 from flowrx.streams.serve import PlatformServer
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 GOOD = (EXAMPLES / "groups-tools-error.jsonl").read_bytes().splitlines()
 """A real recording's lines: the header, then 23 frames."""
 
@@ -46,14 +46,8 @@ GOOD = (EXAMPLES / "groups-tools-error.jsonl").read_bytes().splitlines()
 @pytest.fixture
 def warnings() -> Iterator[list[str]]:
     """flowrx's log lines at warning and above, as they are formatted."""
-    seen: list[str] = []
-    logger.enable("flowrx")
-    sink = logger.add(lambda m: seen.append(str(m)[:-1]), level="WARNING", format="{message}")
-    try:
+    with flowrx_logs("WARNING", keep=lambda m: str(m)[:-1]) as seen:
         yield seen
-    finally:
-        logger.remove(sink)
-        logger.disable("flowrx")
 
 
 def _snapshot_of(recording: Recording) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from flowrx.html import sanitise_html
 from flowrx.messages import Evict, Heartbeat, Rejected, parse
 from flowrx.pipeline import default_concerns
 from flowrx.sinks.state import FlowState
+from flowrx.testing import fold
 
 FLOW = "22222222-3333-4444-8555-666666666666"
 RUN = "0e000000-0000-4000-8000-0000000000a1"
@@ -177,14 +178,17 @@ def feed(
     frames: list[Any], state: ChatState | None = None, graph: FlowGraph | None = GRAPH
 ) -> tuple[ChatState, list[Any]]:
     """Parse each frame and run the pure reducer over it; return the state and every effect."""
-    state = state or ChatState()
-    effects: list[Any] = []
-    for frame in frames:
+
+    def parsed(frame: Any) -> Any:
         msg = frame if isinstance(frame, Evict) else parse(frame)
         assert not isinstance(msg, Heartbeat | Rejected), msg
-        state, out = reduce_chat(state, msg, 0.0, graph)
-        effects.extend(out)
-    return state, effects
+        return msg
+
+    return fold(
+        lambda s, m, n: reduce_chat(s, m, n, graph),
+        ((0.0, parsed(frame)) for frame in frames),
+        state or ChatState(),
+    )
 
 
 def texts(state: ChatState, run: str = RUN) -> list[tuple[str, str, str, str, bool]]:

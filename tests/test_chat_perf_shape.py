@@ -29,6 +29,7 @@ from flowrx.concerns.effects import Change
 from flowrx.messages import AgnoEvent, Evict, ExecutionEvent, Message
 from flowrx.protocols.platform import IntakeState, reduce_intake
 from flowrx.streams.simulate import demo_flow, simulate
+from flowrx.testing import fold
 
 RUN = "0e000000-0000-4000-8000-0000000000a1"
 NODE = "b0000000-0000-4000-8000-000000000002"
@@ -56,12 +57,7 @@ def feed(
     messages: Iterable[Message], state: ChatState | None = None
 ) -> tuple[ChatState, list[Any]]:
     """Run the pure reducer over ``messages``; the state and every effect."""
-    state = state or ChatState()
-    effects: list[Any] = []
-    for msg in messages:
-        state, out = reduce_chat(state, msg, 0.0)
-        effects.extend(out)
-    return state, effects
+    return fold(reduce_chat, ((0.0, msg) for msg in messages), state or ChatState())
 
 
 def only_message(state: ChatState) -> ChatMessage:

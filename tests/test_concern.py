@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Iterator
 from typing import Any
 
 import attrs
 import pytest
-from loguru import logger
+from helpers import flowrx_logs
 from reactivex.subject import Subject
 
-from flowrx import VirtualClock, connect
+from flowrx import VirtualClock
 from flowrx.concerns.effects import (
     CancelTimer,
     Change,
@@ -24,15 +23,9 @@ from flowrx.concerns.effects import (
 )
 from flowrx.messages import ExecutionEvent, Message
 from flowrx.operators.concern import InjectedFault, inject_fault
+from flowrx.testing import Driver, exec_frame
 
-RUN = "run-1"
-
-
-def frame(event: str, node: str | None = None, order: int = -1, status: str = "running") -> str:
-    """One execution frame as the platform sends it."""
-    return json.dumps(
-        {"run_id": RUN, "node_id": node, "event": event, "order": order, "status": status}
-    )
+RUN = "run-1"  # flowrx.testing's default run: the run of every exec_frame here
 
 
 @attrs.frozen
@@ -68,19 +61,13 @@ def _toy(
 @pytest.fixture
 def records() -> Iterator[list[dict[str, Any]]]:
     """Loguru records flowrx emits during the test."""
-    seen: list[dict[str, Any]] = []
-    logger.enable("flowrx")
-    sink = logger.add(lambda m: seen.append(m.record), level="DEBUG", format="{message}")
-    yield seen
-    logger.remove(sink)
-    logger.disable("flowrx")
+    with flowrx_logs("DEBUG") as seen:
+        yield seen
 
 
 def _start(concern: Concern[Any]) -> tuple[Any, Subject[str], VirtualClock]:
-    clock = VirtualClock()
-    frames: Subject[str] = Subject()
-    state, _ = connect(frames, scheduler=clock, concerns=[concern])
-    return state, frames, clock
+    driver = Driver(concerns=[concern])
+    return driver.state, driver.frames, driver.clock
 
 
 def test_a_failing_event_keeps_the_state_from_before_it_and_the_next_event_applies(
@@ -88,10 +75,10 @@ def test_a_failing_event_keeps_the_state_from_before_it_and_the_next_event_appli
 ) -> None:
     """Per-event isolation: the failed event changes nothing, the following one is applied."""
     state, frames, _ = _start(_toy(raise_on="bad"))
-    frames.on_next(frame("start_node", "a", 0))
-    frames.on_next(frame("start_node", "bad", 1))
+    frames.on_next(exec_frame("start_node", "a", 0))
+    frames.on_next(exec_frame("start_node", "bad", 1))
     assert state.state("toy") == Count(1)
-    frames.on_next(frame("start_node", "c", 2))
+    frames.on_next(exec_frame("start_node", "c", 2))
     assert state.state("toy") == Count(2)
     assert state.failed["toy"] == 1
     assert state.health["toy"] == "ok"
@@ -102,7 +89,7 @@ def test_defect_1_a_failure_mid_event_is_logged_once_with_concern_event_run_node
 ) -> None:
     """The failure is recorded: one error line naming everything, with the traceback."""
     _state, frames, _ = _start(_toy(raise_on="bad"))
-    frames.on_next(frame("start_node", "bad", 0))
+    frames.on_next(exec_frame("start_node", "bad", 0))
     errors = [r for r in records if r["level"].name == "ERROR"]
     assert len(errors) == 1
     extra = errors[0]["extra"]
@@ -121,7 +108,7 @@ def test_a_concern_failing_on_every_event_is_degraded_not_silently_complete() ->
     concern = inject_fault(_toy(), 1.0)
     state, frames, _ = _start(concern)
     for i in range(5):
-        frames.on_next(frame("start_node", f"n{i}", i))
+        frames.on_next(exec_frame("start_node", f"n{i}", i))
     assert state.health["toy"] == "degraded"
     assert state.failed["toy"] == 5
     assert isinstance(state.step("toy").failure.error, InjectedFault)
@@ -154,7 +141,7 @@ def test_inject_fault_rejects_a_rate_outside_zero_to_one() -> None:
 def test_a_requested_timer_fires_back_into_the_reducer_at_its_time() -> None:
     """StartTimer is data: the runner schedules it and feeds TimerFired at +delay."""
     state, frames, clock = _start(_toy(timer=("a", 0.5)))
-    frames.on_next(frame("start_node", "a", 0))
+    frames.on_next(exec_frame("start_node", "a", 0))
     clock.run(until=0.499)
     assert state.state("toy").fired == ()
     clock.run(until=0.5)
@@ -165,9 +152,9 @@ def test_a_requested_timer_fires_back_into_the_reducer_at_its_time() -> None:
 def test_a_cancelled_timer_never_fires() -> None:
     """CancelTimer disposes the scheduled action."""
     state, frames, clock = _start(_toy(timer=("a", 0.5), cancel_on="b"))
-    frames.on_next(frame("start_node", "a", 0))
+    frames.on_next(exec_frame("start_node", "a", 0))
     clock.run(until=0.2)
-    frames.on_next(frame("start_node", "b", 1))
+    frames.on_next(exec_frame("start_node", "b", 1))
     clock.run(until=5.0)
     assert state.state("toy").fired == ()
 
@@ -175,9 +162,9 @@ def test_a_cancelled_timer_never_fires() -> None:
 def test_restarting_a_timer_replaces_it() -> None:
     """A second StartTimer of the same key moves the deadline; only one fires."""
     state, frames, clock = _start(_toy(timer=("a", 0.5)))
-    frames.on_next(frame("start_node", "a", 0))
+    frames.on_next(exec_frame("start_node", "a", 0))
     clock.run(until=0.3)
-    frames.on_next(frame("start_node", "a", 1))
+    frames.on_next(exec_frame("start_node", "a", 1))
     clock.run(until=0.79)
     assert state.state("toy").fired == ()
     clock.run(until=0.8)
@@ -199,13 +186,13 @@ def test_an_error_outside_the_guard_restarts_the_concern_with_its_state(
 
     concern = Concern("toy", Count(), reduce, lambda m: isinstance(m, ExecutionEvent), repr)
     state, frames, clock = _start(concern)
-    frames.on_next(frame("start_node", "a", 0))
-    frames.on_next(frame("start_node", "broken", 1))
+    frames.on_next(exec_frame("start_node", "a", 0))
+    frames.on_next(exec_frame("start_node", "broken", 1))
     assert state.step("toy").restarts == 1
     assert state.health["toy"] == "degraded"
-    frames.on_next(frame("start_node", "lost-while-down", 2))
+    frames.on_next(exec_frame("start_node", "lost-while-down", 2))
     clock.run(until=1.0)
-    frames.on_next(frame("start_node", "c", 3))
+    frames.on_next(exec_frame("start_node", "c", 3))
     assert state.state("toy").applied == 3  # a, broken and c: state survived the restart
     assert state.health["toy"] == "ok"
 
@@ -232,8 +219,8 @@ def test_route_keeps_only_what_the_concern_accepts() -> None:
     from flowrx.operators._route import route
 
     scheduler = TestScheduler()
-    node = parse(frame("start_node", "a", 0))
-    tool = parse(frame("start_tool", "t"))
+    node = parse(exec_frame("start_node", "a", 0))
+    tool = parse(exec_frame("start_tool", "t"))
     source = _cold(scheduler, (210, (node, 0.1)), (220, (tool, 0.2)), (230, (node, 0.3)))
     #   time 210: node   220: tool   230: node   240: |
     errors: list[Any] = []
@@ -253,8 +240,8 @@ def test_route_splits_a_batch_and_passes_a_batch_of_one_as_its_item() -> None:
     from flowrx.operators._route import route
 
     scheduler = TestScheduler()
-    a, b = parse(frame("start_node", "a", 0)), parse(frame("start_node", "b", 1))
-    tool = parse(frame("start_tool", "t"))
+    a, b = parse(exec_frame("start_node", "a", 0)), parse(exec_frame("start_node", "b", 1))
+    tool = parse(exec_frame("start_tool", "t"))
     batch = [(a, 0.1), (tool, 0.1), (b, 0.1)]
     source = _cold(scheduler, (210, batch), (220, [(tool, 0.2), (a, 0.2)]), (230, [(tool, 0.3)]))
     #   time 210: [a t b]   220: [t a]   230: [t]
@@ -270,7 +257,7 @@ def test_route_reports_a_raising_predicate_and_goes_on() -> None:
     from flowrx.operators._route import route
 
     scheduler = TestScheduler()
-    bad, good = parse(frame("start_node", "bad", 0)), parse(frame("start_node", "ok", 1))
+    bad, good = parse(exec_frame("start_node", "bad", 0)), parse(exec_frame("start_node", "ok", 1))
 
     def accepts(m: Message) -> bool:
         if m is bad:
@@ -354,11 +341,10 @@ def test_pipeline_counts_a_branch_failure_as_that_concerns_sink_failure() -> Non
 
     cards = default_concerns(FlowGraph.empty(), Config())
     cards = [attrs.evolve(c, accepts=broken) if c.name == "tool" else c for c in cards]
-    clock = VirtualClock()
-    frames: Subject[Any] = Subject()
-    state, _ = connect(frames, scheduler=clock, concerns=cards)
-    frames.on_next(frame("run_start"))
-    frames.on_next(frame("start_node", "a", 1))
+    driver = Driver(concerns=cards)
+    state, frames = driver.state, driver.frames
+    frames.on_next(exec_frame("run_start"))
+    frames.on_next(exec_frame("start_node", "a", 1))
     snapshot = state.snapshot()
     assert snapshot["visual"] == {"a": ["executing"]}
     assert snapshot["store"][RUN][0]["status"] == "executing"

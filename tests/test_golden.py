@@ -18,6 +18,7 @@ from typing import Any
 
 import attrs
 import pytest
+from helpers import EXAMPLES
 
 from flowrx import load_graph, read_recording
 from flowrx.config import Config
@@ -26,9 +27,7 @@ from flowrx.streams.replay import RecordedFrame
 from flowrx.streams.simulate import demo_flow, simulate
 from flowrx.testing import run_frames
 
-ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"
-EXAMPLES = ROOT / "examples"
 
 
 def _jsonable(value: Any) -> Any:

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import EXAMPLES
 
 from flowrx.graph import FlowGraph, GraphError, Node, graph_from_mapping, load_graph
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 GROUPS_FLOW = EXAMPLES / "groups-tools-error.flow.json"
 AGENT_FLOW = EXAMPLES / "agent-chat.flow.json"
 

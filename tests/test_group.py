@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import reactivex
-from reactivex import Observable
+from helpers import end_node, frame, run_end, run_start, start_node
 from reactivex.testing import ReactiveTest, TestScheduler
 
 from flowrx import VirtualClock, cli, connect, load_graph, read_recording, replay
@@ -31,7 +30,7 @@ from flowrx.config import Config
 from flowrx.graph import FlowGraph, graph_from_mapping
 from flowrx.messages import Background, Evict, ExecutionEvent, Foreground
 from flowrx.sinks.state import FlowState
-from flowrx.testing import Driver, fold, glow_changes, timer_requests
+from flowrx.testing import Driver, fold, glow_changes, run_marbles, timer_requests
 
 CONFIG = Config()
 
@@ -115,42 +114,6 @@ def record(status: str | None, started: int, ended: int) -> dict[str, Any]:
     return {"status": status, "started": started, "ended": ended}
 
 
-def frame(
-    event: str, node: str | None = None, order: int = -1, status: str = "running", run: str = "r1"
-) -> str:
-    """One execution frame as the platform sends it (run events: null node, order -1)."""
-    return json.dumps(
-        {
-            "flow_id": "f1",
-            "run_id": run,
-            "node_id": node,
-            "event": event,
-            "order": order,
-            "status": status,
-        }
-    )
-
-
-def start_node(node: str, order: int = 0, run: str = "r1") -> str:
-    """A start_node frame."""
-    return frame("start_node", node, order, "running", run)
-
-
-def end_node(node: str, order: int = 0, status: str = "success", run: str = "r1") -> str:
-    """An end_node frame."""
-    return frame("end_node", node, order, status, run)
-
-
-def run_start(run: str = "r1") -> str:
-    """A run_start frame."""
-    return frame("run_start", run=run)
-
-
-def run_end(run: str = "r1") -> str:
-    """A run_end frame."""
-    return frame("run_end", run=run)
-
-
 class Live(Driver):
     """The real pipeline on a virtual clock, fed through a subject between clock advances."""
 
@@ -168,11 +131,6 @@ class Live(Driver):
 
 
 GROUPS = frozenset({"g1", "g2", "g3", "gs", "A", "B"})
-
-
-def hot(marbles: str, clock: VirtualClock, **lookup: str) -> Observable[Any]:
-    """A hot marble observable on ``clock``, one column per 100 ms."""
-    return reactivex.hot(marbles, timespan=0.1, scheduler=clock, lookup=lookup)
 
 
 def seen_at(
@@ -430,7 +388,6 @@ def test_events_of_a_cyclic_graph_terminate_and_count_each_group_once():
 
 def test_a_group_of_two_sequential_members_in_marbles():
     """Marbles: a 0.2-0.5 s, b 0.7-1.0 s: executing from 0.2 s until 1.5 s, then success."""
-    clock = VirtualClock()
     lookup = {
         "r": run_start(),
         "a": start_node("a", 0),
@@ -438,10 +395,10 @@ def test_a_group_of_two_sequential_members_in_marbles():
         "b": start_node("b", 1),
         "B": end_node("b", 1),
     }
-    marbles = "r-a--A-b--B---------"
-    #          01234567890123456789   ruler: one column = 100 ms
-    #          0         1            (tens of columns = seconds)
-    state, _ = connect(hot(marbles, clock, **lookup), scheduler=clock, graph=GRAPH)
+    h = run_marbles("r-a--A-b--B---------", lookup, graph=GRAPH)
+    #                01234567890123456789   ruler: one column = 100 ms
+    #                0         1            (tens of columns = seconds)
+    state, clock = h.state, h.clock
     executing = {"gs": ["executing"]}
     seen = seen_at(state, clock, [0.1, 0.2, 0.6, 1.0, 1.499, 1.5, 5.0])
     assert seen == {
@@ -471,7 +428,6 @@ def test_defect_9_the_group_stays_executing_in_the_gap_between_members():
 
 def test_nested_two_deep_where_only_the_inner_member_fails_in_marbles():
     """Marbles: m fails in g2 (in g1), k succeeds in g3 (in g1): g2, g1 error; g3 success."""
-    clock = VirtualClock()
     lookup = {
         "r": run_start(),
         "m": start_node("m", 0),
@@ -479,10 +435,10 @@ def test_nested_two_deep_where_only_the_inner_member_fails_in_marbles():
         "M": end_node("m", 0, "error"),
         "K": end_node("k", 1, "success"),
     }
-    marbles = "r-m-k-M-K-----------"
-    #          01234567890123456789   ruler: one column = 100 ms
-    #          0         1            (tens of columns = seconds)
-    state, _ = connect(hot(marbles, clock, **lookup), scheduler=clock, graph=GRAPH)
+    h = run_marbles("r-m-k-M-K-----------", lookup, graph=GRAPH)
+    #                01234567890123456789   ruler: one column = 100 ms
+    #                0         1            (tens of columns = seconds)
+    state, clock = h.state, h.clock
     seen = seen_at(state, clock, [0.3, 1.1, 1.3])
     assert seen[0.3][0] == {"g1": ["executing"], "g2": ["executing"]}
     assert seen[1.1][0] == {
@@ -516,7 +472,6 @@ def test_defect_11_a_node_outside_the_group_never_colours_it_in_the_pipeline():
 
 def test_a_member_that_starts_again_after_the_status_showed_in_marbles():
     """Marbles: a succeeds (shown at 0.9 s), runs again from 1.5 s and fails: error at 2.3 s."""
-    clock = VirtualClock()
     lookup = {
         "r": run_start(),
         "a": start_node("a", 0),
@@ -524,10 +479,10 @@ def test_a_member_that_starts_again_after_the_status_showed_in_marbles():
         "c": start_node("a", 1),
         "E": end_node("a", 1, "error"),
     }
-    marbles = "r-a-A----------c--E---------"
-    #          0123456789012345678901234567   ruler: one column = 100 ms
-    #          0         1         2          (tens of columns = seconds)
-    state, _ = connect(hot(marbles, clock, **lookup), scheduler=clock, graph=GRAPH)
+    h = run_marbles("r-a-A----------c--E---------", lookup, graph=GRAPH)
+    #                0123456789012345678901234567   ruler: one column = 100 ms
+    #                0         1         2          (tens of columns = seconds)
+    state, clock = h.state, h.clock
     seen = seen_at(state, clock, [0.899, 0.9, 1.5, 2.299, 2.3])
     assert seen == {
         0.899: ({"gs": ["executing"]}, {"gs": record("executing", 1, 1)}),

@@ -8,43 +8,34 @@ tests wait for them on events and counts, never for a time.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import textwrap
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from loguru import logger
+from helpers import ROOT, flowrx_logs
 from reactivex import abc
 from reactivex.disposable import Disposable
 from reactivex.subject import Subject
 
-from flowrx import VirtualClock, connect
+from flowrx import VirtualClock
 from flowrx.concerns.effects import Hook
 from flowrx.sinks.hooks import HookRunner
+from flowrx.testing import Driver, exec_frame
 
 RUN = "run-h"
-ROOT = Path(__file__).resolve().parent.parent
 PATIENCE = 30.0  # an upper bound for a thread to reach a point, never a time that must pass
 
 
-def frame(event: str, node: str | None = None, order: int = -1, status: str = "running") -> str:
-    """One execution frame of the test run."""
-    return json.dumps(
-        {"run_id": RUN, "node_id": node, "event": event, "order": order, "status": status}
-    )
-
-
 RUN_FRAMES = [
-    frame("run_start"),
-    frame("start_node", "n1", 0),
-    frame("end_node", "n1", 0, "success"),
-    frame("start_node", "n2", 1),
-    frame("run_end"),
+    exec_frame("run_start", run=RUN),
+    exec_frame("start_node", "n1", 0, run=RUN),
+    exec_frame("end_node", "n1", 0, "success", run=RUN),
+    exec_frame("start_node", "n2", 1, run=RUN),
+    exec_frame("run_end", run=RUN),
 ]
 
 
@@ -83,12 +74,8 @@ class HookClock(VirtualClock):
 @pytest.fixture
 def errors() -> Iterator[list[dict[str, Any]]]:
     """Error records flowrx logs during the test."""
-    seen: list[dict[str, Any]] = []
-    logger.enable("flowrx")
-    sink = logger.add(lambda m: seen.append(m.record), level="ERROR", format="{message}")
-    yield seen
-    logger.remove(sink)
-    logger.disable("flowrx")
+    with flowrx_logs("ERROR") as seen:
+        yield seen
 
 
 @pytest.fixture
@@ -100,9 +87,8 @@ def never() -> Iterator[threading.Event]:
 
 
 def _run(hooks: Any) -> tuple[dict[str, Any], Any, VirtualClock, Subject[str]]:
-    clock = VirtualClock()
-    frames: Subject[str] = Subject()
-    state, _ = connect(frames, scheduler=clock, hooks=hooks)
+    driver = Driver(hooks=hooks)
+    state, frames, clock = driver.state, driver.frames, driver.clock
     for f in RUN_FRAMES:
         frames.on_next(f)
     unlocked_at_once = state.snapshot()["lifecycle"]
@@ -317,12 +303,16 @@ def test_disposing_while_a_hook_hangs_returns_at_once_and_ends_every_call(
     def poll_logs(name: str, run_id: str) -> None:
         raise ConnectionError("log service down")
 
-    frames: Subject[str] = Subject()
-    clock = VirtualClock()
     runner = HookRunner(
         {"run_start": [poll_logs], "run_end": [fetch_results]}, scheduler=hook_clock
     )
-    state, subscription = connect(frames, scheduler=clock, hooks=runner)
+    driver = Driver(hooks=runner)
+    state, subscription, frames, clock = (
+        driver.state,
+        driver.disposable,
+        driver.frames,
+        driver.clock,
+    )
     for f in RUN_FRAMES:
         frames.on_next(f)
     clock.run()

@@ -16,9 +16,9 @@ import json
 import threading
 import unicodedata
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
+from helpers import EXAMPLES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from loguru import logger
@@ -32,7 +32,6 @@ from flowrx.sinks.terminal import TerminalView, render_snapshot
 from flowrx.streams.replay import RecordedFrame
 from flowrx.streams.websocket import ConnectionStatus
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 RECORDING = flowrx.read_recording(EXAMPLES / "agent-chat.jsonl")
 
 _BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")

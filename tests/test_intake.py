@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterable
-from pathlib import Path
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import attrs
 import pytest
+from helpers import EXAMPLES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -30,8 +30,7 @@ from flowrx.messages import (
 from flowrx.protocols.card import Notice
 from flowrx.protocols.platform import Counters, IntakeState, Output, reduce_intake
 from flowrx.streams.replay import read_recording
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+from flowrx.testing import fold
 
 RUN_A = "0e000000-0000-4000-8000-00000000000a"
 RUN_B = "0e000000-0000-4000-8000-00000000000b"
@@ -134,24 +133,29 @@ def feed(
     step: float = 1.0,
 ) -> Fed:
     """Feed inputs one by one, ``step`` seconds apart (far beyond the byte dedupe window)."""
-    current = IntakeState() if state is None else state
-    outputs: list[Output] = []
-    now = start_at
-    for item in items:
-        current, out = reduce_intake(current, item, now, config)
-        outputs.extend(out)
-        now += step
-    return Fed(current, outputs)
+
+    def timed() -> Iterator[tuple[float, object]]:
+        now = start_at
+        for item in items:
+            yield now, item
+            now += step
+
+    return feed_at(timed(), config, IntakeState() if state is None else state)
 
 
-def feed_at(timed: Iterable[tuple[float, object]], config: Config = Config()) -> Fed:
-    """Feed (time, input) pairs."""
-    state = IntakeState()
-    outputs: list[Output] = []
-    for now, item in timed:
-        state, out = reduce_intake(state, item, now, config)
-        outputs.extend(out)
-    return Fed(state, outputs)
+def feed_at(
+    timed: Iterable[tuple[float, object]],
+    config: Config = Config(),
+    state: IntakeState | None = None,
+) -> Fed:
+    """Feed (time, input) pairs (to a fresh state unless given)."""
+    return Fed(
+        *fold(
+            lambda s, m, n: reduce_intake(s, m, n, config),
+            timed,
+            IntakeState() if state is None else state,
+        )
+    )
 
 
 def one(state: IntakeState, item: object, now: float = 100.0) -> tuple[Output, ...]:

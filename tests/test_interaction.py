@@ -24,7 +24,7 @@ from flowrx.config import Config
 from flowrx.graph import graph_from_mapping
 from flowrx.messages import ClearRun, Evict, ResolveInteraction, parse
 from flowrx.pipeline import default_concerns
-from flowrx.testing import Driver
+from flowrx.testing import Driver, fold
 
 FLOW = "11111111-0000-4000-8000-000000000000"
 OTHER_FLOW = "22222222-0000-4000-8000-000000000000"
@@ -173,13 +173,15 @@ def feed(
     items: list[Any], state: InteractionState | None = None, flow_id: str | None = FLOW
 ) -> tuple[InteractionState, list[Change]]:
     """Run the reducer over frames (parsed here) and control messages; return state and changes."""
-    state = state or InteractionState()
-    changes: list[Change] = []
-    for i, item in enumerate(items):
-        msg = parse(json.dumps(item)) if isinstance(item, dict) else item
-        state, effects = reduce_interaction(state, msg, float(i), flow_id)  # type: ignore[arg-type]
-        changes.extend(e for e in effects if isinstance(e, Change))
-    return state, changes
+    state, effects = fold(
+        lambda s, m, n: reduce_interaction(s, m, n, flow_id),
+        (
+            (float(i), parse(json.dumps(item)) if isinstance(item, dict) else item)
+            for i, item in enumerate(items)
+        ),
+        state or InteractionState(),
+    )
+    return state, [e for e in effects if isinstance(e, Change)]
 
 
 def pending(state: InteractionState) -> list[dict[str, Any]]:

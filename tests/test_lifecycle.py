@@ -6,7 +6,7 @@ import json
 import threading
 from typing import Any
 
-import reactivex
+from helpers import frame
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,9 +14,7 @@ from flowrx.concerns.effects import CancelTimer, Change, Hook, StartTimer, Timer
 from flowrx.concerns.lifecycle import LifecycleState, reduce_lifecycle
 from flowrx.config import Config
 from flowrx.messages import AgentPaused, AgnoEvent, Evict, ExecutionEvent, Unknown
-from flowrx.operators.clock import VirtualClock
-from flowrx.pipeline import connect
-from flowrx.testing import Driver
+from flowrx.testing import Driver, fold, run_marbles
 
 CONFIG = Config()
 
@@ -48,26 +46,12 @@ def feed(
     steps: list[tuple[float, Any]], state: LifecycleState | None = None
 ) -> tuple[LifecycleState, list[Any]]:
     """Run the pure reducer over ``(now, message)`` pairs; return the state and every effect."""
-    state = state or LifecycleState()
-    effects: list[Any] = []
-    for now, msg in steps:
-        state, out = reduce_lifecycle(state, msg, now, CONFIG)
-        effects.extend(out)
-    return state, effects
+    return fold(lambda s, m, n: reduce_lifecycle(s, m, n, CONFIG), steps, state or LifecycleState())
 
 
 def status(state: LifecycleState, run: str = "r1") -> str:
     """The run's status."""
     return state.runs[run].status
-
-
-def frame(
-    event: str, run: str = "r1", node: str | None = None, order: int = -1, status: str = "running"
-) -> str:
-    """One execution frame as the platform sends it."""
-    return json.dumps(
-        {"run_id": run, "node_id": node, "event": event, "order": order, "status": status}
-    )
 
 
 def agent_paused(run: str = "r1", node: str = "agent") -> str:
@@ -101,7 +85,7 @@ class Live(Driver):
     def node(self, t: float, run: str = "r1") -> None:
         """Push a fresh start_node of ``run`` at ``t`` (a sign of life)."""
         self._order += 1
-        self.at(t, frame("start_node", run, "n", self._order))
+        self.at(t, frame("start_node", "n", self._order, run=run))
 
     def lc(self, t: float | None = None) -> dict[str, Any]:
         """The lifecycle section (at ``t`` when given)."""
@@ -417,11 +401,10 @@ def test_pipeline_run_start_and_end_lock_and_unlock():
 
 def test_defect_18_run_start_and_run_end_in_one_instant_unlock_in_marbles():
     """Marbles: run_start and run_end in the same instant leave the editor unlocked."""
-    clock = VirtualClock()
     lookup = {"s": frame("run_start"), "e": frame("run_end")}
-    frames = reactivex.hot("--(s,e)---", 0.1, scheduler=clock, lookup=lookup)
-    #                       0123456789   ruler: one column = 100 ms; (s,e) both at 0.2 s
-    state, _ = connect(frames, scheduler=clock)
+    h = run_marbles("--(se)---", lookup)
+    #                012345678   ruler: one column = 100 ms; (se) both at 0.2 s
+    state, clock = h.state, h.clock
     clock.run(until=1.0)
     section = state.section("lifecycle")
     assert (section["editor_locked"], section["runs"]["r1"]["status"]) == (False, "success")
@@ -496,12 +479,11 @@ def test_pipeline_frame_at_119s_postpones_the_stall():
 
 def test_watchdog_in_marbles_counts_from_the_last_frame():
     """Marbles (one column = 10 s): a frame at 120 s moves the stall from 130 s to 240 s."""
-    clock = VirtualClock()
     lookup = {"s": frame("run_start"), "n": frame("start_node", node="n1", order=0)}
-    frames = reactivex.hot("-s----------n-------------", 10.0, scheduler=clock, lookup=lookup)
-    #                       0123456789012345678901234   ruler: one column = 10 s
-    #                                 1111111111222222   (tens digit of the column)
-    state, _ = connect(frames, scheduler=clock)
+    h = run_marbles("-s----------n-------------", lookup, tick=10.0)
+    #                01234567890123456789012345   ruler: one column = 10 s
+    #                          1111111111222222   (tens digit of the column)
+    state, clock = h.state, h.clock
     seen = {}
     for t in (10.0, 130.0, 239.999, 240.0):
         clock.run(until=t)
@@ -548,7 +530,7 @@ def test_pipeline_clear_of_the_active_run_unlocks():
 def test_pipeline_run_seen_mid_way_is_adopted_and_watched():
     """A run first seen at a start_node is adopted as running and still gets a watchdog."""
     live = Live()
-    live.at(3.0, frame("start_node", "mid", "n1", 7))
+    live.at(3.0, frame("start_node", "n1", 7, run="mid"))
     section = live.lc()
     assert (section["active_run_id"], section["editor_locked"]) == ("mid", True)
     assert section["runs"]["mid"]["status"] == "running"

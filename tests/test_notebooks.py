@@ -21,6 +21,7 @@ from typing import Any
 
 import nbformat
 import pytest
+from helpers import ROOT
 from nbclient import NotebookClient
 
 import flowrx
@@ -31,7 +32,6 @@ from flowrx.sinks.jupyter import MISSING_EXTRA, LiveView
 from flowrx.sinks.snapshot import Snapshot, dump_snapshot
 from flowrx.sinks.state import FlowState
 
-ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 EXPECTED = ["01-quickstart", "02-marbles", "03-isolation", "04-live", "05-embedding"]
 RUN = "0e000000-0000-4000-8000-000000000001"

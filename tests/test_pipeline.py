@@ -8,10 +8,11 @@ from typing import Any
 
 import attrs
 import pytest
-from reactivex.subject import Subject
+from helpers import flowrx_logs
 
 from flowrx import VirtualClock, connect, load_graph, read_recording, replay
 from flowrx.sinks.state import FlowState
+from flowrx.testing import Driver, exec_frame
 
 GROUPS = "groups-tools-error"
 AGENT = "agent-chat"
@@ -174,12 +175,6 @@ def test_disposing_the_pipeline_cancels_every_timer(examples: Path) -> None:
     assert before["visual"] == after["visual"]
 
 
-def _frame(run: str, event: str, node: str | None = None, order: int = -1, **kw: Any) -> str:
-    body = {"run_id": run, "node_id": node, "event": event, "order": order, "status": "running"}
-    body.update(kw)
-    return json.dumps(body)
-
-
 def test_defect_4_a_frame_whose_intake_failed_is_not_marked_seen() -> None:
     """If intake fails on a frame, its redelivery is applied, not dropped as a duplicate."""
     from flowrx.protocols.platform import PLATFORM
@@ -192,11 +187,10 @@ def test_defect_4_a_frame_whose_intake_failed_is_not_marked_seen() -> None:
             raise RuntimeError("intake bug")
         return PLATFORM.reduce(*args, **kw)
 
-    clock = VirtualClock()
-    frames: Subject[str] = Subject()
-    state, _ = connect(frames, scheduler=clock, protocol=attrs.evolve(PLATFORM, reduce=flaky))
-    start = _frame("r", "start_node", "n1", 0)
-    frames.on_next(_frame("r", "run_start"))
+    driver = Driver(protocol=attrs.evolve(PLATFORM, reduce=flaky))
+    state, frames = driver.state, driver.frames
+    start = exec_frame("start_node", "n1", 0, run="r")
+    frames.on_next(exec_frame("run_start", run="r"))
     frames.on_next(start)  # fails inside intake
     frames.on_next(start)  # redelivered: must be applied
     assert state.snapshot()["store"]["r"][0]["status"] == "executing"
@@ -210,14 +204,13 @@ def test_defect_5_ids_with_quotes_backslashes_and_markup_work_end_to_end() -> No
     """Ids are data: stored, shown and looked up exactly as they came."""
     run = 'run "1" \\ <b>'
     node = "n'\"<script>alert(1)</script>\\"
-    clock = VirtualClock()
-    frames: Subject[str] = Subject()
-    state, _ = connect(frames, scheduler=clock)
+    driver = Driver()
+    state, frames, clock = driver.state, driver.frames, driver.clock
     for f in (
-        _frame(run, "run_start"),
-        _frame(run, "start_node", node, 0),
-        _frame(run, "end_node", node, 0, status="success"),
-        _frame(run, "start_node", "plain", 1),
+        exec_frame("run_start", run=run),
+        exec_frame("start_node", node, 0, run=run),
+        exec_frame("end_node", node, 0, "success", run=run),
+        exec_frame("start_node", "plain", 1, run=run),
     ):
         frames.on_next(f)
     clock.run(until=0.6)
@@ -232,17 +225,16 @@ def test_defect_17_no_concern_holds_more_runs_than_the_limit() -> None:
     """Per-run state leaves with the run in every concern: 30 runs, limit 3, 3 held."""
     from flowrx import Config
 
-    clock = VirtualClock()
-    frames: Subject[str] = Subject()
-    state, _ = connect(frames, scheduler=clock, config=Config(max_runs=3))
+    driver = Driver(config=Config(max_runs=3))
+    state, frames, clock = driver.state, driver.frames, driver.clock
     for i in range(30):
         run = f"run-{i}"
-        frames.on_next(_frame(run, "run_start"))
-        frames.on_next(_frame(run, "start_node", "n1", 0))
-        frames.on_next(_frame(run, "start_tool", "t1"))
+        frames.on_next(exec_frame("run_start", run=run))
+        frames.on_next(exec_frame("start_node", "n1", 0, run=run))
+        frames.on_next(exec_frame("start_tool", "t1", run=run))
         if i % 2:
-            frames.on_next(_frame(run, "end_node", "n1", 0, status="success"))
-            frames.on_next(_frame(run, "run_end"))
+            frames.on_next(exec_frame("end_node", "n1", 0, "success", run=run))
+            frames.on_next(exec_frame("run_end", run=run))
         clock.run(until=clock.seconds + 0.01)
     for name in state.concerns:
         runs = getattr(state.state(name), "runs", {})
@@ -259,17 +251,16 @@ def test_an_evicted_run_leaves_no_timer_behind() -> None:
     """Evicting a run mid-window cancels its end, clear, tool and watchdog timers."""
     from flowrx import Config
 
-    clock = VirtualClock()
-    frames: Subject[str] = Subject()
-    state, _ = connect(frames, scheduler=clock, config=Config(max_runs=1))
-    frames.on_next(_frame("a", "run_start"))
-    frames.on_next(_frame("a", "start_node", "n1", 0))
-    frames.on_next(_frame("a", "end_node", "n1", 0, status="success"))
-    frames.on_next(_frame("a", "start_tool", "t1"))
-    frames.on_next(_frame("a", "end_tool", "t1"))
+    driver = Driver(config=Config(max_runs=1))
+    state, frames, clock = driver.state, driver.frames, driver.clock
+    frames.on_next(exec_frame("run_start", run="a"))
+    frames.on_next(exec_frame("start_node", "n1", 0, run="a"))
+    frames.on_next(exec_frame("end_node", "n1", 0, "success", run="a"))
+    frames.on_next(exec_frame("start_tool", "t1", run="a"))
+    frames.on_next(exec_frame("end_tool", "t1", run="a"))
     assert state.pending_timers["visual"] == 1
     assert state.pending_timers["tool"] == 1
-    frames.on_next(_frame("b", "run_start"))  # evicts run a
+    frames.on_next(exec_frame("run_start", run="b"))  # evicts run a
     timers = state.pending_timers
     assert timers["visual"] == 0
     assert timers["tool"] == 0
@@ -280,7 +271,6 @@ def test_an_evicted_run_leaves_no_timer_behind() -> None:
 
 def test_a_cyclic_graph_is_reported_once_and_the_pipeline_runs() -> None:
     """Graph problems (a cycle) are logged once as warnings; events on its nodes still apply."""
-    from loguru import logger
 
     from flowrx.graph import graph_from_mapping
 
@@ -293,17 +283,10 @@ def test_a_cyclic_graph_is_reported_once_and_the_pipeline_runs() -> None:
             ]
         }
     )
-    seen: list[str] = []
-    logger.enable("flowrx")
-    sink = logger.add(lambda m: seen.append(m.record["message"]), level="WARNING")
-    try:
-        clock = VirtualClock()
-        frames: Subject[str] = Subject()
-        state, _ = connect(frames, scheduler=clock, graph=graph)
-        frames.on_next(_frame("r", "start_node", "m", 0))
+    with flowrx_logs("WARNING", keep=lambda m: m.record["message"]) as seen:
+        driver = Driver(graph=graph)
+        state, frames, clock = driver.state, driver.frames, driver.clock
+        frames.on_next(exec_frame("start_node", "m", 0, run="r"))
         clock.run(until=1.0)
-    finally:
-        logger.remove(sink)
-        logger.disable("flowrx")
     assert len([m for m in seen if "cycle" in m]) == len(graph.problems) == 1
     assert state.snapshot()["group"]["r"]["A"]["status"] == "executing"

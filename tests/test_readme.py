@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import ROOT
 
 from flowrx import load_graph, read_recording
 from flowrx.streams.serve import PlatformServer
 
-ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 FENCE = re.compile(r"^(?P<indent> *)```(?P<lang>\w*)\n(?P<body>.*?)^(?P=indent)```", re.S | re.M)
 PATIENCE = 60.0  # a hang guard, never a measurement

@@ -14,7 +14,7 @@ from flowrx.config import Config
 from flowrx.graph import FlowGraph, graph_from_mapping
 from flowrx.messages import Evict, ExecutionEvent
 from flowrx.pipeline import connect
-from flowrx.testing import Driver
+from flowrx.testing import Driver, fold
 
 GRAPH = graph_from_mapping(
     {
@@ -45,13 +45,12 @@ def ev(
 def feed(
     msgs: list[Any], state: StoreState | None = None, graph: FlowGraph | None = GRAPH
 ) -> tuple[StoreState, list[Any]]:
-    """Run the pure reducer over ``msgs`` (time is irrelevant to the store)."""
-    state = state or StoreState()
-    effects: list[Any] = []
-    for i, msg in enumerate(msgs):
-        state, out = reduce_store(state, msg, float(i), graph)
-        effects.extend(out)
-    return state, effects
+    """Run the pure reducer over ``msgs`` (time is irrelevant to the store: message i at i s)."""
+    return fold(
+        lambda s, m, n: reduce_store(s, m, n, graph),
+        ((float(i), msg) for i, msg in enumerate(msgs)),
+        state or StoreState(),
+    )
 
 
 def record(state: StoreState, node: str, order: int, run: str = "r1") -> Badge:

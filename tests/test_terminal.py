@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import EXAMPLES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.console import Console
@@ -396,7 +397,7 @@ def test_a_streaming_message_shows_its_newest_text_on_one_line() -> None:
 @given(width=st.integers(20, 220), height=st.integers(1, 70), scene=st.sampled_from(SCENES[2:]))
 def test_the_view_never_draws_outside_any_terminal(width: int, height: int, scene: str) -> None:
     """Whatever the terminal's size, no line is wider and the drawing is no taller."""
-    state = _scene(scene, Path(__file__).resolve().parent.parent / "examples")
+    state = _scene(scene, EXAMPLES)
     lines = _screen(state, width, height).splitlines()
     assert len(lines) <= height
     assert all(len(line) <= width for line in lines)

@@ -7,14 +7,21 @@ from pathlib import Path
 import pytest
 from reactivex.testing import TestScheduler
 
+from flowrx.messages import ExecutionEvent, parse
 from flowrx.operators.clock import VirtualClock
 from flowrx.testing import (
     agno_frame,
+    end_node,
+    end_tool,
     exec_frame,
     marble_frames,
     parse_marbles,
     recording_frames,
+    run_end,
     run_marbles,
+    run_start,
+    start_node,
+    start_tool,
 )
 
 S = exec_frame("start_node", "n1", 0)
@@ -208,3 +215,22 @@ def test_virtual_clock_runs_rx_timers_given_as_datetimes_timedeltas_or_seconds()
     assert fired[-1] == ("delta", 0.3)
     with pytest.raises(ValueError, match="cannot go back in time"):
         clock.advance_to(0.1)
+
+
+def test_named_frame_builders_send_what_the_platform_sends_for_each_event() -> None:
+    """run_start .. end_tool are exec_frame with the event's own node, order and status."""
+    assert run_start() == exec_frame("run_start")
+    assert run_end(run="B", flow="f") == exec_frame("run_end", run="B", flow="f")
+    assert start_node("n1") == exec_frame("start_node", "n1", 0)
+    assert end_node("n1", 2, "error", run="B") == exec_frame("end_node", "n1", 2, "error", run="B")
+    assert start_tool("t1") == exec_frame("start_tool", "t1", -1, "running")
+    assert end_tool("t1", flow="f") == exec_frame("end_tool", "t1", -1, "running", flow="f")
+    msg = parse(end_node("n1", 2, "killed"))
+    assert isinstance(msg, ExecutionEvent)
+    assert (msg.event, msg.run_id, msg.node_id, msg.order, msg.status) == (
+        "end_node",
+        DEFAULT,
+        "n1",
+        2,
+        "killed",
+    )

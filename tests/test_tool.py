@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import reactivex
-from reactivex import Observable
+from helpers import end_tool, frame, run_end, run_start, start_tool
 from reactivex.testing import ReactiveTest, TestScheduler
 
 from flowrx import VirtualClock, cli, connect, load_graph, read_recording, replay
@@ -24,7 +23,7 @@ from flowrx.concerns.tool import Call, ToolState, reduce_tool, tool_section
 from flowrx.config import Config
 from flowrx.messages import Background, Evict, ExecutionEvent, Foreground
 from flowrx.sinks.state import FlowState
-from flowrx.testing import Driver, fold, glow_changes, timer_requests
+from flowrx.testing import Driver, fold, glow_changes, run_marbles, timer_requests
 
 CONFIG = Config()
 GLOW = "executing-tool"
@@ -56,40 +55,6 @@ glows = glow_changes
 timers = timer_requests
 
 
-def frame(event: str, node: str | None = None, run: str = "r1", order: int = -1) -> str:
-    """One execution frame as the platform sends it."""
-    return json.dumps(
-        {
-            "flow_id": "f1",
-            "run_id": run,
-            "node_id": node,
-            "event": event,
-            "order": order,
-            "status": "running",
-        }
-    )
-
-
-def start_tool(node: str = "t1", run: str = "r1") -> str:
-    """A start_tool frame."""
-    return frame("start_tool", node, run)
-
-
-def end_tool(node: str = "t1", run: str = "r1") -> str:
-    """An end_tool frame."""
-    return frame("end_tool", node, run)
-
-
-def run_start(run: str = "r1") -> str:
-    """A run_start frame."""
-    return frame("run_start", None, run)
-
-
-def run_end(run: str = "r1") -> str:
-    """A run_end frame."""
-    return frame("run_end", None, run)
-
-
 class Live(Driver):
     """The real pipeline on a virtual clock, fed through a subject between clock advances."""
 
@@ -100,11 +65,6 @@ class Live(Driver):
         """The tool section at time ``t``."""
         self.clock.run(until=t)
         return dict(self.state.section("tool"))
-
-
-def hot(marbles: str, clock: VirtualClock, **lookup: str) -> Observable[Any]:
-    """A hot marble observable on ``clock``, one column per 100 ms."""
-    return reactivex.hot(marbles, timespan=0.1, scheduler=clock, lookup=lookup)
 
 
 def tool_at(state: FlowState, clock: VirtualClock, times: list[float]) -> dict[float, Any]:
@@ -348,24 +308,22 @@ def test_a_50ms_call_in_test_scheduler_marbles():
 
 def test_a_3s_call_glows_3s_in_marbles():
     """Marbles: a call from 0.2 s to 3.2 s glows until its end arrives, not just 2 s."""
-    clock = VirtualClock()
     lookup = {"r": run_start(), "s": start_tool(), "e": end_tool()}
-    marbles = "r-s-----------------------------e-----"
-    #          01234567890123456789012345678901234567   ruler: one column = 100 ms
-    #          0         1         2         3          (tens of columns = seconds)
-    state, _ = connect(hot(marbles, clock, **lookup), scheduler=clock)
+    h = run_marbles("r-s-----------------------------e-----", lookup)
+    #                01234567890123456789012345678901234567   ruler: one column = 100 ms
+    #                0         1         2         3          (tens of columns = seconds)
+    state, clock = h.state, h.clock
     seen = tool_at(state, clock, [0.15, 0.2, 2.2, 3.199, 3.2])
     assert seen == {0.15: {}, 0.2: {"t1": ON}, 2.2: {"t1": ON}, 3.199: {"t1": ON}, 3.2: {}}
 
 
 def test_two_overlapping_calls_on_one_node_glow_until_the_last_window_closes_in_marbles():
     """Marbles: calls 0.2-3.0 s and 0.5-4.0 s on one node: lit without a gap until 4.0 s."""
-    clock = VirtualClock()
     lookup = {"r": run_start(), "s": start_tool(), "e": end_tool()}
-    marbles = "r-s--s------------------------e---------e----"
-    #          012345678901234567890123456789012345678901234   ruler: one column = 100 ms
-    #          0         1         2         3         4       (tens of columns = seconds)
-    state, _ = connect(hot(marbles, clock, **lookup), scheduler=clock)
+    h = run_marbles("r-s--s------------------------e---------e----", lookup)
+    #                012345678901234567890123456789012345678901234   ruler: one column = 100 ms
+    #                0         1         2         3         4       (tens of columns = seconds)
+    state, clock = h.state, h.clock
     seen = tool_at(state, clock, [0.2, 2.5, 3.0, 3.999, 4.0])
     assert seen == {0.2: {"t1": ON}, 2.5: {"t1": ON}, 3.0: {"t1": ON}, 3.999: {"t1": ON}, 4.0: {}}
     assert state.snapshot()["diagnostics"]["duplicates"] == 0  # 300 ms apart: two real calls
@@ -373,12 +331,11 @@ def test_two_overlapping_calls_on_one_node_glow_until_the_last_window_closes_in_
 
 def test_defect_15_a_second_call_in_the_first_window_extends_the_glow_in_marbles():
     """Marbles: calls 0.2-0.4 s and 1.5-1.7 s: lit past the first window, dark at 1.5 + 2 s."""
-    clock = VirtualClock()
     lookup = {"r": run_start(), "s": start_tool(), "e": end_tool()}
-    marbles = "r-s-e----------s-e------------------"
-    #          012345678901234567890123456789012345   ruler: one column = 100 ms
-    #          0         1         2         3        (tens of columns = seconds)
-    state, _ = connect(hot(marbles, clock, **lookup), scheduler=clock)
+    h = run_marbles("r-s-e----------s-e------------------", lookup)
+    #                012345678901234567890123456789012345   ruler: one column = 100 ms
+    #                0         1         2         3        (tens of columns = seconds)
+    state, clock = h.state, h.clock
     seen = tool_at(state, clock, [2.19, 2.2, 3.499, 3.5])
     assert seen == {2.19: {"t1": ON}, 2.2: {"t1": ON}, 3.499: {"t1": ON}, 3.5: {}}
 
@@ -394,12 +351,11 @@ def test_team_variant_calls_glow_through_the_pipeline():
 
 def test_a_call_still_running_at_run_end_goes_dark_after_its_window_in_marbles():
     """Marbles: start 0.2 s, run_end 1.0 s with the call open: dark at 0.2 + 2 s."""
-    clock = VirtualClock()
     lookup = {"r": run_start(), "s": start_tool(), "x": run_end()}
-    marbles = "r-s-------x------------------"
-    #          01234567890123456789012345678   ruler: one column = 100 ms
-    #          0         1         2           (tens of columns = seconds)
-    state, _ = connect(hot(marbles, clock, **lookup), scheduler=clock)
+    h = run_marbles("r-s-------x------------------", lookup)
+    #                01234567890123456789012345678   ruler: one column = 100 ms
+    #                0         1         2           (tens of columns = seconds)
+    state, clock = h.state, h.clock
     seen = tool_at(state, clock, [1.0, 2.199, 2.2])
     assert seen == {1.0: {"t1": ON}, 2.199: {"t1": ON}, 2.2: {}}
     assert state.pending_timers["tool"] == 0

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
-import reactivex
-from reactivex import Observable
+from helpers import end_node, frame, run_end, run_start, start_node
 from reactivex.testing import ReactiveTest, TestScheduler
 
 from flowrx.concerns.effects import CancelTimer, Change, StartTimer, TimerFired
@@ -15,9 +13,8 @@ from flowrx.concerns.visual import Pending, VisualState, reduce_visual
 from flowrx.config import Config
 from flowrx.graph import graph_from_mapping
 from flowrx.messages import Background, Evict, ExecutionEvent, Foreground
-from flowrx.operators.clock import VirtualClock
 from flowrx.pipeline import connect
-from flowrx.testing import Driver, fold, glow_changes
+from flowrx.testing import Driver, fold, glow_changes, run_marbles
 
 CONFIG = Config()
 
@@ -60,42 +57,6 @@ def feed(
 glows = glow_changes
 
 
-def frame(
-    event: str, run: str = "r1", node: str | None = None, order: int = -1, status: str = "running"
-) -> str:
-    """One execution frame as the platform sends it (run events: null node, order -1)."""
-    return json.dumps(
-        {
-            "flow_id": "f1",
-            "run_id": run,
-            "node_id": node,
-            "event": event,
-            "order": order,
-            "status": status,
-        }
-    )
-
-
-def run_start(run: str = "r1") -> str:
-    """A run_start frame."""
-    return frame("run_start", run)
-
-
-def run_end(run: str = "r1") -> str:
-    """A run_end frame (its status is always "running" on the wire)."""
-    return frame("run_end", run)
-
-
-def start_node(node: str, order: int = 0, run: str = "r1") -> str:
-    """A start_node frame."""
-    return frame("start_node", run, node, order)
-
-
-def end_node(node: str, order: int = 0, status: str = "success", run: str = "r1") -> str:
-    """An end_node frame."""
-    return frame("end_node", run, node, order, status)
-
-
 class Live(Driver):
     """The real pipeline on a virtual clock, fed through a subject between clock advances."""
 
@@ -106,11 +67,6 @@ class Live(Driver):
         """The visual section at time ``t``."""
         self.clock.run(until=t)
         return dict(self.state.section("visual"))
-
-
-def hot(marbles: str, clock: VirtualClock, **lookup: str) -> Observable[Any]:
-    """A hot marble observable on ``clock``, one column per 100 ms."""
-    return reactivex.hot(marbles, timespan=0.1, scheduler=clock, lookup=lookup)
 
 
 # --- pure reducer ----------------------------------------------------------------------------
@@ -292,11 +248,10 @@ def test_end_node_shows_status_after_500ms():
 
 def test_end_node_window_in_marbles():
     """Marbles: start, end 500 ms later, status shown 500 ms after the end."""
-    clock = VirtualClock()
     lookup = {"r": run_start(), "s": start_node("n1"), "e": end_node("n1")}
-    frames = hot("-r-s----e------", clock, **lookup)
-    #             012345678901234   ruler: one column = 100 ms
-    state, _ = connect(frames, scheduler=clock)
+    h = run_marbles("-r-s----e------", lookup)
+    #                012345678901234   ruler: one column = 100 ms
+    state, clock = h.state, h.clock
     seen: dict[float, dict[str, list[str]]] = {}
     for t in (0.05, 0.35, 1.25, 1.35):
         clock.run(until=t)
@@ -357,11 +312,10 @@ def test_run_end_with_pending_transition_clears_100ms_after_its_due():
 
 def test_run_end_clears_at_most_600ms_after_it_arrives():
     """run_end at the very moment of the last end_node clears exactly 600 ms later."""
-    clock = VirtualClock()
     lookup = {"r": run_start(), "s": start_node("n1"), "e": end_node("n1"), "x": run_end()}
-    frames = hot("-r-s------(e,x)-----", clock, **lookup)
-    #             01234567890123456789   ruler: one column = 100 ms; (e,x) both at 1.0 s
-    state, _ = connect(frames, scheduler=clock)
+    h = run_marbles("-r-s------(ex)-----", lookup)
+    #                0123456789012345678   ruler: one column = 100 ms; (ex) both at 1.0 s
+    state, clock = h.state, h.clock
     clock.run(until=1.05)
     assert state.section("visual") == {"n1": ["executing"]}
     clock.run(until=1.5)
@@ -506,21 +460,20 @@ def test_user_timeline_ends_with_badges_kept_glow_gone_editor_unlocked():
             ]
         }
     )
-    clock = VirtualClock()
     lookup = {
         "r": run_start(),
         "s": start_node("n1", 0),
-        "t": frame("start_tool", "r1", "n1t"),
-        "u": frame("end_tool", "r1", "n1t"),
+        "t": frame("start_tool", "n1t"),
+        "u": frame("end_tool", "n1t"),
         "e": end_node("n1", 0),
         "S": start_node("n2", 1),
         "E": end_node("n2", 1),
         "x": run_end(),
     }
-    frames = hot("-r-s-t-u-e-S-E-x----", clock, **lookup)
-    #             0123456789          ruler: one column = 100 ms (units digit)
-    #                       1111111111       (tens digit)
-    state, _ = connect(frames, scheduler=clock, graph=graph)
+    h = run_marbles("-r-s-t-u-e-S-E-x----", lookup, graph=graph)
+    #                0123456789          ruler: one column = 100 ms (units digit)
+    #                          1111111111       (tens digit)
+    state, clock = h.state, h.clock
     clock.run(until=0.75)
     assert state.section("visual") == {"n1": ["executing"]}
     assert state.state("lifecycle").editor_locked

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from loguru import logger
+from helpers import flowrx_logs
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.protocol import State
@@ -453,10 +453,7 @@ def test_binary_frames_reach_the_pipeline_and_bad_ones_are_rejected_without_reco
     ]
 
     async def body() -> dict[str, Any]:
-        seen: list[Any] = []
-        logger.enable("flowrx")
-        sink = logger.add(lambda m: seen.append(m.record), level="DEBUG", format="{message}")
-        try:
+        with flowrx_logs("DEBUG") as seen:
 
             async def handler(ws: ServerConnection) -> None:
                 for frame in sent:
@@ -476,9 +473,6 @@ def test_binary_frames_reach_the_pipeline_and_bad_ones_are_rejected_without_reco
                 status = source.current.state
                 subscription.dispose()
                 await source.close()
-        finally:
-            logger.remove(sink)
-            logger.disable("flowrx")
         return {
             "got": got,
             "snapshot": snapshot,

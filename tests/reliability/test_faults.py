@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 import pytest
-from loguru import logger
+from helpers import flowrx_logs
 from reactivex import abc
 
 from flowrx import Config, VirtualClock, connect, replay
@@ -134,14 +134,8 @@ def lost_and_duplicated(clean_run: Outcome, faulty: Outcome, concern: str) -> tu
 @pytest.fixture
 def errors() -> Iterator[list[Any]]:
     """Error lines flowrx logs during the test (loguru messages: text and ``.record``)."""
-    seen: list[Any] = []
-    logger.enable("flowrx")
-    sink = logger.add(
-        seen.append, level="ERROR", format="{message}", backtrace=False, diagnose=False
-    )
-    yield seen
-    logger.remove(sink)
-    logger.disable("flowrx")
+    with flowrx_logs("ERROR", keep=lambda m: m, backtrace=False, diagnose=False) as seen:
+        yield seen
 
 
 def injected(events: int, rate: float) -> set[int]:
