@@ -385,7 +385,7 @@ def test_a_batch_leaves_the_state_failures_and_health_that_its_events_one_by_one
     nodes: list[str],
 ) -> None:
     """Folded as one batch, the events keep per-event isolation: same state, counts, health."""
-    frames = [frame("start_node", node, i) for i, node in enumerate(nodes)]
+    frames = [exec_frame("start_node", node, i) for i, node in enumerate(nodes)]
     single, one_by_one, _ = _start(_toy(raise_on="bad"))
     for each in frames:
         one_by_one.on_next(each)
