@@ -20,7 +20,8 @@ from flowrx.concerns.effects import CancelTimer, StartTimer, TimerFired
 from flowrx.config import Config
 from flowrx.graph import FlowGraph
 from flowrx.pipeline import default_concerns
-from flowrx.protocols.platform import IntakeState, Notice, reduce_intake
+from flowrx.protocols.card import Notice
+from flowrx.protocols.platform import IntakeState, reduce_intake
 
 __all__ = ["ReducersOnly"]
 
