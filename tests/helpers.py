@@ -8,7 +8,9 @@ Tests import it as ``helpers`` (pytest puts ``tests/`` on ``sys.path`` for its `
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ __all__ = [
     "FLOW",
     "ROOT",
     "RUN",
+    "LoopThread",
     "end_node",
     "end_tool",
     "flowrx_logs",
@@ -104,3 +107,40 @@ def flowrx_logs(
     finally:
         logger.remove(sink)
         logger.disable("flowrx")
+
+
+class LoopThread:
+    """``main(ready, stop)`` on a fresh asyncio loop in a daemon thread, for a server that must
+    not run on the test's own loop (so every task left on the test loop is the code under
+    test's). ``main`` calls ``ready()`` once it serves and returns once ``stop`` is set; leaving
+    the ``with`` block sets it and checks that the thread ended, within ``patience`` seconds
+    (a hang guard, never a measurement)."""
+
+    def __init__(
+        self,
+        main: Callable[[Callable[[], None], asyncio.Event], Awaitable[None]],
+        patience: float = 300.0,
+    ) -> None:
+        self._main = main
+        self._patience = patience
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+
+    async def _run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        await self._main(self._ready.set, self._stop)
+
+    def __enter__(self) -> LoopThread:
+        self._thread.start()
+        assert self._ready.wait(self._patience), "the server thread did not start"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._loop is not None
+        assert self._stop is not None
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(self._patience)
+        assert not self._thread.is_alive(), "the server thread did not stop"

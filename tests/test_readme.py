@@ -16,12 +16,12 @@ import shlex
 import subprocess
 import sys
 import textwrap
-import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import ROOT
+from helpers import ROOT, LoopThread
 
 from flowrx import load_graph, read_recording
 from flowrx.streams.serve import PlatformServer
@@ -109,7 +109,7 @@ def test_the_marble_test_example_passes() -> None:
     tests[0]()
 
 
-class ServedRecording:
+class ServedRecording(LoopThread):
     """``flowrx serve``'s server on 127.0.0.1 port 0, on its own loop in a thread, playing a
     recording once the first client connects (as ``flowrx serve --recording FILE`` does)."""
 
@@ -118,34 +118,17 @@ class ServedRecording:
         self.flow_id = flow_id
         self.url = ""
         self.sent = 0
-        self._ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
+        super().__init__(self._serve, PATIENCE)
 
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
+    async def _serve(self, ready: Callable[[], None], stop: asyncio.Event) -> None:
         server = PlatformServer(self.frames, flow_id=self.flow_id)
         self.url = await server.start()
         play = asyncio.ensure_future(server.play())
-        self._ready.set()
-        await self._stop.wait()
+        ready()
+        await stop.wait()
         play.cancel()
         self.sent = server.sent
         await server.close()
-
-    def __enter__(self) -> ServedRecording:
-        self._thread.start()
-        assert self._ready.wait(PATIENCE), "the server thread did not start"
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._loop is not None
-        assert self._stop is not None
-        self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(PATIENCE)
-        assert not self._thread.is_alive(), "the server thread did not stop"
 
 
 def test_the_live_example_follows_a_served_recording_to_its_end(

@@ -16,14 +16,13 @@ import asyncio
 import base64
 import json
 import os
-import threading
 import time
 import tracemalloc
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from helpers import flowrx_logs
+from helpers import LoopThread, flowrx_logs
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.protocol import State
@@ -349,37 +348,20 @@ def test_a_compressible_burst_cannot_inflate_past_the_hand_off_bound() -> None:
     assert peak < 32 * 2**20
 
 
-class ThreadServer:
+class ThreadServer(LoopThread):
     """A websockets server on its own loop in a thread: none of its tasks is the test loop's,
     so every task left on the test loop belongs to the source."""
 
     def __init__(self, handler: Callable[[ServerConnection], Awaitable[None]]) -> None:
         self.handler = handler
         self.port = 0
-        self._ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
+        super().__init__(self._serve)
 
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
+    async def _serve(self, ready: Callable[[], None], stop: asyncio.Event) -> None:
         async with serve(self.handler, "127.0.0.1", 0, logger=None) as server:
             self.port = server.sockets[0].getsockname()[1]
-            self._ready.set()
-            await self._stop.wait()
-
-    def __enter__(self) -> ThreadServer:
-        self._thread.start()
-        assert self._ready.wait(5), "the server thread did not start"
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._loop is not None
-        assert self._stop is not None
-        self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(5)
-        assert not self._thread.is_alive(), "the server thread did not stop"
+            ready()
+            await stop.wait()
 
 
 def test_a_thousand_reconnects_in_a_row_leak_no_task_socket_or_descriptor() -> None:
