@@ -487,9 +487,8 @@ def _replay_virtual(
     clock = VirtualClock()
     quiet = args.snapshot is not None or args.at is not None
     sinks = [] if quiet else [_printer(out, lambda: clock.seconds, graph)]
-    state, subscription = connect(
-        replay(recording.frames, clock), scheduler=clock, graph=graph, faults=faults, sinks=sinks
-    )
+    frames = replay(recording.frames, clock, bursts=quiet)  # only the state is shown: batch it
+    state, subscription = connect(frames, scheduler=clock, graph=graph, faults=faults, sinks=sinks)
     try:
         clock.run(until=args.at)
         if quiet:

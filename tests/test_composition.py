@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import pytest
 import reactivex
 from reactivex import operators as ops
 from reactivex.subject import Subject
 
-from flowrx import VirtualClock, connect
+from flowrx import VirtualClock, connect, replay
 from flowrx.concerns.effects import Change
 from flowrx.pipeline import track
+from flowrx.streams.replay import RecordedFrame
+from flowrx.streams.simulate import demo_flow, simulate
 from flowrx.testing import exec_frame, marble_frames, run_marbles
 
 FRAMES = {
@@ -102,3 +105,41 @@ def test_states_of_a_concern_is_an_observable_of_its_new_states() -> None:
     assert locks == [True, False]
     with pytest.raises(ValueError, match="no such concern: 'nope'"):
         state.states("nope")
+
+
+def _instants(frames: list[RecordedFrame], grid: float) -> list[RecordedFrame]:
+    """The frames with their times rounded down to ``grid``: many frames share an instant."""
+    return [attrs.evolve(f, t=round(f.t // grid * grid, 6)) for f in frames]
+
+
+@pytest.mark.parametrize("grid", [0.05, 0.5])
+def test_replaying_the_frames_of_one_instant_as_a_burst_changes_nothing_but_the_cost(
+    grid: float,
+) -> None:
+    """``replay(bursts=True)``: the same snapshots at every moment and the same changes per
+    concern as frame by frame (noise included)."""
+    frames = _instants(
+        simulate(12, seed=4, bad_frames=0.05, duplicates=0.05, heartbeats=True), grid
+    )
+    outcomes = []
+    for bursts in (False, True):
+        clock = VirtualClock()
+        changes: dict[str, list[tuple[float, Change]]] = {}
+        state, _ = connect(
+            replay(frames, clock, bursts=bursts),
+            scheduler=clock,
+            graph=demo_flow(),
+            sinks=[
+                lambda c, log=changes, at=clock: log.setdefault(c.concern, []).append(
+                    (at.seconds, c)
+                )
+            ],
+        )
+        moments = []
+        for t in (1.0, 3.0, 7.5):
+            clock.run(until=t)
+            moments.append(state.snapshot())
+        clock.run()
+        outcomes.append((moments, state.snapshot(), changes))
+    assert outcomes[0] == outcomes[1]
+    assert sum(len(v) for v in outcomes[0][2].values()) > 100

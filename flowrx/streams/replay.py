@@ -218,13 +218,19 @@ def read_recording(path: str | os.PathLike[str]) -> Recording:
 
 
 def replay(
-    frames: Sequence[RecordedFrame], scheduler: abc.SchedulerBase, speed: float = 1.0
-) -> Observable[str | bytes]:
+    frames: Sequence[RecordedFrame],
+    scheduler: abc.SchedulerBase,
+    speed: float = 1.0,
+    *,
+    bursts: bool = False,
+) -> Observable[Any]:
     """Emit each frame's text at ``t / speed`` after subscription, on ``scheduler``.
 
     Frames are scheduled one after another (never all at once), so a long recording holds one
-    pending timer, and disposing stops the replay. Raises ``ValueError`` for a speed that is not
-    a positive number, or so slow that a frame would be due beyond any scheduler's clock.
+    pending timer, and disposing stops the replay. With ``bursts``, the frames of one instant
+    (two or more with the same ``t``) are emitted together as one list, which
+    :func:`flowrx.connect` takes as one batch. Raises ``ValueError`` for a speed that is not a
+    positive number, or so slow that a frame would be due beyond any scheduler's clock.
     """
     if not 0 < speed < math.inf:
         raise ValueError(f"speed must be a positive number, got {speed}")
@@ -236,7 +242,7 @@ def replay(
         )
 
     def subscribe(
-        observer: abc.ObserverBase[str | bytes], _: abc.SchedulerBase | None = None
+        observer: abc.ObserverBase[Any], _: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
         start = scheduler.now
         items = list(frames)
@@ -246,8 +252,16 @@ def replay(
         def emit(sched: abc.SchedulerBase, index: Any) -> None:
             i: int = index
             while i < len(items):
-                observer.on_next(items[i].data)
-                i += 1
+                if bursts:  # the frames of this instant, together
+                    end = i + 1
+                    while end < len(items) and items[end].t <= items[i].t:
+                        end += 1
+                    instant = [item.data for item in items[i:end]]
+                    observer.on_next(instant if len(instant) > 1 else instant[0])
+                    i = end
+                else:
+                    observer.on_next(items[i].data)
+                    i += 1
                 if i < len(items) and items[i].t > items[i - 1].t:
                     due = scheduler.to_timedelta(items[i].t / speed)
                     serial.disposable = sched.schedule_absolute(start + due, emit, i)
