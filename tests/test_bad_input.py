@@ -681,9 +681,10 @@ def test_a_request_line_the_http_parser_refuses_gets_no_server_error(target: byt
 # --- sender-chosen names never grow anything without bound -----------------------------------
 
 
-def test_a_hundred_thousand_unknown_event_names_grow_nothing_in_the_pipeline() -> None:
-    """100,000 unique unknown names hold no more memory than 1,000 did (within 2 MB)."""
-    # of a held run, of new runs, of no run; one entry per name anywhere is tens of MB
+def test_thirty_thousand_unknown_event_names_grow_nothing_in_the_pipeline() -> None:
+    """30,000 unique unknown names hold no more memory than 1,000 did (within 2 MB)."""
+    # of a held run, of new runs, of no run; one entry per name anywhere is about 10 MB (the
+    # router's per-kind plan cache this caught held 35 MB at 100,000 names)
     clock = VirtualClock()
 
     subject: Subject[str] = Subject()
@@ -720,10 +721,10 @@ def test_a_hundred_thousand_unknown_event_names_grow_nothing_in_the_pipeline() -
     tracemalloc.start()
     try:
         after_1k = send(0, 1_000)
-        after_100k = send(1_000, 100_000)
+        after_30k = send(1_000, 30_000)
     finally:
         tracemalloc.stop()
     subscription.dispose()
-    assert state.counters["unknown"] == 100_000
+    assert state.counters["unknown"] == 30_000
     assert state.section("lifecycle")["runs"].keys() == {"held"}
-    assert after_100k - after_1k < 2_000_000, f"grew {(after_100k - after_1k) / 1e6:.1f} MB"
+    assert after_30k - after_1k < 2_000_000, f"grew {(after_30k - after_1k) / 1e6:.1f} MB"
