@@ -45,8 +45,10 @@ __all__ = [
     "AgnoEvent",
     "Background",
     "ChatHTML",
+    "ChatPart",
     "ClearRun",
     "Control",
+    "EndOfStream",
     "Evict",
     "ExecutionEvent",
     "Foreground",
@@ -54,8 +56,11 @@ __all__ = [
     "InteractionEvent",
     "Message",
     "Parsed",
+    "Pending",
     "Rejected",
     "ResolveInteraction",
+    "StateDelta",
+    "StateSnapshot",
     "Unknown",
     "loads",
     "parse",
@@ -158,6 +163,10 @@ class ExecutionEvent:
     order: int | None
     status: str | None
     flow_id: str | None = None
+    outcome: str | None = None
+    """On a run or resume end: the run's outcome as its protocol states it (``success``,
+    ``error``, ``killed`` or ``paused``: the run waits for a person and its stream is over).
+    ``None`` (the platform, which never sends one): derived from the run's nodes."""
     raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
     @property
@@ -259,6 +268,85 @@ class Unknown:
     raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
 
+# --- the protocol-neutral vocabulary: what any agent protocol says, in flowrx's terms ---------
+
+
+@attrs.frozen
+class ChatPart:
+    """A piece of one chat message that its protocol names by id (AG-UI's ``messageId``).
+
+    ``op`` says what the piece does to message ``message_id`` of run ``run_id``:
+
+    * ``text``: append ``text`` (the message is made on its first text or tool call, so one
+      that never gets either is never shown);
+    * ``close``: the message is complete;
+    * ``tool``: a tool call ``call_id`` named ``tool_name`` is attached to the message;
+    * ``args``: the call's whole arguments are ``value`` (decoded JSON, or the text as sent);
+    * ``result``: the call's result is ``value``;
+    * ``error``: the call failed (``value``: what was said about it, if anything);
+    * ``final``: ``text`` is the producer's final text of the message: it replaces a
+      different streamed text (counted in ``final_text_differs``).
+
+    ``kind`` is ``content`` or ``reasoning``; ``speaker`` ``agent`` or ``member``; ``name`` the
+    speaker's display name when the protocol gives one.
+    """
+
+    run_id: str
+    message_id: str
+    op: str
+    node_id: str | None = None
+    kind: str = "content"
+    speaker: str = "agent"
+    name: str | None = None
+    text: str = ""
+    call_id: str | None = None
+    tool_name: str | None = None
+    value: Any = None
+    event: str = "chat_part"
+
+
+@attrs.frozen
+class Pending:
+    """An interaction a run now waits for, as its protocol names it: ``kind`` (``pause``,
+    ``frontend_tool``, ``other``, ...) and the details a person needs to answer it."""
+
+    run_id: str
+    interaction_id: str
+    kind: str
+    node_id: str | None = None
+    detail: Mapping[str, Any] = attrs.field(factory=dict)
+    event: str = "pending"
+
+
+@attrs.frozen
+class StateSnapshot:
+    """The run's whole shared agent state now (AG-UI ``STATE_SNAPSHOT``): it replaces what
+    was there."""
+
+    run_id: str
+    snapshot: Any
+    event: str = "state_snapshot"
+
+
+@attrs.frozen
+class StateDelta:
+    """RFC 6902 operations on the run's shared agent state (AG-UI ``STATE_DELTA``)."""
+
+    run_id: str
+    delta: Any
+    event: str = "state_delta"
+
+
+@attrs.frozen
+class EndOfStream:
+    """A source: the response carrying the stream is over (an HTTP body ended, a socket
+    closed). A protocol whose runs must end in the stream ends the one left open as error."""
+
+    reason: str = "the stream ended"
+    run_id: str | None = None
+    event: str = "end_of_stream"
+
+
 # --- control messages: the host talks to the pipeline through the stream ---------------------
 
 
@@ -311,6 +399,11 @@ class Evict:
 Control = Background | Foreground | ResolveInteraction | ClearRun
 Message = (
     ExecutionEvent
+    | ChatPart
+    | Pending
+    | StateSnapshot
+    | StateDelta
+    | EndOfStream
     | AgnoEvent
     | ChatHTML
     | AgentPaused

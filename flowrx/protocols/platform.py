@@ -42,6 +42,7 @@ from flowrx.messages import (
     ChatHTML,
     ClearRun,
     Control,
+    EndOfStream,
     Evict,
     ExecutionEvent,
     Foreground,
@@ -188,6 +189,8 @@ def reduce_intake(
     """Account for one input (frame or control) and say what to forward."""
     if isinstance(item, ClearRun | Background | Foreground | ResolveInteraction):
         return _control(state, item)
+    if isinstance(item, EndOfStream):
+        return state, ()  # the platform's runs end by their frames, never by the socket's end
     msg: Any = parse(item)  # dispatched on its exact type below (cheaper than isinstance)
     kind = type(msg)
     if kind is Heartbeat:
