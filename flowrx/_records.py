@@ -78,20 +78,30 @@ def _copier(cls: Any) -> Callable[..., Any]:
     ):
         return _by_init(cls)
     names = [f.name for f in fields]
+    if any(n.startswith("_fx_") for n in names):  # the generated code's own names
+        return _by_init(cls)
     prefix = f"{cls.__name__} has no field "
-    params = ", ".join(f"{n}=_MISSING" for n in names)
-    stores = "".join(f"    _set(new, {n!r}, inst.{n} if {n} is _MISSING else {n})\n" for n in names)
-    source = (
-        f"def copy(inst, *, {params}, **unknown):\n"
-        "    if unknown:\n"
-        f"        raise TypeError({prefix!r} + ', '.join(sorted(unknown)))\n"
-        "    new = _new(cls)\n"
-        f"{stores}"
-        "    return new\n"
+    params = ", ".join(f"{n}=_fx_MISSING" for n in names)
+    stores = "".join(
+        f"    _fx_set(_fx_new_inst, {n!r}, _fx_inst.{n} if {n} is _fx_MISSING else {n})\n"
+        for n in names
     )
-    scope: dict[str, Any] = {"_MISSING": _MISSING, "_new": _new, "_set": _set, "cls": cls}
+    source = (
+        f"def _fx_copy(_fx_inst, *, {params}, **_fx_unknown):\n"
+        "    if _fx_unknown:\n"
+        f"        raise TypeError({prefix!r} + ', '.join(sorted(_fx_unknown)))\n"
+        "    _fx_new_inst = _fx_new(_fx_cls)\n"
+        f"{stores}"
+        "    return _fx_new_inst\n"
+    )
+    scope: dict[str, Any] = {
+        "_fx_MISSING": _MISSING,
+        "_fx_new": _new,
+        "_fx_set": _set,
+        "_fx_cls": cls,
+    }
     exec(compile(source, f"<flowrx copier of {cls.__qualname__}>", "exec"), scope)
-    copier: Callable[..., Any] = scope["copy"]
+    copier: Callable[..., Any] = scope["_fx_copy"]
     return copier
 
 

@@ -47,6 +47,7 @@ from flowrx.graph import FlowGraph, GraphError, load_graph
 from flowrx.messages import parse
 from flowrx.operators.clock import VirtualClock
 from flowrx.pipeline import connect, default_concerns
+from flowrx.protocols import PROTOCOLS, detect_protocol
 from flowrx.runtime import periodic_collection
 from flowrx.sinks._view import cut, escape_controls, html_text
 from flowrx.sinks.snapshot import dump_snapshot
@@ -195,6 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
         const="-",
         metavar="PATH",
         help="write the final state as JSON (flowrx/snapshot/1) to PATH, or to stdout",
+    )
+    rp.add_argument(
+        "--protocol",
+        choices=sorted(PROTOCOLS),
+        help="the recording's wire format (default: the header's, else detected from the "
+        "first frame: an AG-UI event is agui, anything else platform)",
     )
     rp.add_argument(
         "--at",
@@ -408,6 +415,12 @@ def _write(doc: dict[str, Any], path: str | None, out: TextIO) -> None:
 
 def _replay(args: argparse.Namespace, out: TextIO) -> int:
     recording = read_recording(args.file)
+    if args.protocol is None:
+        first = recording.frames[0].data if recording.frames else None
+        try:
+            args.protocol = detect_protocol(recording.header, first)
+        except ValueError as exc:
+            raise UsageError(f"{args.file}: {exc}") from None
     graph = load_graph(args.graph) if args.graph else FlowGraph.empty()
     faults = dict(args.fault)
     if args.speed is not None and args.at is not None:
@@ -488,7 +501,14 @@ def _replay_virtual(
     quiet = args.snapshot is not None or args.at is not None
     sinks = [] if quiet else [_printer(out, lambda: clock.seconds, graph)]
     frames = replay(recording.frames, clock, bursts=quiet)  # only the state is shown: batch it
-    state, subscription = connect(frames, scheduler=clock, graph=graph, faults=faults, sinks=sinks)
+    state, subscription = connect(
+        frames,
+        scheduler=clock,
+        graph=graph,
+        faults=faults,
+        sinks=sinks,
+        protocol=args.protocol,
+    )
     try:
         clock.run(until=args.at)
         if quiet:
@@ -515,7 +535,12 @@ async def _replay_live(
     frames = replay(recording.frames, scheduler, speed=args.speed or 1.0)
     frames = frames.pipe(_on_complete(done.set))
     state, subscription = connect(
-        frames, scheduler=scheduler, graph=graph, faults=faults, sinks=sinks
+        frames,
+        scheduler=scheduler,
+        graph=graph,
+        faults=faults,
+        sinks=sinks,
+        protocol=args.protocol,
     )
     try:
         while not done.is_set():

@@ -42,6 +42,7 @@ from flowrx.config import Config
 from flowrx.graph import FlowGraph
 from flowrx.operators.clock import VirtualClock
 from flowrx.pipeline import connect
+from flowrx.protocols.card import Protocol
 from flowrx.sinks.state import FlowState
 from flowrx.streams.replay import RecordedFrame, read_recording, replay
 
@@ -318,8 +319,10 @@ def run_frames(
     config: Config | None = None,
     concerns: Sequence[Concern[Any]] | None = None,
     faults: Mapping[str, float] | None = None,
+    protocol: str | Protocol[Any] = "platform",
 ) -> Harness:
-    """Run flowrx over timed frames in virtual time; nothing runs until you ask for a time."""
+    """Run flowrx over timed frames in virtual time; nothing runs until you ask for a time.
+    ``protocol`` names the frames' wire format (``"platform"``, ``"agui"``) or is its card."""
     clock = VirtualClock()
     changes: list[tuple[float, Change]] = []
     state, _ = connect(
@@ -329,6 +332,7 @@ def run_frames(
         config=config,
         concerns=concerns,
         faults=faults,
+        protocol=protocol,
         sinks=[lambda c: changes.append((clock.seconds, c))],
     )
     return Harness(clock, state, changes)
@@ -343,7 +347,10 @@ def run_marbles(
     config: Config | None = None,
     concerns: Sequence[Concern[Any]] | None = None,
     faults: Mapping[str, float] | None = None,
+    protocol: str | Protocol[Any] = "platform",
 ) -> Harness:
     """Run flowrx over a marble diagram of frames (one character per ``tick``)."""
     frames, _ = parse_marbles(marbles, lookup, tick=tick)
-    return run_frames(frames, graph=graph, config=config, concerns=concerns, faults=faults)
+    return run_frames(
+        frames, graph=graph, config=config, concerns=concerns, faults=faults, protocol=protocol
+    )

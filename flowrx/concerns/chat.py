@@ -52,6 +52,12 @@ Rules, as a pure reducer over frozen state (no Rx here; the pipeline feeds it):
 * **HTML**: a ``ChatHTML`` frame becomes a closed ``html`` item whose text is the sanitised HTML
   (:func:`flowrx.html.sanitise_html`); the raw HTML stays in :attr:`ChatMessage.raw_html` for
   the host and never reaches the snapshot.
+* **Messages named by id** (:class:`~flowrx.messages.ChatPart`, AG-UI): keyed by the protocol's
+  message id; made on the first text or tool call (a message with neither is never shown);
+  text appends, ``close`` closes, tool calls are attached, given arguments and results or marked
+  failed by call id, and ``final`` replaces a different streamed text (``final_text_differs``).
+  A run end whose outcome the protocol states leaves such messages as they are (one still open
+  shows ``closed: false``).
 * :class:`~flowrx.messages.Evict` drops the run's chat.
 
 Every message change emits ``Change("chat", "message", run_id, node_id, MessageSummary)`` so
@@ -103,7 +109,7 @@ from flowrx._records import assoc, dissoc, evolve
 from flowrx.concerns.effects import Change, Concern, Effect, Input
 from flowrx.graph import FlowGraph
 from flowrx.html import sanitise_html
-from flowrx.messages import AgnoEvent, ChatHTML, Evict, ExecutionEvent, Message
+from flowrx.messages import AgnoEvent, ChatHTML, ChatPart, Evict, ExecutionEvent, Message
 
 __all__ = [
     "ChatMessage",
@@ -799,6 +805,69 @@ def _html(state: ChatState, msg: ChatHTML, graph: FlowGraph) -> Step:
     return state, _changes(run_id, run, [index])
 
 
+def _part(state: ChatState, msg: ChatPart) -> Step:
+    """A piece of a message its protocol names by id (AG-UI): the message is keyed by that id,
+    made on its first text or tool call, closed by its own close only."""
+    run_id = msg.run_id
+    held = state.runs.get(run_id)
+    run = held or ChatRun()
+    key: Key = (msg.node_id, ("id", msg.message_id), msg.kind)
+    index = run.latest.get(key)
+    op = msg.op
+    if index is None:
+        if op == "close" or op == "final" or (op == "text" and not msg.text):
+            return state, ()  # nothing to show: a message is made by its text or a tool call
+        index = run.next_index
+        name = msg.name if msg.name is not None else msg.speaker
+        made = ChatMessage(index, msg.node_id, msg.speaker, key[1], name, msg.kind)
+        run = ChatRun(
+            assoc(run.messages, index, made),
+            assoc(run.open, key, index),
+            assoc(run.latest, key, index),
+            run.nodes,
+            run.phase,
+            index + 1,
+        )
+    message = run.messages[index]
+    if op == "text":
+        message = _appended(message, msg.text, None)
+    elif op == "close":
+        if message.closed:
+            return state, ()
+        run, _ = _close(run, key, None)
+        return _store(state, held, run_id, run, [index])
+    elif op == "final":
+        if message.text == msg.text:
+            return state, ()
+        if message.final is None and message.streamed:
+            state = evolve(state, final_text_differs=state.final_text_differs + 1)
+        message = evolve(message, final=msg.text)
+    else:
+        message = _call_part(message, msg)
+    return _store(state, held, run_id, _put(run, message), [index])
+
+
+def _call_part(message: ChatMessage, msg: ChatPart) -> ChatMessage:
+    """A tool call's piece (``tool``, ``args``, ``result``, ``error``) on its message."""
+    ids = [t.id for t in message.tools]
+    position = ids.index(msg.call_id) if msg.call_id in ids else None
+    old = message.tools[position] if position is not None else ToolCall(msg.call_id, None)
+    op = msg.op
+    if op == "tool":
+        call = evolve(old, name=msg.tool_name if msg.tool_name is not None else old.name)
+    elif op == "args":
+        call = evolve(old, args=msg.value)
+    elif op == "result":
+        call = evolve(old, result=msg.value)
+    else:  # "error": cut off or failed
+        result = old.result if msg.value is None else msg.value
+        call = evolve(old, error=True, result=result)
+    if position is None:
+        return evolve(message, tools=(*message.tools, call))
+    tools = (*message.tools[:position], call, *message.tools[position + 1 :])
+    return evolve(message, tools=tools)
+
+
 def _execution(state: ChatState, msg: ExecutionEvent) -> Step:
     run_id = msg.run_id
     run = state.runs.get(run_id)
@@ -807,8 +876,8 @@ def _execution(state: ChatState, msg: ExecutionEvent) -> Step:
     if msg.event == "resume_start":
         run = evolve(run, phase=run.phase + 1)
         return evolve(state, runs=assoc(state.runs, run_id, run)), ()
-    if msg.event not in _RUN_CLOSES or not run.open:
-        return state, ()
+    if msg.event not in _RUN_CLOSES or not run.open or msg.outcome is not None:
+        return state, ()  # a protocol that states its ends closes its messages itself
     indexes = list(run.open.values())
     messages = dict(run.messages)
     for index in indexes:
@@ -827,6 +896,8 @@ def reduce_chat(state: ChatState, msg: Input, now: float, graph: FlowGraph | Non
         return _agno(state, msg, graph)
     if isinstance(msg, ChatHTML):
         return _html(state, msg, graph or FlowGraph.empty())
+    if isinstance(msg, ChatPart):
+        return _part(state, msg)
     if isinstance(msg, ExecutionEvent):
         return _execution(state, msg)
     if isinstance(msg, Evict):
@@ -849,7 +920,7 @@ def chat_section(state: ChatState) -> dict[str, list[dict[str, Any]]]:
 def _accepts(msg: Message) -> bool:
     if isinstance(msg, ExecutionEvent):
         return msg.event in _EXECUTION
-    return isinstance(msg, AgnoEvent | ChatHTML | Evict)
+    return isinstance(msg, AgnoEvent | ChatHTML | ChatPart | Evict)
 
 
 def chat_concern(graph: FlowGraph | None = None) -> Concern[ChatState]:

@@ -21,6 +21,9 @@ Rules, as a pure reducer:
   is filled in once known, and the id stays. A frame pairs first with a pause of the same node,
   else with one that lacks its kind of frame, else with the first candidate (a repeat); two
   nodes paused at once in one run stay two pauses.
+* :class:`~flowrx.messages.Pending` (a protocol that names its interactions, AG-UI) → a pending
+  item with the id, kind, node and detail it gives; the same id again updates it in place. A
+  run end whose outcome is ``paused`` keeps the run's items (it waits for its resume).
 * Resolution: ``resume_start`` or Agno ``RunContinued``/``TeamRunContinued`` of a run resolves
   every pending item of **that** run (``resolved`` += n); the host's
   :class:`~flowrx.messages.ResolveInteraction` resolves one item by id (an unknown id, or a
@@ -65,6 +68,7 @@ from flowrx.messages import (
     ExecutionEvent,
     InteractionEvent,
     Message,
+    Pending,
     ResolveInteraction,
 )
 
@@ -330,6 +334,21 @@ def _arrives(
     return _pause(state, run_id, msg.node_id, _FROM_AGNO, _agno_pause(msg))
 
 
+def _pending(state: InteractionState, msg: Pending) -> Step:
+    """An interaction its protocol names (AG-UI): kept by its own id; the same id again
+    updates the item in place."""
+    if msg.run_id in state.ended:
+        return evolve(state, late=state.late + 1), ()
+    item = Interaction(msg.interaction_id, msg.run_id, msg.node_id, msg.kind, msg.detail)
+    old = state.pending.get(item.id)
+    if old is None:
+        return _add(state, item)
+    if old.run_id != item.run_id:  # another run's id: both stay, the newcomer apart
+        state, item_id = _new_id(state, msg.run_id, f"{msg.kind}:{msg.run_id}")
+        return _add(state, evolve(item, id=item_id))
+    return _update(state, old, item)
+
+
 def _execution(state: InteractionState, msg: ExecutionEvent, flow_id: str | None) -> Step:
     run_id = msg.run_id
     if flow_id is None and msg.flow_id is not None and run_id not in state.flows:
@@ -339,6 +358,8 @@ def _execution(state: InteractionState, msg: ExecutionEvent, flow_id: str | None
             state = evolve(state, ended=state.ended - {run_id})
         return _remove(state, _of_run(state, run_id), "resolved")
     if msg.event in _DROPS:
+        if msg.outcome == "paused":
+            return state, ()  # the run waits for a person: its items stay until its resume
         if run_id not in state.ended:
             state = evolve(state, ended=state.ended | {run_id})
         return _remove(state, _of_run(state, run_id), "dropped")
@@ -357,6 +378,8 @@ def reduce_interaction(
         return _execution(state, msg, flow_id)
     if isinstance(msg, InteractionEvent | AgentPaused):
         return _arrives(state, msg, flow_id)
+    if isinstance(msg, Pending):
+        return _pending(state, msg)
     if isinstance(msg, AgnoEvent):
         if msg.event in _PAUSED:
             return _arrives(state, msg, flow_id)
@@ -397,7 +420,9 @@ def _accepts(learn_flows: bool) -> Callable[[Message], bool]:
             return msg.event in _RUN_EVENTS or (learn_flows and msg.flow_id is not None)
         if isinstance(msg, AgnoEvent):
             return msg.event in _PAUSED or msg.event in _CONTINUED
-        return isinstance(msg, InteractionEvent | AgentPaused | ResolveInteraction | Evict)
+        return isinstance(
+            msg, InteractionEvent | AgentPaused | Pending | ResolveInteraction | Evict
+        )
 
     return accepts
 

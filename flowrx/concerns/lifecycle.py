@@ -4,7 +4,9 @@
   delivered after its run's ``run_end`` (reordered frames) is late and changes nothing.
 * ``run_end``/``resume_end`` → the run's outcome, derived from its nodes (``error`` if any node
   ended ``error``, else ``killed`` if any ``killed``, else ``success``); if it is the active run
-  the editor unlocks at once (hooks run after, never before).
+  the editor unlocks at once (hooks run after, never before). A protocol that states the outcome
+  (``ExecutionEvent.outcome``, AG-UI) is taken at its word; ``paused`` leaves the run ``paused``
+  with the editor unlocked (its stream is over; a ``resume_start`` continues it).
 * ``AgentPaused``/``RunPaused`` → ``paused`` (editor stays locked); ``resume_start`` →
   ``running`` again and active; ``RunContinued`` → ``running``.
 * Watchdog: a ``running`` run with no frame for ``stall_after`` (120 s) is ``stalled`` and
@@ -146,9 +148,13 @@ def _start(state: LifecycleState, run_id: str, now: float, config: Config, resum
     return new, (*effects, StartTimer(("watchdog", run_id), config.stall_after), *hook)
 
 
-def _end(state: LifecycleState, run_id: str, now: float, hook: str) -> Step:
+def _end(state: LifecycleState, run_id: str, now: float, hook: str, outcome: str | None) -> Step:
     old = state.runs.get(run_id) or RunRecord(status="running", started_at=None)
-    record = evolve(old, status=old.outcome, ended_at=now, last_seen=now)
+    if outcome == "paused":  # the leg is over; the run waits for a person and its resume
+        record = evolve(old, status="paused", last_seen=now)
+    else:
+        status = old.outcome if outcome not in _ENDED else outcome
+        record = evolve(old, status=status, ended_at=now, last_seen=now)
     is_active = state.active_run_id == run_id
     new, effects = _set_run(
         state,
@@ -255,10 +261,8 @@ def reduce_lifecycle(
             return _start(state, run_id, now, config, resume=False)
         if event == "resume_start":
             return _start(state, run_id, now, config, resume=True)
-        if event == "run_end":
-            return _end(state, run_id, now, "run_end")
-        if event == "resume_end":
-            return _end(state, run_id, now, "resume_end")
+        if event == "run_end" or event == "resume_end":
+            return _end(state, run_id, now, event, msg.outcome)
         state, effects = _seen(state, run_id, now, config)
         if event == "end_node" and msg.status in ("error", "killed"):
             record = state.runs[run_id]

@@ -3,7 +3,8 @@
 A protocol module decodes frames and keeps the per-run accounting its format needs (dedupe,
 counting, eviction) as a pure reducer over frozen state, and exposes it as one
 :class:`~flowrx.protocols.card.Protocol` card; it imports no Rx and no I/O. ``platform`` reads
-the flow editor's own execution stream. :data:`PROTOCOLS` names every card
+the flow editor's own execution stream; ``agui`` the Agent-User Interaction protocol.
+:data:`PROTOCOLS` names every card
 (``connect(frames, protocol="platform")``).
 """
 
@@ -13,12 +14,16 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from flowrx.messages import MAX_DEPTH, loads
+from flowrx.protocols.agui import AGUI, is_agui_frame
 from flowrx.protocols.card import Protocol
 from flowrx.protocols.platform import PLATFORM
 
-__all__ = ["PROTOCOLS", "protocol_named"]
+__all__ = ["PROTOCOLS", "detect_protocol", "protocol_named"]
 
-PROTOCOLS: Mapping[str, Protocol[Any]] = MappingProxyType({PLATFORM.name: PLATFORM})
+PROTOCOLS: Mapping[str, Protocol[Any]] = MappingProxyType(
+    {PLATFORM.name: PLATFORM, AGUI.name: AGUI}
+)
 """Every protocol flowrx reads, by name."""
 
 
@@ -32,3 +37,21 @@ def protocol_named(name: str | Protocol[Any]) -> Protocol[Any]:
     except KeyError:
         known = ", ".join(sorted(PROTOCOLS))
         raise ValueError(f"no such protocol: {name!r} (known: {known})") from None
+
+
+def detect_protocol(header: Mapping[str, Any] | None, first: object) -> str:
+    """The protocol of a recording: its header's ``"protocol"`` when it names one, else
+    ``agui`` when the first frame is a JSON object whose ``type`` names an AG-UI event, else
+    ``platform``. A header naming an unknown protocol raises ``ValueError`` (which names the
+    known ones)."""
+    named = header.get("protocol") if header is not None else None
+    if named is not None:
+        if not isinstance(named, str):
+            raise ValueError(f"the header's protocol is a {type(named).__name__}, not a name")
+        return protocol_named(named).name
+    if isinstance(first, str | bytes):
+        try:
+            first = loads(first, MAX_DEPTH)
+        except (ValueError, UnicodeDecodeError):
+            return PLATFORM.name
+    return AGUI.name if is_agui_frame(first) else PLATFORM.name
