@@ -105,7 +105,7 @@ def _copier(cls: Any) -> Callable[..., Any]:
     return copier
 
 
-def evolve(inst: R, **changes: Any) -> R:
+def evolve(inst: R, /, **changes: Any) -> R:
     """A copy of the frozen attrs record ``inst`` with ``changes`` (by field name) applied; a
     name that is not a field raises ``TypeError``, as with ``attrs.evolve``. Fields that
     ``__init__`` would check or convert are copied through ``__init__``."""

@@ -50,6 +50,7 @@ __all__ = [
     "Driver",
     "Harness",
     "agno_frame",
+    "agui_event",
     "end_node",
     "end_tool",
     "exec_frame",
@@ -141,6 +142,20 @@ def agno_frame(event: str, *, run: str = DEFAULT_RUN, **fields: Any) -> str:
         "is_member_agent": False,
     }
     body.update(fields)
+    return json.dumps(body)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def agui_event(kind: str, **fields: Any) -> str:
+    """One AG-UI event as its producers send it: ``type`` and the fields in camelCase
+    (``agui_event("TEXT_MESSAGE_CONTENT", message_id="m1", delta="Hi")``; ``None`` fields are
+    left out, as producers omit optional ones). For marbles with ``protocol="agui"``."""
+    body: dict[str, Any] = {"type": kind}
+    body.update({_camel(key): value for key, value in fields.items() if value is not None})
     return json.dumps(body)
 
 

@@ -26,6 +26,25 @@ class Private:
     shown: str = "x"
 
 
+@attrs.frozen
+class Clashing:
+    unknown: int = 0
+    inst: int = 0
+    cls: int = 0
+    new: int = 0
+    copy: int = 0
+
+
+def test_evolve_copies_a_record_whose_fields_share_names_with_the_copiers_own() -> None:
+    """Fields called ``unknown``, ``inst``, ``cls``, ``new`` or ``copy`` (the decoder's counters
+    have an ``unknown``) are copied like any other."""
+    old = Clashing()
+    assert evolve(old, unknown=1, inst=2) == Clashing(1, 2)
+    assert evolve(old, cls=3, new=4, copy=5) == Clashing(0, 0, 3, 4, 5)
+    with pytest.raises(TypeError, match="has no field other"):
+        evolve(old, other=1)
+
+
 def test_evolve_copies_a_record_with_the_changes_and_leaves_the_original_alone() -> None:
     """The copy has the changes, equals what attrs.evolve makes, and the original is as it was."""
     old = Plain(1)
