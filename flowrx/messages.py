@@ -43,6 +43,7 @@ __all__ = [
     "MAX_DEPTH",
     "AgentPaused",
     "AgnoEvent",
+    "Answer",
     "Background",
     "ChatHTML",
     "ChatPart",
@@ -58,6 +59,7 @@ __all__ = [
     "Parsed",
     "Pending",
     "Rejected",
+    "Reply",
     "ResolveInteraction",
     "StateDelta",
     "StateSnapshot",
@@ -345,6 +347,30 @@ class EndOfStream:
     reason: str = "the stream ended"
     run_id: str | None = None
     event: str = "end_of_stream"
+
+
+@attrs.frozen
+class Answer:
+    """The host's answer to one pending interaction (``FlowState.resolve``): ``payload`` as the
+    person gave it, ``status`` ``resolved`` or ``cancelled``; ``kind`` and ``detail`` are the
+    item's, so a protocol can tell how to send it back."""
+
+    interaction_id: str
+    kind: str
+    detail: Mapping[str, Any]
+    payload: Any = None
+    status: str = "resolved"
+
+
+@attrs.frozen
+class Reply:
+    """Every pending interaction of a paused run answered: what a protocol that talks back
+    sends to continue the run. ``messages`` is the run's chat so far (the chat concern's
+    message records, in order), from which the conversation is rebuilt."""
+
+    run_id: str
+    answers: tuple[Answer, ...]
+    messages: tuple[Any, ...] = ()
 
 
 # --- control messages: the host talks to the pipeline through the stream ---------------------

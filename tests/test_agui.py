@@ -16,9 +16,9 @@ from helpers import EXAMPLES
 
 from flowrx import read_recording
 from flowrx.config import Config
-from flowrx.messages import EndOfStream, ResolveInteraction
+from flowrx.messages import EndOfStream, Reply, ResolveInteraction
 from flowrx.protocols import detect_protocol
-from flowrx.protocols.agui import AGUI, reduce_agui
+from flowrx.protocols.agui import AGUI, reduce_agui, resume_input
 from flowrx.streams.replay import RecordedFrame
 from flowrx.testing import Harness, agui_event, run_frames, run_marbles
 
@@ -433,3 +433,87 @@ def test_runs_beyond_the_limit_evict_the_oldest_from_every_concern() -> None:
     snap = run_frames(frames, protocol="agui", config=Config(max_runs=2)).finish()
     assert sorted(snap["chat"]) == ["r2", "r3"]
     assert sorted(snap["lifecycle"]["runs"]) == ["r2", "r3"]
+
+
+# --- talking back ---------------------------------------------------------------------------
+
+
+def _paused(name: str) -> tuple[Harness, list[Reply]]:
+    """A capture replayed up to its first leg's end, with the replies the host's answers make."""
+    path = EXAMPLES / "agui" / f"{name}.jsonl"
+    h = _replay(path)
+    h.at(_legs(path)[1] - 0.001)
+    replies: list[Reply] = []
+    h.state.replies.subscribe(replies.append)
+    return h, replies
+
+
+def test_answering_an_interrupt_makes_one_reply_and_leaves_it_pending_until_the_resume() -> None:
+    """``FlowState.resolve(id, payload)`` on AG-UI: one Reply with the answer and the chat
+    so far; the item stays pending (the resume run resolves it)."""
+    h, replies = _paused("pydantic-ai/interrupt-approval")
+    h.state.resolve("int-call_del", {"approved": True})
+    (reply,) = replies
+    assert [(a.interaction_id, a.payload) for a in reply.answers] == [
+        ("int-call_del", {"approved": True})
+    ]
+    assert [m.text for m in reply.messages] == ["I need your approval to delete it."]
+    assert len(h.state.snapshot()["interaction"]["pending"]) == 1
+
+
+def test_the_resume_run_is_a_valid_run_agent_input_with_the_conversation_and_the_answer() -> None:
+    """The resume input validates with ag-ui-protocol's own model: the user's message, the
+    assistant's message with its tool call, and a resume entry for the interrupt."""
+    from ag_ui.core import RunAgentInput
+
+    h, replies = _paused("pydantic-ai/interrupt-approval")
+    h.state.resolve("int-call_del", {"approved": True})
+    user = {"id": "u1", "role": "user", "content": "delete /tmp/x.txt"}
+    body = resume_input("thread-approval", [user], replies[0])
+    parsed = RunAgentInput.model_validate(body)
+    assert parsed.thread_id == "thread-approval"
+    assert [m.role for m in parsed.messages] == ["user", "assistant"]
+    (call,) = body["messages"][1]["toolCalls"]
+    assert call["function"] == {"name": "delete_file", "arguments": '{"path": "/tmp/x.txt"}'}
+    assert body["resume"] == [
+        {"interruptId": "int-call_del", "status": "resolved", "payload": {"approved": True}}
+    ]
+
+
+def test_a_client_side_tool_is_answered_with_a_tool_message() -> None:
+    """``frontend_tool`` items are answered as the tool's result, not as a resume entry."""
+    from ag_ui.core import RunAgentInput
+
+    h, replies = _paused("pydantic-ai/frontend-tool")
+    h.state.resolve("call_fe", {"confirmed": True})
+    body = resume_input("thread-fe", [], replies[0])
+    RunAgentInput.model_validate(body)
+    assert "resume" not in body
+    assert body["messages"][-1] == {
+        "id": "call_fe-result",
+        "role": "tool",
+        "toolCallId": "call_fe",
+        "content": '{"confirmed": true}',
+    }
+
+
+def test_a_reply_waits_for_every_pending_item_of_the_run() -> None:
+    """Two interrupts: the first answer makes no reply, the second makes one with both."""
+    outcome = {
+        "type": "interrupt",
+        "interrupts": [{"id": "a", "reason": "x"}, {"id": "b", "reason": "y"}],
+    }
+    h = _marbles("S-y", y=_ev("RUN_FINISHED", thread_id=THREAD, run_id="r1", outcome=outcome))
+    h.at(0.3)
+    replies: list[Reply] = []
+    h.state.replies.subscribe(replies.append)
+    h.state.resolve("b", "no", status="cancelled")
+    assert replies == []
+    h.state.resolve("a", "yes")
+    (reply,) = replies
+    assert [(a.interaction_id, a.status) for a in reply.answers] == [
+        ("a", "resolved"),
+        ("b", "cancelled"),
+    ]
+    with pytest.raises(KeyError, match="no pending interaction 'zz'"):
+        h.state.resolve("zz")

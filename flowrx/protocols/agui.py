@@ -52,7 +52,9 @@ the protocol's scan accumulator, frozen like every other state. Marble (one leg)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+import uuid
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import attrs
@@ -61,6 +63,7 @@ from flowrx._records import assoc, dissoc, evolve
 from flowrx.config import Config
 from flowrx.messages import (
     MAX_DEPTH,
+    Answer,
     Background,
     ChatPart,
     ClearRun,
@@ -70,6 +73,7 @@ from flowrx.messages import (
     Foreground,
     Message,
     Pending,
+    Reply,
     ResolveInteraction,
     StateDelta,
     StateSnapshot,
@@ -78,7 +82,17 @@ from flowrx.messages import (
 )
 from flowrx.protocols.card import Notice, Protocol
 
-__all__ = ["AGUI", "AGUI_EVENTS", "AguiState", "Counters", "is_agui_frame", "reduce_agui"]
+__all__ = [
+    "AGUI",
+    "AGUI_EVENTS",
+    "AguiState",
+    "Counters",
+    "conversation",
+    "is_agui_frame",
+    "reduce_agui",
+    "resume_input",
+    "run_input",
+]
 
 AGUI_EVENTS: Final = frozenset(
     {
@@ -738,11 +752,135 @@ def _control(state: AguiState, msg: Any) -> Result:
     return state, (msg,)
 
 
+# --- talking back: the run inputs a client sends ---------------------------------------------
+
+
+def run_input(
+    thread_id: str,
+    messages: Sequence[Mapping[str, Any]] = (),
+    *,
+    run_id: str | None = None,
+    state: Any = None,
+    tools: Sequence[Mapping[str, Any]] = (),
+    context: Sequence[Mapping[str, Any]] = (),
+    forwarded_props: Any = None,
+    resume: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """A ``RunAgentInput`` as the wire carries it (camelCase keys): what a client POSTs to
+    start a run. ``run_id`` defaults to a fresh one; ``resume`` answers interrupts."""
+    body: dict[str, Any] = {
+        "threadId": thread_id,
+        "runId": run_id or f"run-{uuid.uuid4().hex[:12]}",
+        "state": {} if state is None else state,
+        "messages": [dict(m) for m in messages],
+        "tools": [dict(t) for t in tools],
+        "context": [dict(c) for c in context],
+        "forwardedProps": {} if forwarded_props is None else forwarded_props,
+    }
+    if resume:
+        body["resume"] = [dict(entry) for entry in resume]
+    return body
+
+
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _message_id(message: Any) -> str:
+    who = getattr(message, "who", None)
+    if isinstance(who, tuple) and len(who) == 2 and who[0] == "id":
+        return str(who[1])
+    return f"flowrx-{getattr(message, 'index', 0)}"
+
+
+def conversation(
+    messages: Sequence[Any], answered: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The assistant's side of a run as AG-UI messages, from the chat concern's records: each
+    content message with its text and tool calls, then a ``tool`` message for each call with a
+    result (or with an answer in ``answered``, by call id). Reasoning and HTML are left out."""
+    answered = answered or {}
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        if getattr(message, "kind", None) != "content":
+            continue
+        entry: dict[str, Any] = {"id": _message_id(message), "role": "assistant"}
+        text = getattr(message, "text", "")
+        if text:
+            entry["content"] = text
+        calls = [call for call in getattr(message, "tools", ()) if call.id is not None]
+        if calls:
+            entry["toolCalls"] = [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {
+                        "name": call.name or "tool",
+                        "arguments": _as_text({} if call.args is None else call.args),
+                    },
+                }
+                for call in calls
+            ]
+        if text or calls:
+            out.append(entry)
+        for call in calls:
+            if call.id in answered:
+                content = _as_text(answered[call.id])
+            elif call.result is not None:
+                content = _as_text(call.result)
+            else:
+                continue
+            out.append(
+                {
+                    "id": f"{call.id}-result",
+                    "role": "tool",
+                    "toolCallId": call.id,
+                    "content": content,
+                }
+            )
+    return out
+
+
+def _by_tool_message(answer: Answer) -> bool:
+    """A client-side tool, or a pause signalled by a call left without its result, is answered
+    with the call's result; an interrupt of an ``interrupt`` outcome with a resume entry."""
+    return answer.kind == "frontend_tool" or (
+        answer.kind == "pause" and "reason" not in answer.detail
+    )
+
+
+def resume_input(
+    thread_id: str,
+    before: Sequence[Mapping[str, Any]],
+    reply: Reply,
+    **options: Any,
+) -> dict[str, Any]:
+    """The run that continues a paused run on its thread: the messages the host sent first
+    (``before``), the conversation so far (:func:`conversation`), and the answers: tool
+    messages for client-side tools and paused calls, ``resume`` entries for interrupts.
+    ``options`` are :func:`run_input`'s (state, tools, context, forwarded_props)."""
+    by_call = {
+        str(answer.detail.get("toolCallId", answer.interaction_id)): answer.payload
+        for answer in reply.answers
+        if _by_tool_message(answer)
+    }
+    resume = [
+        {"interruptId": a.interaction_id, "status": a.status, "payload": a.payload}
+        if a.payload is not None
+        else {"interruptId": a.interaction_id, "status": a.status}
+        for a in reply.answers
+        if not _by_tool_message(a)
+    ]
+    messages = [*before, *conversation(reply.messages, by_call)]
+    return run_input(thread_id, messages, resume=resume, **options)
+
+
 AGUI: Protocol[AguiState] = Protocol(
     name="agui",
     initial=AguiState(),
     reduce=reduce_agui,
     counters=lambda state: state.counters.as_json(),
     rejected=lambda state: _bump(state, frames=1, rejected=1),
+    talks_back=True,
 )
 """AG-UI 1.0 (``agui.md``): pydantic-ai, LangGraph, Agno, CrewAI, Mastra, ..."""

@@ -44,3 +44,7 @@ class Protocol(Generic[P]):
     rejected: Callable[[P], P]
     """``state`` with one more frame counted as rejected (when ``reduce`` itself failed on it:
     the frame is accounted for, and nothing else of the state changes)."""
+    talks_back: bool = False
+    """Whether the host's answers to pending interactions go back to the producer (AG-UI: a
+    resume run): ``FlowState.resolve`` then gathers them into a ``Reply`` per paused run
+    instead of resolving the item at once."""

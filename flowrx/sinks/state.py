@@ -23,7 +23,15 @@ from reactivex.subject import Subject
 from flowrx.concerns.effects import Change, Concern, Hook
 from flowrx.config import Config
 from flowrx.graph import FlowGraph
-from flowrx.messages import Background, ClearRun, Control, Foreground, ResolveInteraction
+from flowrx.messages import (
+    Answer,
+    Background,
+    ClearRun,
+    Control,
+    Foreground,
+    Reply,
+    ResolveInteraction,
+)
 from flowrx.operators.concern import Step
 from flowrx.protocols.card import Notice, Protocol
 from flowrx.protocols.platform import PLATFORM
@@ -61,6 +69,8 @@ class FlowState:
         self._changes: Subject[Change] = Subject()
         self._steps_out: Subject[Step[Any]] = Subject()
         self._controls: Subject[Control] = Subject()
+        self._replies: Subject[Reply] = Subject()
+        self._answers: dict[str, dict[str, Answer]] = {}
         self._on_hook = on_hook
         self.protocol = protocol
         """The wire format the pipeline reads (its card)."""
@@ -272,9 +282,50 @@ class FlowState:
         """Bring a run back: glow restored from the tracked state, live again."""
         self.send(Foreground(run_id))
 
-    def resolve(self, interaction_id: str) -> None:
-        """Resolve a pending interaction by id."""
-        self.send(ResolveInteraction(interaction_id))
+    def resolve(
+        self, interaction_id: str, payload: Any = None, *, status: str = "resolved"
+    ) -> None:
+        """Answer a pending interaction by id.
+
+        For a protocol that talks back (AG-UI), the answer is kept until every pending item of
+        its run is answered; then one :class:`~flowrx.messages.Reply` (the answers and the
+        run's chat so far) goes out on :attr:`replies`, for the source to continue the run, and
+        the items stay pending until the run resumes. For the platform, the item is resolved
+        at once. An id that is not pending raises ``KeyError``."""
+        if not self.protocol.talks_back:
+            self.send(ResolveInteraction(interaction_id))
+            return
+        pending = self._pending()
+        item = pending.get(interaction_id)
+        if item is None:
+            raise KeyError(f"no pending interaction {interaction_id!r}")
+        if status not in ("resolved", "cancelled"):
+            raise ValueError(f"status must be 'resolved' or 'cancelled', not {status!r}")
+        run_id = item.run_id
+        answers = dict(self._answers.get(run_id, {}))
+        answers[interaction_id] = Answer(interaction_id, item.kind, item.detail, payload, status)
+        self._answers[run_id] = answers
+        waiting = [i for i in pending.values() if i.run_id == run_id and i.id not in answers]
+        if waiting:
+            return
+        del self._answers[run_id]
+        ordered = tuple(answers[i.id] for i in pending.values() if i.id in answers)
+        chat = self._steps.get("chat")
+        run = getattr(chat.state, "runs", {}).get(run_id) if chat is not None else None
+        messages = tuple(run.messages.values()) if run is not None else ()
+        self._replies.on_next(Reply(run_id, ordered, messages))
+
+    def _pending(self) -> Mapping[str, Any]:
+        """The interaction concern's pending items by id (none without that concern)."""
+        step = self._steps.get("interaction")
+        pending = getattr(step.state, "pending", None) if step is not None else None
+        return pending if isinstance(pending, Mapping) else {}
+
+    @property
+    def replies(self) -> Observable[Reply]:
+        """A paused run's answers, once all its pending items are answered (hot): what a
+        source that talks back (AG-UI) sends to continue the run."""
+        return self._replies
 
     def clear(self, run_id: str) -> None:
         """Drop a run from every concern now."""
