@@ -223,10 +223,22 @@ class AguiState:
 
     counters: Counters = Counters()
     runs: Mapping[str, Run] = attrs.field(factory=dict)
-    current: str | None = None
+    """The runs held but the open one (arrival order)."""
+    open: Run | None = None
+    """The run whose leg streams now: kept apart, so that an event copies no map of runs."""
     threads: Mapping[str, str] = attrs.field(factory=dict)
     evicted: Mapping[str, None] = attrs.field(factory=dict)
     noticed: frozenset[str] = frozenset()
+
+    @property
+    def current(self) -> str | None:
+        """The open run's id, if a leg streams."""
+        return None if self.open is None else self.open.run_id
+
+    @property
+    def held(self) -> int:
+        """How many runs are held, the open one included."""
+        return len(self.runs) + (self.open is not None)
 
 
 Output = Message | Notice
@@ -250,29 +262,72 @@ def _bump(state: AguiState, **delta: int) -> AguiState:
 
 
 class _Decoder:
-    """One frame's decoding: the state as it changes and what to forward (a short-lived
-    builder; the reducer itself, :func:`reduce_agui`, stays a function of its arguments)."""
+    """One frame's decoding: what it changes and what to forward, gathered while the frame is
+    read and written into a new state once, at the end (:meth:`done`). A short-lived
+    builder: the reducer, :func:`reduce_agui`, stays a function of its arguments."""
 
-    def __init__(self, state: AguiState) -> None:
+    def __init__(self, state: AguiState, **counts: int) -> None:
         self.state = state
+        """The state before the frame, but for rare changes made at once (eviction, threads)."""
+        self.open = state.open
+        self.puts: dict[str, Run] = {}
+        self.counts = counts
+        self.noticed = state.noticed
         self.out: list[Output] = []
+
+    def done(self) -> Result:
+        """The new state and the outputs."""
+        state = self.state
+        runs = state.runs
+        open_run = self.open
+        if self.puts or (open_run is not None and open_run.run_id in runs):
+            runs = dict(runs)
+            if open_run is not None:
+                runs.pop(open_run.run_id, None)
+            runs.update(self.puts)
+        c = state.counters
+        counts = self.counts
+        counters = Counters(
+            c.frames + counts.get("frames", 0),
+            c.messages + counts.get("messages", 0),
+            c.heartbeats,
+            c.rejected + counts.get("rejected", 0),
+            c.duplicates,
+            c.unknown + counts.get("unknown", 0),
+            c.late,
+            c.unknown_status,
+            c.violations + counts.get("violations", 0),
+        )
+        new = AguiState(counters, runs, open_run, state.threads, state.evicted, self.noticed)
+        return new, tuple(self.out)
 
     # --- bookkeeping ---------------------------------------------------------------------
 
     def violation(self, kind: str, detail: str, run_id: str | None = None) -> None:
-        state = _bump(self.state, violations=1)
-        if kind not in state.noticed:
-            state = evolve(state, noticed=state.noticed | {kind})
+        self.counts["violations"] = self.counts.get("violations", 0) + 1
+        if kind not in self.noticed:
+            self.noticed = self.noticed | {kind}
             self.out.append(Notice("violation", f"{kind}: {detail}"[:200], run_id))
-        self.state = state
 
     def put(self, run: Run) -> Run:
-        self.state = evolve(self.state, runs=assoc(self.state.runs, run.run_id, run))
+        """Keep a run's new version: the open run apart, the others among the held."""
+        if run.status == "open":
+            self.open = run
+            self.puts.pop(run.run_id, None)
+        else:
+            if self.open is not None and self.open.run_id == run.run_id:
+                self.open = None
+            self.puts[run.run_id] = run
         return run
 
+    def get(self, run_id: str) -> Run | None:
+        if self.open is not None and self.open.run_id == run_id:
+            return self.open
+        run = self.puts.get(run_id)
+        return run if run is not None else self.state.runs.get(run_id)
+
     def open_run(self) -> Run | None:
-        current = self.state.current
-        return None if current is None else self.state.runs.get(current)
+        return self.open
 
     def emit(self, msg: Message) -> None:
         self.out.append(msg)
@@ -460,7 +515,6 @@ class _Decoder:
         self.emit(ExecutionEvent(event, run.run_id, None, -1, "running", outcome=outcome))
         status = "paused" if outcome == "paused" else "ended"
         self.put(evolve(run, status=status, signals=(), chunk_message=None, chunk_call=None))
-        self.state = evolve(self.state, current=None)
 
 
 def _args(call: Call) -> Any:
@@ -522,36 +576,32 @@ def _call_detail(run: Run, call_id: str) -> dict[str, Any]:
 
 
 def _start_run(d: _Decoder, data: Mapping[str, Any], config: Config) -> None:
-    state = d.state
     wire_id = _str(data, "runId")
     thread = _str(data, "threadId") or ""
     current = d.open_run()
     if current is not None:
         d.violation("run_started_while_open", current.run_id, current.run_id)
         d.finish(current, "error", (), cut=True)
-        state = d.state
-    latest = state.runs.get(state.threads.get(thread, "")) if thread in state.threads else None
+    state = d.state
+    latest_id = state.threads.get(thread)
+    latest = d.get(latest_id) if latest_id is not None else None
     if latest is not None and latest.status == "paused":
-        run = evolve(latest, status="open", legs=latest.legs + 1)
-        d.put(run)
-        d.state = evolve(d.state, current=run.run_id)
+        run = d.put(evolve(latest, status="open", legs=latest.legs + 1))
         d.emit(ExecutionEvent("resume_start", run.run_id, None, -1, "running"))
         return
     run_id = wire_id or f"{thread or 'run'}:{state.counters.frames}"
-    if run_id in state.runs:  # the same id again on a thread that is not paused: a new run
-        d.put(Run(run_id, thread))
-        d.state = evolve(d.state, current=run_id)
-        d.emit(ExecutionEvent("run_start", run_id, None, -1, "running"))
-        return
-    if len(state.runs) >= config.max_runs:
+    held = len(state.runs) + sum(1 for held_id in d.puts if held_id not in state.runs)
+    if d.get(run_id) is None and held >= config.max_runs and state.runs:
         oldest = next(iter(state.runs))
         evicted = assoc(state.evicted, oldest, None)
         if len(evicted) > _EVICTED_MEMORY:
             del evicted[next(iter(evicted))]
+        d.puts.pop(oldest, None)
         d.state = evolve(state, runs=dissoc(state.runs, oldest), evicted=evicted)
         d.out.extend((Evict(oldest, "evicted"), Notice("evicted", "evicted", oldest)))
-    d.put(Run(run_id, thread))
-    d.state = evolve(d.state, current=run_id, threads=assoc(d.state.threads, thread, run_id))
+    d.put(Run(run_id, thread))  # the same id again on a thread that is not paused: a new run
+    if d.state.threads.get(thread) != run_id:
+        d.state = evolve(d.state, threads=assoc(d.state.threads, thread, run_id))
     d.emit(ExecutionEvent("run_start", run_id, None, -1, "running"))
 
 
@@ -676,32 +726,32 @@ def reduce_agui(state: AguiState, item: object, now: float, config: Config = Con
     say what to forward. Pure: ``state`` is never changed."""
     if isinstance(item, ClearRun | Background | Foreground | ResolveInteraction):
         return _control(state, item)
-    d = _Decoder(state)
     if isinstance(item, EndOfStream):
+        d = _Decoder(state)
         run = d.open_run()
         if run is not None:
             d.out.append(Notice("run_error", f"{item.reason} with the run open", run.run_id))
             d.finish(run, "error", (), cut=True)
-        return d.state, tuple(d.out)
+        return d.done()
     data = _decode(item)
     if isinstance(data, str):  # the reason it cannot be used
         return _bump(state, frames=1, rejected=1), (Notice("rejected", data),)
     kind: str = data["type"]
     if kind not in AGUI_EVENTS:
-        d.state = _bump(state, frames=1, messages=1, unknown=1)
+        d = _Decoder(state, frames=1, messages=1, unknown=1)
         d.emit(Unknown(kind[:80], state.current))
-        if kind not in state.noticed and len(state.noticed) < _UNKNOWN_NAMES_MEMORY:
-            d.state = evolve(d.state, noticed=d.state.noticed | {kind})
+        if kind not in d.noticed and len(d.noticed) < _UNKNOWN_NAMES_MEMORY:
+            d.noticed = d.noticed | {kind}
             d.out.append(Notice("unknown_event", kind[:80], state.current))
-        return d.state, tuple(d.out)
-    d.state = _bump(state, frames=1, messages=1)
+        return d.done()
+    d = _Decoder(state, frames=1, messages=1)
     if kind == "RUN_STARTED":
         _start_run(d, data, config)
-        return d.state, tuple(d.out)
+        return d.done()
     run = d.open_run()
     if run is None:
         d.violation("event_outside_a_run", kind)
-        return d.state, tuple(d.out)
+        return d.done()
     if kind == "RUN_FINISHED":
         outcome, pending = _pending_of(run, data.get("outcome"), True)
         d.finish(run, outcome, pending, cut=False)
@@ -713,7 +763,7 @@ def reduce_agui(state: AguiState, item: object, now: float, config: Config = Con
         d.finish(run, "error", (), cut=True)
     else:
         _in_run(d, kind, data, run)
-    return d.state, tuple(d.out)
+    return d.done()
 
 
 def _decode(item: object) -> Mapping[str, Any] | str:
@@ -737,17 +787,19 @@ def _decode(item: object) -> Mapping[str, Any] | str:
 
 def _control(state: AguiState, msg: Any) -> Result:
     if isinstance(msg, ClearRun):
-        if msg.run_id not in state.runs:
+        if msg.run_id not in state.runs and msg.run_id != state.current:
             return state, (Notice("control", "clear of an unknown run", msg.run_id),)
         evicted = assoc(state.evicted, msg.run_id, None)
         new = evolve(
             state,
             runs=dissoc(state.runs, msg.run_id),
             evicted=evicted,
-            current=None if state.current == msg.run_id else state.current,
+            open=None if state.current == msg.run_id else state.open,
         )
         return new, (Evict(msg.run_id, "cleared"), Notice("evicted", "cleared", msg.run_id))
-    if isinstance(msg, Background | Foreground) and msg.run_id not in state.runs:
+    if isinstance(msg, Background | Foreground) and (
+        msg.run_id not in state.runs and msg.run_id != state.current
+    ):
         return state, (Notice("control", f"{msg.event} of an unknown run", msg.run_id),)
     return state, (msg,)
 
