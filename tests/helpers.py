@@ -13,7 +13,7 @@ import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from loguru import logger
 
@@ -133,7 +133,7 @@ class LoopThread:
         self._stop = asyncio.Event()
         await self._main(self._ready.set, self._stop)
 
-    def __enter__(self) -> LoopThread:
+    def __enter__(self) -> Self:
         self._thread.start()
         assert self._ready.wait(self._patience), "the server thread did not start"
         return self
