@@ -20,14 +20,13 @@ from reactivex.scheduler.eventloop import AsyncIOScheduler, AsyncIOThreadSafeSch
 
 from flowrx import VirtualClock
 from flowrx.messages import EndOfStream
+from flowrx.protocols.agui import resume_entry, run_input
 from flowrx.streams.sse import (
     SourceFailed,
     SSEOptions,
     SSEStats,
     agui_run,
     check_http_url,
-    resume_entry,
-    run_input,
 )
 from flowrx.streams.websocket import ConnectionStatus
 

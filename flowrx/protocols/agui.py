@@ -90,6 +90,7 @@ __all__ = [
     "conversation",
     "is_agui_frame",
     "reduce_agui",
+    "resume_entry",
     "resume_input",
     "run_input",
 ]
@@ -809,29 +810,62 @@ def _control(state: AguiState, msg: Any) -> Result:
 
 def run_input(
     thread_id: str,
-    messages: Sequence[Mapping[str, Any]] = (),
+    run_id: str,
+    messages: str | Sequence[Mapping[str, Any]] = (),
     *,
-    run_id: str | None = None,
     state: Any = None,
     tools: Sequence[Mapping[str, Any]] = (),
     context: Sequence[Mapping[str, Any]] = (),
     forwarded_props: Any = None,
-    resume: Sequence[Mapping[str, Any]] = (),
+    resume: Sequence[Mapping[str, Any]] | None = None,
+    parent_run_id: str | None = None,
+    protocol_version: str | None = "1.0",
 ) -> dict[str, Any]:
-    """A ``RunAgentInput`` as the wire carries it (camelCase keys): what a client POSTs to
-    start a run. ``run_id`` defaults to a fresh one; ``resume`` answers interrupts."""
-    body: dict[str, Any] = {
+    """A ``RunAgentInput`` as the wire spells it (camelCase keys), ready for :func:`agui_run`.
+
+    ``messages`` are AG-UI messages as given; a string is one user message (id
+    ``<run_id>:user``). ``state`` defaults to ``{}``, ``forwarded_props`` to ``{}``. ``resume``
+    (answers to the interrupts a previous run of the thread ended with, see
+    :func:`resume_entry`) is sent only when given. ``protocolVersion`` declares the AG-UI
+    version flowrx reads (1.0; producers send its outcomes, such as ``cancelled``, only to
+    clients that declare it); None leaves it out.
+    """
+    if isinstance(messages, str):
+        listed: list[dict[str, Any]] = [
+            {"id": f"{run_id}:user", "role": "user", "content": messages}
+        ]
+    else:
+        listed = [dict(message) for message in messages]
+    doc: dict[str, Any] = {
         "threadId": thread_id,
-        "runId": run_id or f"run-{uuid.uuid4().hex[:12]}",
+        "runId": run_id,
         "state": {} if state is None else state,
-        "messages": [dict(m) for m in messages],
-        "tools": [dict(t) for t in tools],
-        "context": [dict(c) for c in context],
+        "messages": listed,
+        "tools": [dict(tool) for tool in tools],
+        "context": [dict(item) for item in context],
         "forwardedProps": {} if forwarded_props is None else forwarded_props,
     }
-    if resume:
-        body["resume"] = [dict(entry) for entry in resume]
-    return body
+    if protocol_version is not None:
+        doc["protocolVersion"] = protocol_version
+    if parent_run_id is not None:
+        doc["parentRunId"] = parent_run_id
+    if resume is not None:
+        doc["resume"] = [dict(entry) for entry in resume]
+    return doc
+
+
+def resume_entry(
+    interrupt_id: str, payload: Any = None, *, status: str = "resolved"
+) -> dict[str, Any]:
+    """One answer to an interrupt (``RUN_FINISHED.outcome.interrupts[].id``) for
+    :func:`run_input`'s ``resume``: ``resolved`` with the ``payload`` its ``responseSchema``
+    asks for (pydantic-ai's approvals: ``{"approved": True}``), or ``cancelled``."""
+    if status not in ("resolved", "cancelled"):
+        raise ValueError(f"a resume entry's status is resolved or cancelled, not {status!r}")
+    entry: dict[str, Any] = {"interruptId": interrupt_id, "status": status}
+    if payload is not None:
+        entry["payload"] = payload
+    return entry
 
 
 def _as_text(value: Any) -> str:
@@ -910,21 +944,20 @@ def resume_input(
     """The run that continues a paused run on its thread: the messages the host sent first
     (``before``), the conversation so far (:func:`conversation`), and the answers: tool
     messages for client-side tools and paused calls, ``resume`` entries for interrupts.
-    ``options`` are :func:`run_input`'s (state, tools, context, forwarded_props)."""
+    ``options`` are :func:`run_input`'s (run_id, fresh by default; state, tools, ...)."""
     by_call = {
         str(answer.detail.get("toolCallId", answer.interaction_id)): answer.payload
         for answer in reply.answers
         if _by_tool_message(answer)
     }
     resume = [
-        {"interruptId": a.interaction_id, "status": a.status, "payload": a.payload}
-        if a.payload is not None
-        else {"interruptId": a.interaction_id, "status": a.status}
+        resume_entry(a.interaction_id, a.payload, status=a.status)
         for a in reply.answers
         if not _by_tool_message(a)
     ]
     messages = [*before, *conversation(reply.messages, by_call)]
-    return run_input(thread_id, messages, resume=resume, **options)
+    run_id = options.pop("run_id", None) or f"run-{uuid.uuid4().hex[:12]}"
+    return run_input(thread_id, run_id, messages, resume=resume or None, **options)
 
 
 AGUI: Protocol[AguiState] = Protocol(

@@ -1,6 +1,6 @@
 """The AG-UI source: one agent run over HTTP, its Server-Sent Events bridged into Rx.
 
-An AG-UI run is an HTTP POST of a ``RunAgentInput`` (build one with :func:`run_input`) with
+An AG-UI run is an HTTP POST of a ``RunAgentInput`` (build one with :func:`flowrx.protocols.agui.run_input`) with
 ``Accept: text/event-stream``; the answer is SSE, each event's ``data`` one AG-UI event as
 JSON. :func:`agui_run` makes that request when it is subscribed to and emits, on the asyncio
 loop of the scheduler it is given, each event's ``data`` (the exact text) as one frame for
@@ -46,7 +46,7 @@ import asyncio
 import json
 import re
 import urllib.parse
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import attrs
@@ -68,8 +68,6 @@ __all__ = [
     "SourceFailed",
     "agui_run",
     "check_http_url",
-    "resume_entry",
-    "run_input",
 ]
 
 Frame = str | list[str] | EndOfStream
@@ -147,66 +145,6 @@ def check_http_url(url: str) -> None:
         raise ValueError(f"{redact(url)!r} is not an http:// or https:// URL ({exc})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{redact(url)!r} is not an http:// or https:// URL")
-
-
-def run_input(
-    thread_id: str,
-    run_id: str,
-    messages: str | Sequence[Mapping[str, Any]] = (),
-    *,
-    state: Any = None,
-    tools: Sequence[Mapping[str, Any]] = (),
-    context: Sequence[Mapping[str, Any]] = (),
-    forwarded_props: Any = None,
-    resume: Sequence[Mapping[str, Any]] | None = None,
-    parent_run_id: str | None = None,
-    protocol_version: str | None = "1.0",
-) -> dict[str, Any]:
-    """A ``RunAgentInput`` as the wire spells it (camelCase keys), ready for :func:`agui_run`.
-
-    ``messages`` are AG-UI messages as given; a string is one user message (id
-    ``<run_id>:user``). ``state`` defaults to ``{}``, ``forwarded_props`` to ``{}``. ``resume``
-    (answers to the interrupts a previous run of the thread ended with, see
-    :func:`resume_entry`) is sent only when given. ``protocolVersion`` declares the AG-UI
-    version flowrx reads (1.0; producers send its outcomes, such as ``cancelled``, only to
-    clients that declare it); None leaves it out.
-    """
-    if isinstance(messages, str):
-        listed: list[dict[str, Any]] = [
-            {"id": f"{run_id}:user", "role": "user", "content": messages}
-        ]
-    else:
-        listed = [dict(message) for message in messages]
-    doc: dict[str, Any] = {
-        "threadId": thread_id,
-        "runId": run_id,
-        "state": {} if state is None else state,
-        "messages": listed,
-        "tools": [dict(tool) for tool in tools],
-        "context": [dict(item) for item in context],
-        "forwardedProps": {} if forwarded_props is None else forwarded_props,
-    }
-    if protocol_version is not None:
-        doc["protocolVersion"] = protocol_version
-    if parent_run_id is not None:
-        doc["parentRunId"] = parent_run_id
-    if resume is not None:
-        doc["resume"] = [dict(entry) for entry in resume]
-    return doc
-
-
-def resume_entry(
-    interrupt_id: str, payload: Any = None, *, status: str = "resolved"
-) -> dict[str, Any]:
-    """One answer to an interrupt (``RUN_FINISHED.outcome.interrupts[].id``) for
-    :func:`run_input`'s ``resume``: ``resolved`` with the ``payload`` its ``responseSchema``
-    asks for (pydantic-ai's approvals: ``{"approved": True}``), or ``cancelled``."""
-    if status not in ("resolved", "cancelled"):
-        raise ValueError(f"a resume entry's status is resolved or cancelled, not {status!r}")
-    entry: dict[str, Any] = {"interruptId": interrupt_id, "status": status}
-    if payload is not None:
-        entry["payload"] = payload
-    return entry
 
 
 def agui_run(
