@@ -29,10 +29,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sys
-from collections.abc import Sequence
+import uuid
+from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn, TextIO
 
 import attrs
@@ -337,6 +339,55 @@ def _add_live_commands(sub: Any) -> None:
     record.add_argument("--seconds", type=_positive, metavar="N", help="stop after N seconds")
     record.add_argument("--note", default="", help="a note for the file's header")
 
+    agui = _command(
+        sub,
+        "agui",
+        "one turn with an AG-UI agent (pydantic-ai, Agno, LangGraph, ...) in the live view",
+        "POST a RunAgentInput with your prompt to an AG-UI endpoint and show the run live:\n"
+        "steps, tools, chat, state and interrupts. --on-interrupt approve|reject answers\n"
+        "interrupts (a resume run on the same thread, the same flowrx run); stop (the default)\n"
+        "ends with them pending. It ends when the agent is done.",
+    )
+    agui.add_argument("url", help="the AG-UI endpoint: http(s)://HOST/PATH")
+    agui.add_argument("--prompt", required=True, help="the user's message")
+    agui.add_argument("--thread", help="the thread id (default: a new one)")
+    agui.add_argument(
+        "--state", type=_json_value, metavar="JSON", help="the shared state to start with"
+    )
+    agui.add_argument(
+        "--header",
+        type=_header,
+        action="append",
+        default=[],
+        metavar="'K: V'",
+        help="an HTTP header to send (repeatable), e.g. 'Authorization: Bearer …'",
+    )
+    agui.add_argument(
+        "--on-interrupt",
+        choices=("approve", "reject", "stop"),
+        default="stop",
+        help="answer interrupts: approve, reject, or stop with them pending (default)",
+    )
+    agui.add_argument(
+        "--plain", action="store_true", help="print one line per change instead of the live view"
+    )
+    agui.add_argument(
+        "--snapshot", metavar="PATH", help="write the final state as JSON to PATH at the end"
+    )
+    agui.add_argument(
+        "--record", metavar="FILE", help="also record the events to FILE (for flowrx replay)"
+    )
+    agui.add_argument("--seconds", type=_positive, metavar="N", help="stop after N seconds")
+    agui.add_argument(
+        "--fault",
+        type=_fault,
+        action="append",
+        default=[],
+        metavar="CONCERN[:RATE]",
+        help="make one concern fail on a fraction of its events (default all) to see that "
+        "the others carry on",
+    )
+
     serve = _command(
         sub,
         "serve",
@@ -371,6 +422,20 @@ def _add_live_commands(sub: Any) -> None:
         metavar="S",
         help="seconds to stay up after the last frame (default 2)",
     )
+
+
+def _json_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+
+
+def _header(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip() or any(c in text for c in "\r\n"):
+        raise argparse.ArgumentTypeError(f"a header is 'Name: value', not {text[:40]!r}")
+    return name.strip(), value.strip()
 
 
 def _count(text: str) -> int:
@@ -864,6 +929,139 @@ async def _watch(args: argparse.Namespace, out: TextIO) -> int:
         )
 
 
+def _answer(item: Mapping[str, Any], approve: bool) -> Any:
+    """What ``--on-interrupt approve|reject`` says to one pending item: every boolean its
+    ``responseSchema`` asks for set to the decision (pydantic-ai's ``approved``), else
+    ``{"approved": <decision>}``."""
+    detail = item.get("detail") or {}
+    schema = detail.get("responseSchema") if isinstance(detail, Mapping) else None
+    props = schema.get("properties") if isinstance(schema, Mapping) else None
+    if isinstance(props, Mapping):
+        flags = {
+            name: approve
+            for name, spec in props.items()
+            if isinstance(spec, Mapping) and spec.get("type") == "boolean"
+        }
+        if flags:
+            return flags
+    return {"approved": approve}
+
+
+async def _agui(args: argparse.Namespace, out: TextIO) -> int:
+    import reactivex
+    from reactivex import operators as ops
+    from reactivex.subject import Subject
+
+    from flowrx.messages import EndOfStream, Reply
+    from flowrx.protocols.agui import run_input
+    from flowrx.streams.sse import SourceFailed, SSEOptions, agui_conversation, check_http_url
+
+    try:
+        check_http_url(args.url)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    loop = asyncio.get_running_loop()
+    scheduler = AsyncIOScheduler(loop)
+    started = loop.time()
+
+    def clock() -> float:
+        return loop.time() - started
+
+    thread = args.thread or f"thread-{uuid.uuid4().hex[:12]}"
+    first = run_input(thread, f"run-{uuid.uuid4().hex[:12]}", args.prompt, state=args.state)
+    replies: Subject[Reply] = Subject()
+    done = asyncio.Event()
+    failed: list[str] = []
+    latest: list[ConnectionStatus] = []
+
+    def on_status(status: ConnectionStatus) -> None:
+        latest[:] = [status]
+        if status.state == "failed":
+            failed.append(status.reason or "the request failed")
+        elif args.plain:
+            _line(out, f"{clock():9.3f}  {status_line(status)}")
+
+    recorder = None
+    if args.record:
+        try:
+            recorder = Recorder(
+                args.record, source=redact(args.url), note="flowrx agui", protocol="agui"
+            )
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.record}: {exc.strerror or exc}") from None
+
+    def keep(frame: Any) -> None:
+        if recorder is not None and not isinstance(frame, EndOfStream):
+            recorder.write(frame, clock())
+
+    frames = agui_conversation(
+        args.url,
+        first,
+        replies,
+        scheduler=scheduler,
+        headers=dict(args.header),
+        options=SSEOptions(burst=_BURST),
+        status=on_status,
+    ).pipe(
+        ops.do_action(keep, lambda _: done.set(), done.set),
+        # the failure is the command's one error line (from the status); not the log's too
+        ops.catch(
+            lambda error, _: (
+                reactivex.empty() if isinstance(error, SourceFailed) else reactivex.throw(error)
+            )
+        ),
+    )
+    sinks: list[Any] = [_printer(out, clock)] if args.plain else []
+    state, subscription = connect(
+        frames, scheduler=scheduler, faults=dict(args.fault), sinks=sinks, protocol="agui"
+    )
+
+    def answer(change: Change) -> None:  # --on-interrupt: answer a run as it pauses
+        if change.concern != "lifecycle" or change.what != "run" or change.value != "paused":
+            return
+        for item in state.snapshot()["interaction"]["pending"]:
+            if item["run_id"] == change.run_id:
+                state.resolve(item["id"], _answer(item, args.on_interrupt == "approve"))
+
+    if args.on_interrupt != "stop":
+        state.add_sink(answer, "on-interrupt")
+    state.replies.subscribe(replies.on_next)
+    view = None
+    if not args.plain:
+        from flowrx.sinks.terminal import TerminalView
+
+        view = TerminalView(state, title=redact(args.url))
+    deadline = None if args.seconds is None else started + args.seconds
+    with _Signals(loop) as signals:
+        try:
+            if view is not None:
+                view.start()
+            while not signals.stop.is_set():
+                if deadline is not None and loop.time() >= deadline:
+                    break
+                if done.is_set() and state.settled():
+                    break
+                if view is not None:
+                    view.refresh(latest[0] if latest else None)
+                else:
+                    out.flush()
+                await signals.wait(0.1)
+        finally:
+            if view is not None:
+                view.refresh(latest[0] if latest else None)
+                view.stop()
+            subscription.dispose()
+            if recorder is not None:
+                with contextlib.suppress(OSError):
+                    recorder.close()
+        if args.snapshot:
+            _write(state.snapshot(), args.snapshot, out)
+        if failed:
+            raise UsageError(f"request failed: {failed[0]}")
+        signals.check()
+    return 0
+
+
 async def _record(args: argparse.Namespace, out: TextIO) -> int:
     _check_url(args.url)
     loop = asyncio.get_running_loop()
@@ -1019,7 +1217,13 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         logger.enable("flowrx")
         if args.command == "replay":
             return _replay(args, out)
-        live = {"demo": _demo, "watch": _watch, "record": _record, "serve": _serve}
+        live = {
+            "demo": _demo,
+            "watch": _watch,
+            "record": _record,
+            "serve": _serve,
+            "agui": _agui,
+        }
         if args.command in live:
             return asyncio.run(live[args.command](args, out))
         raise UsageError(f"unknown command {args.command!r}")  # pragma: no cover

@@ -27,7 +27,12 @@ class Recorder:
     """Append frames to a recording file as they arrive."""
 
     def __init__(
-        self, path: str | os.PathLike[str], *, source: str | None = None, note: str = ""
+        self,
+        path: str | os.PathLike[str],
+        *,
+        source: str | None = None,
+        note: str = "",
+        protocol: str | None = None,
     ) -> None:
         self.path = os.fspath(path)
         self._file: IO[str] = open(self.path, "w", encoding="utf-8")  # noqa: SIM115
@@ -37,6 +42,8 @@ class Recorder:
             "note": note,
             "source": source,
         }
+        if protocol is not None:  # the platform's recordings keep the header they always had
+            self._header = {**self._header, "protocol": protocol}
         self.frames = 0
         self.error: OSError | None = None
         """The first write error; after it nothing more is written."""

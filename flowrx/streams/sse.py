@@ -1,11 +1,12 @@
 """The AG-UI source: one agent run over HTTP, its Server-Sent Events bridged into Rx.
 
-An AG-UI run is an HTTP POST of a ``RunAgentInput`` (build one with :func:`flowrx.protocols.agui.run_input`) with
-``Accept: text/event-stream``; the answer is SSE, each event's ``data`` one AG-UI event as
-JSON. :func:`agui_run` makes that request when it is subscribed to and emits, on the asyncio
-loop of the scheduler it is given, each event's ``data`` (the exact text) as one frame for
-:func:`flowrx.connect`, then :class:`~flowrx.messages.EndOfStream` as the last item: the
-decoder ends a run the response left open as error. httpx makes the request (a well-kept
+An AG-UI run is an HTTP POST of a ``RunAgentInput`` (build one with
+:func:`flowrx.protocols.agui.run_input`) with ``Accept: text/event-stream``; the answer is SSE,
+each event's ``data`` one AG-UI event as JSON. :func:`agui_run` makes that request when it is
+subscribed to and emits, on the asyncio loop of the scheduler it is given, each event's ``data``
+(the exact text) as one frame for :func:`flowrx.connect`, then
+:class:`~flowrx.messages.EndOfStream` as the last item: the decoder ends a run the response left
+open as error. httpx makes the request (a well-kept
 client that streams) and httpx-sse parses the events. Its promises, those of
 :class:`~flowrx.streams.websocket.WebSocketSource` where they apply:
 
@@ -55,10 +56,11 @@ import reactivex
 from httpx_sse import EventSource, SSEError
 from loguru import logger
 from reactivex import Observable, abc
-from reactivex.disposable import Disposable
+from reactivex.disposable import CompositeDisposable, Disposable
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
-from flowrx.messages import EndOfStream
+from flowrx.messages import EndOfStream, Reply
+from flowrx.protocols.agui import resume_input
 from flowrx.streams.websocket import ConnectionStatus, redact
 
 __all__ = [
@@ -66,6 +68,7 @@ __all__ = [
     "SSEOptions",
     "SSEStats",
     "SourceFailed",
+    "agui_conversation",
     "agui_run",
     "check_http_url",
 ]
@@ -206,6 +209,82 @@ def agui_run(
                 loop.call_soon_threadsafe(task.cancel)
 
         return Disposable(dispose)
+
+    return reactivex.create(subscribe)
+
+
+def agui_conversation(
+    url: str,
+    first: Mapping[str, Any],
+    replies: Observable[Reply],
+    *,
+    scheduler: AsyncIOScheduler,
+    headers: Mapping[str, str] | None = None,
+    options: SSEOptions = SSEOptions(),
+    status: Callable[[ConnectionStatus], object] | None = None,
+    stats: SSEStats | None = None,
+) -> Observable[Frame]:
+    """One conversation turn: the run ``first`` asks for, then a resume run on the same thread
+    for each :class:`~flowrx.messages.Reply` (``FlowState.replies``: a paused run's answers),
+    their frames in one stream for ``flowrx.connect(..., protocol="agui")``.
+
+    A resume is built by :func:`flowrx.protocols.agui.resume_input` from ``first``'s messages,
+    the chat so far and the answers, with ``first``'s state, tools, context and forwarded
+    props. The stream completes when every run it started has ended and none was asked for
+    meanwhile (a reply sent while a leg ends, as ``FlowState.resolve`` does from a sink, starts
+    the next leg before the stream could complete); an error of a leg ends it.
+
+    Marble (``R`` a reply, ``E`` EndOfStream)::
+
+        leg 0     -a-b-E|
+        replies   ------R-------
+        leg 1            -c-d-E|
+        output    -a-b-E--c-d-E|
+    """
+    if not isinstance(first, Mapping) or not isinstance(first.get("threadId"), str):
+        raise ValueError("the first run input needs a threadId (build it with run_input)")
+    thread_id: str = first["threadId"]
+    before = [m for m in first.get("messages", ()) if isinstance(m, Mapping)]
+    carried = {
+        "state": first.get("state"),
+        "tools": first.get("tools") or (),
+        "context": first.get("context") or (),
+        "forwarded_props": first.get("forwardedProps"),
+    }
+
+    def leg(run: Mapping[str, Any]) -> Observable[Frame]:
+        return agui_run(
+            url,
+            run,
+            scheduler=scheduler,
+            headers=headers,
+            options=options,
+            status=status,
+            stats=stats,
+        )
+
+    def subscribe(
+        observer: abc.ObserverBase[Frame], _: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        legs = CompositeDisposable()
+        running = [0]
+
+        def start(run: Mapping[str, Any]) -> None:
+            running[0] += 1
+
+            def ended() -> None:
+                running[0] -= 1
+                if running[0] == 0:
+                    observer.on_completed()
+
+            legs.add(leg(run).subscribe(observer.on_next, observer.on_error, ended))
+
+        def on_reply(reply: Reply) -> None:
+            start(resume_input(thread_id, before, reply, **carried))
+
+        legs.add(replies.subscribe(on_reply, observer.on_error))
+        start(first)
+        return legs
 
     return reactivex.create(subscribe)
 
