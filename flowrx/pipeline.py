@@ -9,11 +9,15 @@ timer).
 Read top to bottom, this is the whole system::
 
     frames ─┐
-    host controls ─┴─ merge ─ intake (parse, dedupe, count, evict) ─ publish
-        ├─ concern(visual):  route ─ scan(guarded reduce) ← timers ─ retry ─┐
-        ├─ concern(store):   …                                             ├─ FlowState
-        ├─ …                                                               │ (store, snapshot,
-        └─ concern(group):   …                                           ──┘  log, hooks, sinks)
+    host controls ─┴─ merge ─ intake (decode, dedupe, count, evict) ─ partition_by(accepts)
+        ├─ concern(visual):  merge(timers) ─ scan(guarded reduce) ─ timers ─ retry ─┐
+        ├─ concern(store):   …                                                     ├─ FlowState
+        ├─ …                                                                       │ (store,
+        └─ concern(group):   …                                                   ──┘  snapshot,
+                                                                           log, hooks, sinks)
+
+``partition_by`` is ``publish()`` and one ``filter`` per concern read in one pass: each message
+is offered once to each card's ``accepts``, and only the concerns that take it see it.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from flowrx.concerns.tool import tool_concern
 from flowrx.concerns.visual import visual_concern
 from flowrx.config import Config
 from flowrx.graph import FlowGraph
+from flowrx.operators._partition import partition_by
 from flowrx.operators.clock import VirtualClock
 from flowrx.operators.concern import concern, inject_fault
 from flowrx.operators.intake import intake
@@ -113,28 +118,30 @@ def connect(
     for sink in sinks:
         state.add_sink(sink)
 
-    messages = reactivex.merge(frames, state.controls).pipe(
+    partition = reactivex.merge(frames, state.controls).pipe(
         intake(reader, config, clock, on_state=state.set_intake, on_notice=state.note),
-        # share()d by every concern, but connected only once all of them listen (below): under
-        # share() a cold source would play to the first concern that subscribes, alone
-        ops.publish(),
+        # one branch per concern, each item offered once to each card's ``accepts``; read only
+        # once every concern listens (below), as publish().connect() does: a cold source
+        # would otherwise play to the first concern that subscribes, alone
+        partition_by(
+            [card.accepts for card in cards], [state.route_failed(card.name) for card in cards]
+        ),
     )
     subscriptions = CompositeDisposable(
         [
-            messages.pipe(
+            branch.pipe(
                 concern(
                     card,
                     scheduler,
                     clock,
                     degraded_after=config.degraded_after,
-                    on_route_error=state.route_failed(card.name),
                     timers_seen=state.watch_timers(card.name),
                 )
             ).subscribe(state.apply)
-            for card in cards
+            for card, branch in zip(cards, partition.branches, strict=True)
         ]
     )
-    connection = messages.connect()  # every concern listens: start
+    connection = partition.connect()  # every concern listens: start
     if connection is not None:
         subscriptions.add(connection)
     if runner is not None:

@@ -219,7 +219,7 @@ def concern(
     *,
     degraded_after: int = 5,
     max_backoff: float = 30.0,
-    on_route_error: Callable[[Exception, Any], None],
+    on_route_error: Callable[[Exception, Any], None] | None = None,
     timers_seen: Callable[[Mapping[Hashable, object]], None] | None = None,
 ) -> Callable[[Observable[Any]], Observable[Step[S]]]:
     """The operator that runs ``card`` over the shared stream of ``(message, now)`` items.
@@ -227,7 +227,8 @@ def concern(
     ``now`` is the pipeline time at which intake received the message; ``clock`` gives the
     time for fired timers. Timers run on ``scheduler`` (virtual in tests, asyncio when live).
     ``on_route_error`` hears of a routing predicate that raised (the item is not taken, the
-    stream goes on);
+    stream goes on); without it the input is taken as routed already (a branch of
+    :func:`~flowrx.operators._partition.partition_by`, as the pipeline wires it);
     ``timers_seen`` receives the live mapping of pending timers (health counts it).
     """
     accumulate = guarded(card.reduce, card.name, degraded_after)
@@ -271,9 +272,12 @@ def concern(
 
             def steps(_: abc.SchedulerBase) -> Observable[Step[S]]:
                 seed = last if not last.failed else attrs.evolve(last, effects=(), failed=())
-                return reactivex.merge(
-                    messages.pipe(route(card.accepts, on_route_error)), fired
-                ).pipe(
+                mine = (
+                    messages
+                    if on_route_error is None
+                    else messages.pipe(route(card.accepts, on_route_error))
+                )
+                return reactivex.merge(mine, fired).pipe(
                     ops.scan(accumulate, seed),
                     ops.distinct_until_changed(comparer=operator.is_),
                     ops.do_action(applied),
