@@ -12,7 +12,8 @@ as many times as the event count asks, each copy with its own ``threadId`` and `
 over time. Each capture plays at its recorded times, one second after the previous one ends.
 A leg is what one ``RUN_STARTED`` opens (a resume is a leg of its own on the same thread).
 
-Side by side, median of 5, interleaved (after one warm-up pass of each):
+Side by side, median of 5, interleaved (after one warm-up pass of each), as wall time and as
+the CPU time the process used (which other work on a shared machine disturbs less):
 
 * ``flowrx``: the full AG-UI path, one event at a time: ``connect(Subject,
   scheduler=VirtualClock(), protocol="agui")``, the clock advanced to each event's time before
@@ -28,8 +29,10 @@ Side by side, median of 5, interleaved (after one warm-up pass of each):
   ``ts_text``: the same from each event's JSON text (what flowrx starts from). It needs
   ``npm ci --prefix benchmarks/agui_ts`` once; without node or that install it is reported as
   missing. Each of its passes is a fresh ``node`` process: one warm-up pass, then one timed.
-  Its agents must end with no failed run and no warning, holding the assistant texts that
-  flowrx's chat holds for the runs it still holds.
+  Before timing, a first run must read every event and run, with no failed run (the client's
+  verifier aborts a run on a protocol violation) and no console output but
+  :data:`PATCH_WARNING`, its agents ending with the assistant texts (in order) that flowrx's
+  chat holds for each run it still holds.
 """
 
 from __future__ import annotations
@@ -367,7 +370,10 @@ def throughput(events: int = EVENTS, repeats: int = 5, ts: bool = True) -> dict[
         else:
             write_mix(legs, mix)
             final = Path(tmp) / "final.json"
-            first = ts_pass(mix, passes=1, out=final)  # the check: untimed
+            try:
+                first = ts_pass(mix, passes=1, out=final)  # the check: untimed
+            except RuntimeError as exc:
+                raise SystemExit(f"the TypeScript client: {exc}") from None
             problem = ts_problem(first, n, len(legs))
             if problem is None:
                 state = flowrx_pass(legs).state
