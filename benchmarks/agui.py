@@ -270,7 +270,7 @@ def node_command() -> list[str] | str:
         return "node is not installed (Node 20 or later runs it)"
     if not (TS_DIR / "node_modules" / "@ag-ui" / "client").is_dir():
         return f"@ag-ui/client is not installed: npm ci --prefix {os.path.relpath(TS_DIR)}"
-    return [node, "--expose-gc", str(TS_DIR / "bench.mjs")]
+    return [node, str(TS_DIR / "bench.mjs")]
 
 
 def ts_pass(mix: Path, passes: int = 1, out: Path | None = None) -> dict[str, Any]:

@@ -21,7 +21,9 @@
 //   text:    run() emits each event's JSON text through JSON.parse (what the SSE transport
 //            does after framing; flowrx's figure starts from the text too).
 // One warm-up pass of each mode, then --passes timed passes of each, alternating; every pass
-// builds its agents anew from a fresh copy of the events (made before the clock starts).
+// builds its agents anew from a fresh copy of the events (made before the clock starts),
+// and the collector runs as V8 decides (as in an app: a gc() forced before each pass made
+// the passes slower, its heap growing back during them).
 // It prints one JSON object: µs per event (the median of the passes' wall time, and of the
 // CPU time the process used in them, which other work on a shared machine disturbs less),
 // every pass, the counts, what the agents ended with, how many runs failed (the verifier
@@ -175,7 +177,6 @@ async function main() {
     };
   }
 
-  const collect = typeof globalThis.gc === "function" ? globalThis.gc : () => {};
   const times = { objects: [], text: [] };
   const cpuTimes = { objects: [], text: [] };
   const tallies = { objects: tallyNew(), text: tallyNew() };
@@ -183,7 +184,6 @@ async function main() {
   for (let i = -1; i < options.passes; i++) {
     for (const mode of ["objects", "text"]) {
       const runs = freshRuns(mix, mode === "text");
-      collect();
       const tally = i < 0 ? tallyNew() : tallies[mode];
       const { ms, cpuMs, agents } = await pass(runs, mode === "text", tally);
       if (i >= 0) {
@@ -213,7 +213,6 @@ async function main() {
     client: "@ag-ui/client 1.0.0",
     node: process.version,
     node_env: env.NODE_ENV,
-    gc_between_passes: typeof globalThis.gc === "function",
     events,
     runs: mix.length,
     threads,
