@@ -35,6 +35,10 @@ the same measurement with Python's default collector. The sender runs without it
 with no pipeline at all: what the machine, asyncio and websockets cost on their own.
 
 Memory: ``tracemalloc`` after 100 runs and after 10,000 runs through the full pipeline.
+
+AG-UI: ``agui_fps`` and ``agui_us_per_event`` (``agui_burst_*`` for each leg as one burst) are
+flowrx's AG-UI path on a mix built from the real captures in ``examples/agui``, as
+``benchmarks/agui.py`` measures it (which also times the official TypeScript client beside it).
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from agui import EVENTS, QUICK_EVENTS, flowrx_figures
 from reactivex.subject import Subject
 from reducers_only import ReducersOnly
 
@@ -376,6 +381,7 @@ def main() -> None:
     result["mem_runs"] = large
     result["runs_held"] = mem["runs_held"]
     result["timers_left"] = mem["timers_left"]
+    result.update(flowrx_figures(QUICK_EVENTS if args.quick else EVENTS))
     if args.json:
         print(json.dumps(result, sort_keys=True))
         return
@@ -396,6 +402,11 @@ def main() -> None:
         (f"memory after {large:,} runs (MiB)", f"{result['mem_10000_mib']:.2f}"),
         ("runs held at the end", str(result["runs_held"])),
         ("timers left (held runs only)", str(result["timers_left"])),
+        ("AG-UI events (mix of examples/agui)", f"{result['agui_events']:,}"),
+        ("AG-UI frames/s, one at a time", f"{result['agui_fps']:,.0f}"),
+        ("AG-UI µs per frame, one at a time", f"{result['agui_us_per_event']:.1f}"),
+        ("AG-UI frames/s, each leg as one burst", f"{result['agui_burst_fps']:,.0f}"),
+        ("AG-UI µs per frame, bursts", f"{result['agui_burst_us_per_event']:.1f}"),
     ]
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
