@@ -33,7 +33,7 @@ from flowrx.sinks.snapshot import Snapshot, dump_snapshot
 from flowrx.sinks.state import FlowState
 
 NOTEBOOKS = ROOT / "notebooks"
-EXPECTED = ["01-quickstart", "02-marbles", "03-isolation", "04-live", "05-embedding"]
+EXPECTED = ["01-quickstart", "02-marbles", "03-isolation", "04-live", "05-embedding", "06-agui"]
 RUN = "0e000000-0000-4000-8000-000000000001"
 PLAY = "a0000000-0000-4000-8000-000000000001"
 GROUP = "a0000000-0000-4000-8000-00000000000a"
