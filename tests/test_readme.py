@@ -60,6 +60,7 @@ MARKERS = {
     "track(scheduler=clock)": "the composition example",
     "WebSocketSource(": "the live example",
     "run_marbles(": "the marble test example",
+    "agui_conversation(": "the AG-UI example",
 }
 
 
@@ -161,6 +162,21 @@ def test_the_live_example_follows_a_served_recording_to_its_end(
     page = (tmp_path / "flow.html").read_text(encoding="utf-8")
     assert page.startswith('<div class="flowrx-view">')
     assert "harness agent" in page  # the chat, with the agent's name from the frames
+
+
+def test_the_agui_example_approves_a_real_pydantic_ai_agent_and_prints_its_chat(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run as a script against a real pydantic-ai AG-UI endpoint on loopback: the approval
+    interrupts the run, the example approves it, the same run resumes once and succeeds."""
+    from agui_server import AguiServer
+
+    with AguiServer(patience=PATIENCE) as server:
+        monkeypatch.setattr(sys, "argv", ["ask.py", server.endpoint("approval")])
+        run_block(*python_block("agui_conversation("), name="__main__")
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "run-1 success resumes: 1"
+    assert any("delete_file" in line for line in out[1:])
 
 
 def replay_commands() -> list[str]:
