@@ -517,3 +517,49 @@ def test_a_reply_waits_for_every_pending_item_of_the_run() -> None:
     ]
     with pytest.raises(KeyError, match="no pending interaction 'zz'"):
         h.state.resolve("zz")
+
+
+# --- the command line -----------------------------------------------------------------------
+
+
+def _cli(*argv: str) -> tuple[int, str, str]:
+    import contextlib
+    import io
+
+    from flowrx.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(list(argv), out)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_replay_detects_an_agui_capture_and_prints_its_snapshot() -> None:
+    """``flowrx replay FILE --instant --snapshot`` on a capture: the AG-UI protocol, no flag."""
+    code, out, _ = _cli("replay", str(SAMPLES[0]), "--instant", "--snapshot")
+    assert code == 0
+    snap = json.loads(out)
+    assert snap["diagnostics"]["rejected"] == 0
+    assert len(snap["lifecycle"]["runs"]) == 1
+
+
+def test_replay_with_the_wrong_protocol_rejects_what_it_cannot_read() -> None:
+    """``--protocol platform`` forced on AG-UI events: none is understood as a run."""
+    code, out, _ = _cli(
+        "replay", str(SAMPLES[0]), "--instant", "--snapshot", "--protocol", "platform"
+    )
+    assert code == 0
+    snap = json.loads(out)
+    assert snap["lifecycle"]["runs"] == {}
+    assert snap["diagnostics"]["frames"] == len(read_recording(SAMPLES[0]).frames)
+
+
+def test_a_header_naming_an_unknown_protocol_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """A recording whose header names a protocol flowrx does not read: exit 2, one line."""
+    path = tmp_path / "odd.jsonl"
+    header = {"flowrx": "recording/1", "note": "", "source": None, "protocol": "mcp"}
+    path.write_text(json.dumps(header) + "\n" + json.dumps({"t": 0, "data": START}) + "\n")
+    code, _, err = _cli("replay", str(path), "--instant", "--snapshot")
+    assert code == 2
+    assert err.count("\n") == 1
+    assert "no such protocol: 'mcp'" in err
