@@ -88,7 +88,7 @@ def test_the_eighth_concern_can_be_faulted_and_the_seven_are_untouched() -> None
 def test_a_pipeline_of_chosen_concerns_shows_exactly_their_sections() -> None:
     """The snapshot iterates the pipeline's cards: no section, counter or health of another."""
     snap = run_marbles("rab", FRAMES, concerns=[SEEN]).finish()
-    assert set(snap) == {"schema", "clock", "seen", "surface", "diagnostics"}
+    assert set(snap) == {"schema", "protocol", "clock", "seen", "surface", "diagnostics"}
     assert snap["surface"] == {"n1": ["seen"], "n2": ["seen"]}
     assert set(snap["diagnostics"]["failed"]) == {"seen"}
     assert "orphan_tool_end" not in snap["diagnostics"]

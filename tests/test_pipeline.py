@@ -137,6 +137,7 @@ def test_snapshot_is_json_with_sorted_keys_and_every_section(examples: Path) -> 
     doc = json.loads(text)
     for key in (
         "schema",
+        "protocol",
         "clock",
         "surface",
         "visual",
@@ -149,6 +150,8 @@ def test_snapshot_is_json_with_sorted_keys_and_every_section(examples: Path) -> 
         "diagnostics",
     ):
         assert key in doc
+    assert doc["protocol"] == "platform"
+    assert doc["diagnostics"]["violations"] == 0
     assert set(doc["diagnostics"]["failed"]) == {
         "visual",
         "store",
