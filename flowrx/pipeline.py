@@ -13,7 +13,7 @@ Read top to bottom, this is the whole system::
         ├─ concern(visual):  route ─ scan(guarded reduce) ← timers ─ retry ─┐
         ├─ concern(store):   …                                             ├─ FlowState
         ├─ …                                                               │ (store, snapshot,
-        └─ concern(group):   …                                           ──┘  log, hooks, sinks)
+        └─ concern(state):   …                                           ──┘  log, hooks, sinks)
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from flowrx.concerns.effects import Change, Concern
 from flowrx.concerns.group import group_concern
 from flowrx.concerns.interaction import interaction_concern
 from flowrx.concerns.lifecycle import lifecycle_concern
+from flowrx.concerns.state import state_concern
 from flowrx.concerns.store import store_concern
 from flowrx.concerns.tool import tool_concern
 from flowrx.concerns.visual import visual_concern
@@ -58,6 +59,7 @@ def default_concerns(graph: FlowGraph, config: Config) -> list[Concern[Any]]:
         chat_concern(graph),
         interaction_concern(graph),
         group_concern(config, graph),
+        state_concern(config),
     ]
 
 
