@@ -8,14 +8,14 @@ nothing (CI only checks that its comparisons hold: ``tests/test_benchmarks.py``)
 
 Throughput: the same recorded frames (a mix built with the simulator: runs with nested groups,
 tools, agent and team chat, pauses, failures) through flowrx's full pipeline (parse, intake,
-seven concerns, state store; timers on a virtual clock advanced to each frame's time):
+eight concerns, state store; timers on a virtual clock advanced to each frame's time):
 
 * ``flowrx_fps``: one frame at a time, as a live stream at ease delivers them;
 * ``burst_fps``: at saturation, as a reader that fell behind delivers them: batches of
   ``BURST`` frames, each frame stamped with the time its batch is handled. Before timing, the
   same stamped frames are also fed one at a time and both must end in the same state (every
   section and counter): a batch changes the cost, never the outcome;
-* ``reducers_fps``: ``benchmarks/reducers_only.py``, flowrx's own parse, intake and seven
+* ``reducers_fps``: ``benchmarks/reducers_only.py``, flowrx's own parse, intake and eight
   reducers in a plain loop (no Rx, no guard, no sinks; checked to end in the pipeline's exact
   state every 101 frames and at the end): what the design's typed messages and immutable state
   cost before any wiring; flowrx minus it is what the wiring costs.

@@ -1,9 +1,9 @@
-"""The design's own cost: flowrx's parse, intake and seven pure reducers in a plain loop.
+"""The design's own cost: flowrx's parse, intake and eight pure reducers in a plain loop.
 
 No Rx, no guard, no steps, no sinks: each frame is parsed and accounted for by
 :func:`~flowrx.protocols.platform.reduce_intake`, every message goes to each concern that accepts
 it, and the reducers' timers sit in a heap driven by the frames' times. What this loop costs
-per frame is what the design itself costs (typed messages, immutable state, seven reducers),
+per frame is what the design itself costs (typed messages, immutable state, eight reducers),
 before any of the wiring that makes flowrx isolated, observable and embeddable; flowrx's full
 pipeline minus this is the cost of that wiring. A measuring device for ``bench.py``, not a
 product: the pipeline (``flowrx.connect``) is the only supported way to run the concerns.
@@ -27,7 +27,7 @@ __all__ = ["ReducersOnly"]
 
 
 class ReducersOnly:
-    """Parse, intake and the seven reducers, called directly, frame by frame."""
+    """Parse, intake and the eight reducers, called directly, frame by frame."""
 
     def __init__(self, graph: FlowGraph, config: Config | None = None) -> None:
         self.config = config or Config()

@@ -1,8 +1,9 @@
 """flowrx: a flow editor's live execution-event stream as crash-proof UI state, on RxPY.
 
 One observable of frames is parsed, deduplicated and routed into per-concern pipelines
-(visual, store, lifecycle, tool, chat, interaction, group), each a pure reducer in a guarded
-``scan`` with its timers on an injected scheduler, so a failure costs one event in one concern.
+(visual, store, lifecycle, tool, chat, interaction, group, state), each a pure reducer in a
+guarded ``scan`` with its timers on an injected scheduler, so a failure costs one event in one
+concern.
 
 >>> from flowrx import connect, VirtualClock, replay, read_recording  # doctest: +SKIP
 """

@@ -30,3 +30,7 @@ class Config:
     """Byte-identical frames (other than node and chat frames) within this window are duplicates."""
     degraded_after: int = 5
     """A concern whose last this-many events all failed is reported ``degraded``."""
+    max_state_size: int = attrs.field(default=1_000_000, validator=attrs.validators.ge(2))
+    """A run's shared agent state document may hold this many characters of JSON text; an
+    update that would make it larger does not apply (a few ``copy`` operations can double a
+    document each: without a bound, a small patch could fill the memory)."""

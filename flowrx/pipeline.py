@@ -13,7 +13,7 @@ Read top to bottom, this is the whole system::
         ├─ concern(visual):  merge(timers) ─ scan(guarded reduce) ─ timers ─ retry ─┐
         ├─ concern(store):   …                                                     ├─ FlowState
         ├─ …                                                                       │ (store,
-        └─ concern(group):   …                                                   ──┘  snapshot,
+        └─ concern(state):   …                                                   ──┘  snapshot,
                                                                            log, hooks, sinks)
 
 ``partition_by`` is ``publish()`` and one ``filter`` per concern read in one pass: each message
@@ -35,6 +35,7 @@ from flowrx.concerns.effects import Change, Concern
 from flowrx.concerns.group import group_concern
 from flowrx.concerns.interaction import interaction_concern
 from flowrx.concerns.lifecycle import lifecycle_concern
+from flowrx.concerns.state import state_concern
 from flowrx.concerns.store import store_concern
 from flowrx.concerns.tool import tool_concern
 from flowrx.concerns.visual import visual_concern
@@ -63,6 +64,7 @@ def default_concerns(graph: FlowGraph, config: Config) -> list[Concern[Any]]:
         chat_concern(graph),
         interaction_concern(graph),
         group_concern(config, graph),
+        state_concern(config),
     ]
 
 

@@ -1,4 +1,4 @@
-"""Cards are the only registry: an eighth concern, or a second wire format, is one card."""
+"""Cards are the only registry: a ninth concern, or a second wire format, is one card."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ FRAMES = {
 }
 
 
-# --- the eighth concern, in a few lines ------------------------------------------------------
+# --- a ninth concern, in a few lines ---------------------------------------------------------
 @attrs.frozen
 class Seen:
     """Nodes started per run."""
@@ -60,7 +60,7 @@ def _cards() -> list[Concern[Any]]:
     return [*default_concerns(FlowGraph.empty(), Config()), SEEN]
 
 
-def test_an_eighth_concern_finds_its_section_counters_surface_failures_and_health() -> None:
+def test_a_ninth_concern_finds_its_section_counters_surface_failures_and_health() -> None:
     """The snapshot holds the new card's section, counter, surface classes, failures, health."""
     t = run_marbles("rab-e", FRAMES, concerns=_cards())
     snap = t.at(1.0)
@@ -74,7 +74,7 @@ def test_an_eighth_concern_finds_its_section_counters_surface_failures_and_healt
     assert '"seen": [' in dump_snapshot(snap)
 
 
-def test_the_eighth_concern_can_be_faulted_and_the_seven_are_untouched() -> None:
+def test_a_ninth_concern_can_be_faulted_and_the_eight_are_untouched() -> None:
     """Fault injection finds the new card by name; every other section equals a clean run."""
     clean = run_marbles("rab-e", FRAMES, concerns=_cards()).finish()
     faulty = run_marbles("rab-e", FRAMES, concerns=_cards(), faults={"seen": 1.0}).finish()
@@ -88,7 +88,7 @@ def test_the_eighth_concern_can_be_faulted_and_the_seven_are_untouched() -> None
 def test_a_pipeline_of_chosen_concerns_shows_exactly_their_sections() -> None:
     """The snapshot iterates the pipeline's cards: no section, counter or health of another."""
     snap = run_marbles("rab", FRAMES, concerns=[SEEN]).finish()
-    assert set(snap) == {"schema", "clock", "seen", "surface", "diagnostics"}
+    assert set(snap) == {"schema", "protocol", "clock", "seen", "surface", "diagnostics"}
     assert snap["surface"] == {"n1": ["seen"], "n2": ["seen"]}
     assert set(snap["diagnostics"]["failed"]) == {"seen"}
     assert "orphan_tool_end" not in snap["diagnostics"]

@@ -18,6 +18,8 @@ GROUPS = "groups-tools-error"
 AGENT = "agent-chat"
 RUN1 = "0e000000-0000-4000-8000-000000000001"
 N = "a0000000-0000-4000-8000-0000000000"
+SECTIONS = ("visual", "store", "lifecycle", "tool", "chat", "interaction", "group", "state")
+"""Every concern's section (the state concern's stays empty: no platform frame feeds it)."""
 
 
 def _replay(
@@ -109,7 +111,7 @@ def test_a_failing_concern_leaves_the_other_sections_identical(
     clean, _ = _replay(examples, name)
     faulty, _ = _replay(examples, name, faults={concern: 1.0})
     a, b = clean.snapshot(), faulty.snapshot()
-    for section in ("visual", "store", "lifecycle", "tool", "chat", "interaction", "group"):
+    for section in SECTIONS:
         if section != concern:
             assert a[section] == b[section], section
     failed = b["diagnostics"]["failed"]
@@ -137,6 +139,7 @@ def test_snapshot_is_json_with_sorted_keys_and_every_section(examples: Path) -> 
     doc = json.loads(text)
     for key in (
         "schema",
+        "protocol",
         "clock",
         "surface",
         "visual",
@@ -146,9 +149,12 @@ def test_snapshot_is_json_with_sorted_keys_and_every_section(examples: Path) -> 
         "lifecycle",
         "chat",
         "interaction",
+        "state",
         "diagnostics",
     ):
         assert key in doc
+    assert doc["protocol"] == "platform"
+    assert doc["state"] == {}
     assert set(doc["diagnostics"]["failed"]) == {
         "visual",
         "store",
@@ -157,7 +163,10 @@ def test_snapshot_is_json_with_sorted_keys_and_every_section(examples: Path) -> 
         "chat",
         "interaction",
         "group",
+        "state",
     }
+    assert set(doc["diagnostics"]["health"]) == set(doc["diagnostics"]["failed"])
+    assert doc["diagnostics"]["violations"] == doc["diagnostics"]["patch_failed"] == 0
 
 
 def test_disposing_the_pipeline_cancels_every_timer(examples: Path) -> None:

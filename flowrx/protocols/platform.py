@@ -4,7 +4,9 @@
 control message). It returns the new state and what to forward: typed messages for the
 concerns, :class:`~flowrx.messages.Evict` when a run leaves, and :class:`Notice` records for
 the log. Counters hold the identity ``frames == messages + heartbeats + rejected + duplicates``
-(``unknown`` and ``late`` are messages that are counted besides).
+(``unknown`` and ``late`` are messages that are counted besides). ``violations`` (messages
+that break their protocol's rules; the platform states none, so it stays 0) is kept so that
+every protocol reports the same counters.
 
 Dedup memory is **per run** and leaves with the run; it is never wiped globally:
 
@@ -91,6 +93,8 @@ class Counters:
     unknown: int = 0
     late: int = 0
     unknown_status: int = 0
+    violations: int = 0
+    """Messages breaking the protocol's rules (always 0: the platform's stream states none)."""
 
     def as_json(self) -> dict[str, int]:
         """The counters as a plain dict."""
@@ -160,6 +164,7 @@ def _count(state: IntakeState, **delta: int) -> IntakeState:
         c.unknown + delta.get("unknown", 0),
         c.late + delta.get("late", 0),
         c.unknown_status + delta.get("unknown_status", 0),
+        c.violations,
     )
     return IntakeState(counters, state.runs, state.evicted, state.unknown_names)
 
@@ -264,6 +269,7 @@ def reduce_intake(
         c.unknown,
         c.late,
         c.unknown_status + odd,
+        c.violations,
     )
     runs = dict(state.runs)
     runs[run_id] = RunIntake(keys, recent, ended, fresh)

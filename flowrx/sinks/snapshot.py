@@ -1,7 +1,9 @@
 """The snapshot writer: ``flowrx/snapshot/1`` exactly as ``snapshot.md`` specifies.
 
-All sections are always present; a concern that is not part of the pipeline contributes its
-empty section. Keys are sorted when serialised (:func:`dump_snapshot`).
+The document names the protocol the pipeline reads (``protocol``: its card's name) and holds
+one section per concern card of the pipeline (with the default concerns, every section of
+``snapshot/1``, empty when its concern has nothing to say). Keys are sorted when serialised
+(:func:`dump_snapshot`).
 
 :meth:`FlowState.snapshot` returns a :class:`Snapshot`: the document itself (a ``dict``, equal to
 and serialised exactly like the plain one) that Jupyter shows as the HTML view.
@@ -77,9 +79,14 @@ def surface(state: FlowState) -> dict[str, list[str]]:
 
 
 def build_snapshot(state: FlowState) -> dict[str, Any]:
-    """The snapshot document of ``state`` now: one section per concern card, the surface, and
-    the diagnostics (intake's counters, every card's counters, failures and health)."""
-    doc: dict[str, Any] = {"schema": SCHEMA, "clock": round(state.now, 6)}
+    """The snapshot document of ``state`` now: the protocol read, one section per concern
+    card, the surface, and the diagnostics (the protocol's counters, every card's counters,
+    failures and health)."""
+    doc: dict[str, Any] = {
+        "schema": SCHEMA,
+        "protocol": state.protocol.name,
+        "clock": round(state.now, 6),
+    }
     for card in state.cards:
         doc[card.name] = state.section(card.name)
     doc["surface"] = surface(state)

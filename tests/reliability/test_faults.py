@@ -1,11 +1,11 @@
 """Fault suite (behaviour §8): a fault in one concern, its sink or a host hook costs nothing else.
 
 Every test replays the simulator's three runs of the demo flow (a paused and resumed run, a
-failing run, a killed run: every concern has work) in virtual time, once clean and once with a
-fault, and compares the two Jepsen style: the visible changes of each concern, as a multiset of
-``(time, concern, what, run, node, value)``, are diffed both ways. What the clean run has and the
-faulty one lacks is *lost*; what the faulty one has beyond the clean run is *duplicated*. Both
-must be zero for every concern that was not faulted.
+failing run, a killed run: every concern the platform feeds has work) in virtual time, once
+clean and once with a fault, and compares the two Jepsen style: the visible changes of each
+concern, as a multiset of ``(time, concern, what, run, node, value)``, are diffed both ways.
+What the clean run has and the faulty one lacks is *lost*; what the faulty one has beyond the
+clean run is *duplicated*. Both must be zero for every concern that was not faulted.
 """
 
 from __future__ import annotations
@@ -33,7 +33,11 @@ from flowrx.sinks.state import FlowState
 from flowrx.streams.replay import RecordedFrame
 from flowrx.streams.simulate import DEMO_NODE_IDS, demo_flow, simulate
 
-CONCERNS = tuple(card.name for card in default_concerns(FlowGraph.empty(), Config()))
+ALL_CONCERNS = tuple(card.name for card in default_concerns(FlowGraph.empty(), Config()))
+CONCERNS = tuple(name for name in ALL_CONCERNS if name != "state")
+"""The concerns the platform's frames feed: every one but ``state``, which takes only the
+shared agent state messages of protocols that have one (its isolation is tested on such
+messages in ``tests/test_state.py``; that the platform feeds exactly these is tested below)."""
 
 SEEDS = (0, 1)
 #: every k-th event fails: k = 1, 3, 10
@@ -217,6 +221,13 @@ def assert_consistent(name: str, section: Any, clean_run: Outcome) -> None:
 # --- 1. a fault injected into one concern's reducer -------------------------------------------
 
 
+def test_the_simulated_runs_feed_every_concern_but_state() -> None:
+    """The concerns faulted below are exactly those the platform's frames give work to."""
+    applied = clean(0).applied
+    assert {name for name in ALL_CONCERNS if applied[name] > 0} == set(CONCERNS)
+    assert clean(0).snapshot["state"] == {}
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("k", sorted(RATES))
 @pytest.mark.parametrize("name", CONCERNS)
@@ -226,7 +237,7 @@ def test_a_concern_failing_on_every_kth_event_costs_nothing_elsewhere(
     """Every other concern's section and changes equal a clean run: 0 lost, 0 duplicated."""
     faulty = play(seed, faults={name: RATES[k]})
     reference = clean(seed)
-    for other in CONCERNS:
+    for other in ALL_CONCERNS:
         if other == name:
             continue
         assert faulty.snapshot[other] == reference.snapshot[other], other
@@ -326,11 +337,11 @@ def test_a_raising_sink_of_one_concern_changes_no_state_and_counts_its_failures(
     reference = clean(0)
     changes = sum(reference.of(name).values())
     assert len(raised) == -(-changes // k) > 0
-    for section in (*CONCERNS, "surface"):
+    for section in (*ALL_CONCERNS, "surface"):
         assert faulty.snapshot[section] == reference.snapshot[section], section
-    for concern in CONCERNS:  # the sink after the raising one still saw everything
+    for concern in ALL_CONCERNS:  # the sink after the raising one still saw everything
         assert lost_and_duplicated(reference, faulty, concern) == (0, 0), concern
-    assert faulty.state.failed == {c: len(raised) if c == name else 0 for c in CONCERNS}
+    assert faulty.state.failed == {c: len(raised) if c == name else 0 for c in ALL_CONCERNS}
     assert len(errors) == len(raised)
     for m in errors:
         assert m.record["extra"]["concern"] == name
@@ -348,11 +359,11 @@ def test_a_sink_added_with_add_sink_that_always_raises_is_isolated(errors: list[
     clock.run()
     reference = clean(1)
     snap = state.snapshot()
-    for section in (*CONCERNS, "surface"):
+    for section in (*ALL_CONCERNS, "surface"):
         assert snap[section] == reference.snapshot[section], section
     assert len(raised) == sum(reference.of("chat").values())
     assert state.failed["chat"] == len(raised)
-    assert all(state.failed[c] == 0 for c in CONCERNS if c != "chat")
+    assert all(state.failed[c] == 0 for c in ALL_CONCERNS if c != "chat")
     assert {m.record["extra"]["sink"] for m in errors} == {"broken_chat_view"}
     subscription.dispose()
 
