@@ -1016,15 +1016,9 @@ async def _agui(args: argparse.Namespace, out: TextIO) -> int:
         frames, scheduler=scheduler, faults=dict(args.fault), sinks=sinks, protocol="agui"
     )
 
-    def answer(change: Change) -> None:  # --on-interrupt: answer a run as it pauses
-        if change.concern != "lifecycle" or change.what != "run" or change.value != "paused":
-            return
-        for item in state.snapshot()["interaction"]["pending"]:
-            if item["run_id"] == change.run_id:
-                state.resolve(item["id"], _answer(item, args.on_interrupt == "approve"))
-
-    if args.on_interrupt != "stop":
-        state.add_sink(answer, "on-interrupt")
+    if args.on_interrupt != "stop":  # answer each paused run's interrupts, once
+        approve = args.on_interrupt == "approve"
+        state.answer_pauses(lambda item: _answer(item, approve))
     state.replies.subscribe(replies.on_next)
     view = None
     if not args.plain:

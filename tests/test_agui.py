@@ -563,3 +563,38 @@ def test_a_header_naming_an_unknown_protocol_is_one_line_and_exit_2(tmp_path: Pa
     assert code == 2
     assert err.count("\n") == 1
     assert "no such protocol: 'mcp'" in err
+
+
+@pytest.mark.parametrize("bursts", [False, True], ids=["one by one", "in bursts"])
+def test_answer_pauses_answers_each_interrupt_once_whichever_concern_sees_the_pause_first(
+    bursts: bool,
+) -> None:
+    """One event at a time the interrupt is pending before the run pauses; in a burst the
+    lifecycle concern may see the pause first: either way one Reply, with the one answer."""
+    from reactivex.subject import Subject
+
+    from flowrx import VirtualClock, connect
+
+    path = EXAMPLES / "agui" / "pydantic-ai" / "interrupt-approval.jsonl"
+    leg0 = [f.data for f in read_recording(path).frames if f.t < _legs(path)[1]]
+    clock = VirtualClock()
+    frames: Subject[Any] = Subject()
+    state, _ = connect(frames, scheduler=clock, protocol="agui")
+    replies: list[Reply] = []
+    state.replies.subscribe(replies.append)
+    asked: list[str] = []
+
+    def decide(item: dict[str, Any]) -> Any:
+        asked.append(item["id"])
+        return {"approved": True}
+
+    state.answer_pauses(decide)
+    if bursts:
+        frames.on_next(leg0)  # the whole leg as one batch, as a reader's backlog comes
+    else:
+        for frame in leg0:
+            frames.on_next(frame)
+    clock.run()
+    assert asked == ["int-call_del"]
+    (reply,) = replies
+    assert [a.payload for a in reply.answers] == [{"approved": True}]

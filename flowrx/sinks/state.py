@@ -315,6 +315,31 @@ class FlowState:
         messages = tuple(run.messages.values()) if run is not None else ()
         self._replies.on_next(Reply(run_id, ordered, messages))
 
+    def answer_pauses(self, decide: Callable[[Mapping[str, Any]], Any]) -> None:
+        """Answer each pending interaction of a paused run once, with ``decide(item)`` as its
+        payload (``item`` as the snapshot's ``interaction.pending`` shows it); ``decide``
+        returning ``None`` leaves the item pending.
+
+        It acts when a run is paused *and* its items are known, whichever of the two the
+        pipeline applies first (one message at a time the items come first; in a burst the
+        lifecycle concern may see the pause first): a sink on both concerns' changes."""
+        answered: set[str] = set()
+
+        def sink(change: Change) -> None:
+            if change.concern not in ("lifecycle", "interaction"):
+                return
+            runs = self.section("lifecycle").get("runs", {})
+            for item in self.section("interaction").get("pending", []):
+                run = runs.get(item["run_id"])
+                if item["id"] in answered or run is None or run["status"] != "paused":
+                    continue
+                payload = decide(item)
+                if payload is not None:
+                    answered.add(item["id"])
+                    self.resolve(item["id"], payload)
+
+        self.add_sink(sink, "answer_pauses")
+
     def _pending(self) -> Mapping[str, Any]:
         """The interaction concern's pending items by id (none without that concern)."""
         step = self._steps.get("interaction")
