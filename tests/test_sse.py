@@ -200,8 +200,12 @@ def test_each_scenario_arrives_in_order_and_ends_with_end_of_stream(
     if scenario == "error":
         assert events[-1]["message"] == "model connection dropped (scripted)"
     if scenario == "state":
+        # the model calls both tools in one response and pydantic-ai runs them concurrently:
+        # which one lands first depends on the machine's load, not on flowrx
         snapshots = [e["snapshot"] for e in events if e["type"] == "STATE_SNAPSHOT"]
-        assert snapshots == [{"items": ["milk"]}, {"items": ["milk", "eggs"]}]
+        assert len(snapshots) == 2
+        assert snapshots[0]["items"] in (["milk"], ["eggs"])
+        assert sorted(snapshots[1]["items"]) == ["eggs", "milk"]
 
 
 def test_an_interrupted_run_resumes_on_the_same_thread_and_gets_the_tool_result(
