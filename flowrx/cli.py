@@ -203,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--protocol",
         choices=sorted(PROTOCOLS),
         help="the recording's wire format (default: the header's, else detected from the "
-        "first frame: an AG-UI event is agui, anything else platform)",
+        "first frame: an AG-UI event is agui, Agno's own event agno, anything else platform)",
     )
     rp.add_argument(
         "--at",
