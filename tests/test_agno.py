@@ -898,3 +898,63 @@ def test_pending_items_of_one_leg_merge_into_one() -> None:
     assert items[-1].detail["executor_name"] == "M"
     ends = [m for m in out if isinstance(m, ExecutionEvent) and m.event == "run_end"]
     assert [m.outcome for m in ends] == ["paused"]
+
+
+# --- the command line -----------------------------------------------------------------------
+
+
+def _cli(*argv: str) -> tuple[int, str, str]:
+    import contextlib
+    import io
+
+    from flowrx.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(list(argv), out)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_replay_reads_an_agno_recording_by_its_header_and_a_capture_by_its_frames() -> None:
+    """``flowrx replay FILE --instant --snapshot``: a recording's header says ``agno``; an
+    AgentOS SSE body or WebSocket transcript is read as the recording of its server frames."""
+    code, out, _ = _cli("replay", str(AGNO_DIR / "e-team.jsonl"), "--instant", "--snapshot")
+    assert code == 0
+    assert json.loads(out)["store"] == _replay("e-team.jsonl").finish()["store"]
+    for name in ("agentos-sse-workflow-sequential.txt", "agentos-ws-workflow.txt"):
+        code, out, _ = _cli("replay", str(AGNO_DIR / name), "--instant", "--snapshot")
+        assert code == 0
+        snap = json.loads(out)
+        assert snap["diagnostics"]["rejected"] == 0
+        assert snap["chat"] == _replay(name).finish()["chat"]
+
+
+def test_replay_takes_an_agno_workflow_definition_as_the_graph() -> None:
+    """``--graph`` with ``GET /workflows/{id}``'s answer: the derived graph names the nodes,
+    the groups are the same as learned ones."""
+    code, out, _ = _cli(
+        "replay",
+        str(AGNO_DIR / "agentos-sse-workflow-background.txt"),
+        "--instant",
+        "--snapshot",
+        "--graph",
+        str(AGNO_DIR / "agentos-definition-wf-loop-parallel.json"),
+    )
+    assert code == 0
+    snap = json.loads(out)
+    learned = _replay("agentos-sse-workflow-background.txt").finish()
+    assert snap["group"] == learned["group"]
+    (records,) = snap["store"].values()
+    assert [r["handle"] for r in records][:4] == ["refine-loop", "fan-out", "research", "flaky"]
+
+
+def test_a_definition_with_a_bad_step_list_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """A JSON file that is neither a graph nor a workflow definition: exit 2, one line."""
+    path = tmp_path / "odd.json"
+    path.write_text(json.dumps({"steps": [], "name": "no id"}))
+    code, _, err = _cli(
+        "replay", str(AGNO_DIR / "a-sequential.jsonl"), "--instant", "--graph", str(path)
+    )
+    assert code == 2
+    assert err.count("\n") == 1
+    assert "needs its id" in err
