@@ -958,3 +958,32 @@ def test_a_definition_with_a_bad_step_list_is_one_line_and_exit_2(tmp_path: Path
     assert code == 2
     assert err.count("\n") == 1
     assert "needs its id" in err
+
+
+def test_hostile_field_types_never_break_the_decoder_and_every_frame_is_counted() -> None:
+    """Real events with fields of the wrong JSON type (ids as numbers, lists for objects,
+    huge or negative indexes) and sources ending anywhere: the reducer never raises and the
+    accounting identity holds."""
+    import random
+
+    frames: list[dict[str, Any]] = []
+    for path in RECORDINGS + TRANSCRIPTS:
+        for frame in _frames(path):
+            data = frame_data(frame.data)
+            if not isinstance(data, str):
+                frames.append(dict(data))
+    keys = ["parent_step_id", "event_index", "nested_depth", "tool", "step_results", "tools",
+            "executor_requirements", "step_requirements", "step_response", "workflow_run_id",
+            "parent_run_id", "step_id", "step_name", "run_id", "content"]  # fmt: skip
+    weird: list[Any] = [None, 1, -5, 2**70, "", "x", [], {}, [1, "a"], {"a": 1}, True, 1.5]
+    rng = random.Random(7)
+    for _ in range(150):
+        state = AgnoState()
+        for data in rng.sample(frames, 40):
+            for _ in range(rng.randint(0, 3)):
+                data[rng.choice(keys)] = rng.choice(weird)
+            if rng.random() < 0.05:
+                state, _ = reduce_agno(state, EndOfStream("cut"), 0.0)
+            state, _ = reduce_agno(state, data, 0.0)
+        c = state.counters
+        assert c.frames == c.messages + c.heartbeats + c.rejected + c.duplicates == 40

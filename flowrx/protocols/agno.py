@@ -221,7 +221,14 @@ CONTROL_EVENTS: Final = frozenset(
 """AgentOS's transport frames (WebSocket control, SSE resume headers): counted, not routed."""
 
 _SNAPSHOTS: Final = frozenset({"WorkflowRunOutput"})
-_RELAY_KEYS: Final = ("node_id", "sequence_id", "microtime", "agent_role", "is_member_agent")
+_RELAY_KEYS: Final = (
+    "node_id",
+    "sequence_id",
+    "microtime",
+    "message_id",
+    "agent_role",
+    "is_member_agent",
+)
 """Keys the platform adds when it relays an Agno agent event (never in Agno's own dicts)."""
 _DELEGATE: Final = "delegate_task_to_member"
 _UNKNOWN_NAMES_MEMORY: Final = 256
