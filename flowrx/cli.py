@@ -35,7 +35,7 @@ import signal
 import sys
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any, NoReturn, TextIO
+from typing import Any, Final, NoReturn, TextIO
 
 import attrs
 from loguru import logger
@@ -50,6 +50,7 @@ from flowrx.messages import parse
 from flowrx.operators.clock import VirtualClock
 from flowrx.pipeline import connect, default_concerns
 from flowrx.protocols import PROTOCOLS, detect_protocol
+from flowrx.protocols.agno import transcript_frames, workflow_graph
 from flowrx.runtime import periodic_collection
 from flowrx.sinks._view import cut, escape_controls, html_text
 from flowrx.sinks.snapshot import dump_snapshot
@@ -179,11 +180,16 @@ def build_parser() -> argparse.ArgumentParser:
         "change.\n--instant and --at run in virtual time: nothing waits, every timer still "
         "fires at its\nrecorded moment.",
     )
-    rp.add_argument("file", help="the recording (flowrx/recording/1, or one JSON frame a line)")
+    rp.add_argument(
+        "file",
+        help="the recording (flowrx/recording/1, or one JSON frame a line; or an AgentOS SSE "
+        "body or WebSocket transcript)",
+    )
     rp.add_argument(
         "--graph",
         metavar="FLOW",
-        help="the flow's graph (flowrx/flow/1 or the editor's export): names instead of ids",
+        help="the flow's graph (flowrx/flow/1 or the editor's export, or an Agno workflow "
+        "definition): names instead of ids",
     )
     timing = rp.add_mutually_exclusive_group()
     timing.add_argument(
@@ -203,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--protocol",
         choices=sorted(PROTOCOLS),
         help="the recording's wire format (default: the header's, else detected from the "
-        "first frame: an AG-UI event is agui, anything else platform)",
+        "first frame: an AG-UI event is agui, Agno's own event agno, anything else platform)",
     )
     rp.add_argument(
         "--at",
@@ -478,15 +484,57 @@ def _write(doc: dict[str, Any], path: str | None, out: TextIO) -> None:
         raise UsageError(f"cannot write snapshot {path}: {exc.strerror or exc}") from None
 
 
+_TRANSCRIPT_STARTS: Final = ("event:", "data:", "<<< ", ">>> ", "# AgentOS")
+
+
+def _read_replayed(path: str) -> Recording:
+    """A recording, or an AgentOS capture (an SSE body, a WebSocket transcript) read as the
+    recording of its server frames (protocol ``agno``)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(64).decode("utf-8", "replace").lstrip()
+    except OSError:
+        head = ""
+    if not head.startswith(_TRANSCRIPT_STARTS):
+        return read_recording(path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RecordingError(f"{path}: cannot read the AgentOS capture ({exc})") from None
+    frames = tuple(RecordedFrame(t, data) for t, data in transcript_frames(text))
+    if not frames:
+        raise RecordingError(f"{path}: an AgentOS capture without a server frame")
+    return Recording(frames, {"flowrx": "recording/1", "protocol": "agno", "source": path})
+
+
+def _graph_of(path: str) -> FlowGraph:
+    """The graph in a flow/1 file or editor export, or derived from an Agno workflow
+    definition (``GET /workflows/{id}``, ``Workflow.to_dict()``)."""
+    try:
+        return load_graph(path)
+    except GraphError as exc:
+        if "no node list" not in str(exc):
+            raise
+        with open(path, "rb") as fh:  # load_graph read it as JSON already
+            definition = json.loads(fh.read())
+        if not isinstance(definition, Mapping) or not isinstance(definition.get("steps"), list):
+            raise
+        try:
+            return workflow_graph(definition)
+        except ValueError as bad:
+            raise GraphError(f"{path}: {bad}") from None
+
+
 def _replay(args: argparse.Namespace, out: TextIO) -> int:
-    recording = read_recording(args.file)
+    recording = _read_replayed(args.file)
     if args.protocol is None:
         first = recording.frames[0].data if recording.frames else None
         try:
             args.protocol = detect_protocol(recording.header, first)
         except ValueError as exc:
             raise UsageError(f"{args.file}: {exc}") from None
-    graph = load_graph(args.graph) if args.graph else FlowGraph.empty()
+    graph = _graph_of(args.graph) if args.graph else FlowGraph.empty()
     faults = dict(args.fault)
     if args.speed is not None and args.at is not None:
         raise UsageError("--at runs in virtual time; it cannot be combined with --speed")

@@ -56,6 +56,7 @@ __all__ = [
     "Heartbeat",
     "InteractionEvent",
     "Message",
+    "NodeAnnounced",
     "Parsed",
     "Pending",
     "Rejected",
@@ -289,8 +290,8 @@ class ChatPart:
     * ``final``: ``text`` is the producer's final text of the message: it replaces a
       different streamed text (counted in ``final_text_differs``).
 
-    ``kind`` is ``content`` or ``reasoning``; ``speaker`` ``agent`` or ``member``; ``name`` the
-    speaker's display name when the protocol gives one.
+    ``kind`` is ``content`` or ``reasoning``; ``speaker`` ``agent``, ``leader`` (a team's
+    leader) or ``member``; ``name`` the speaker's display name when the protocol gives one.
     """
 
     run_id: str
@@ -318,6 +319,24 @@ class Pending:
     node_id: str | None = None
     detail: Mapping[str, Any] = attrs.field(factory=dict)
     event: str = "pending"
+
+
+@attrs.frozen
+class NodeAnnounced:
+    """A node of a run's flow as its protocol names it while the run goes (Agno: a workflow
+    step or container), for a pipeline that has no graph of the flow: its enclosing group node
+    (``None`` at the top level; a node some other node names as its group is a group), and its
+    handle and type. Sent once per node and run, before the node's first ``start_node``; the
+    group concern learns the membership from it and the store the handle and type, wherever
+    the flow graph given to the pipeline does not know the node."""
+
+    run_id: str
+    node_id: str
+    group: str | None = None
+    handle: str | None = None
+    type: str | None = None
+    category: str | None = None
+    event: str = "node_announced"
 
 
 @attrs.frozen
@@ -427,6 +446,7 @@ Message = (
     ExecutionEvent
     | ChatPart
     | Pending
+    | NodeAnnounced
     | StateSnapshot
     | StateDelta
     | EndOfStream

@@ -49,6 +49,7 @@ from flowrx.streams.replay import RecordedFrame, read_recording, replay
 __all__ = [
     "Driver",
     "Harness",
+    "agno_event",
     "agno_frame",
     "agui_event",
     "end_node",
@@ -142,6 +143,16 @@ def agno_frame(event: str, *, run: str = DEFAULT_RUN, **fields: Any) -> str:
         "is_member_agent": False,
     }
     body.update(fields)
+    return json.dumps(body)
+
+
+def agno_event(event: str, **fields: Any) -> str:
+    """One of Agno's own events as its ``to_dict()`` gives it: ``event`` and the fields as
+    named (``agno_event("StepStarted", run_id="r1", step_name="a", step_id="s1")``; ``None``
+    fields are left out, as ``to_dict()`` drops them). For marbles with ``protocol="agno"``
+    (``agno_frame`` is the platform's relay of an Agno chat event, a different wire format)."""
+    body: dict[str, Any] = {"event": event}
+    body.update({key: value for key, value in fields.items() if value is not None})
     return json.dumps(body)
 
 

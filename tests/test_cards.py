@@ -145,5 +145,7 @@ def test_a_new_protocol_is_one_card_and_every_concern_reads_it() -> None:
 
 def test_an_unknown_protocol_name_is_refused_with_the_known_ones() -> None:
     """``connect(..., protocol="nope")`` says which protocols exist."""
-    with pytest.raises(ValueError, match=r"no such protocol: 'nope' \(known: agui, platform\)"):
+    with pytest.raises(
+        ValueError, match=r"no such protocol: 'nope' \(known: agno, agui, platform\)"
+    ):
         connect(Subject(), scheduler=VirtualClock(), protocol="nope")

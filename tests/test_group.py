@@ -28,7 +28,7 @@ from flowrx.concerns.group import (
 )
 from flowrx.config import Config
 from flowrx.graph import FlowGraph, graph_from_mapping
-from flowrx.messages import Background, Evict, ExecutionEvent, Foreground
+from flowrx.messages import Background, Evict, ExecutionEvent, Foreground, NodeAnnounced
 from flowrx.sinks.state import FlowState
 from flowrx.testing import Driver, fold, glow_changes, run_marbles, timer_requests
 
@@ -798,3 +798,45 @@ def test_a_faulty_group_concern_leaves_every_other_section_identical(
     failed = faulty["diagnostics"]["failed"]
     assert failed["group"] > 0
     assert all(n == 0 for name, n in failed.items() if name != "group")
+
+
+# --- membership a protocol announces (Agno without a definition) ------------------------------
+
+
+def test_announced_membership_makes_groups_without_a_graph_nested_to_any_depth():
+    """NodeAnnounced gives a node's enclosing group; with no graph the run derives its groups
+    from that chain (innermost first), exactly as from a graph's."""
+    empty = FlowGraph.empty()
+    steps = [
+        (0.0, NodeAnnounced("r1", "loop", None)),
+        (0.0, NodeAnnounced("r1", "par", "loop")),
+        (0.0, NodeAnnounced("r1", "x", "par")),
+        (0.0, start("x")),
+        (1.0, end("x", "error")),
+        (1.5, window("x")),
+    ]
+    state, effects = feed(steps, graph=empty)
+    assert glows(effects)[:2] == [("r1", "par", ("executing",)), ("r1", "loop", ("executing",))]
+    assert group_section(state) == {
+        "r1": {"loop": record("error", 1, 1), "par": record("error", 1, 1)}
+    }
+
+
+def test_announced_membership_belongs_to_its_run_and_the_graph_wins_for_nodes_it_knows():
+    """Another run learns nothing from r1's announcements; a node the graph knows keeps the
+    graph's groups whatever is announced; a repeat of the same membership changes nothing."""
+    state, _ = feed([(0.0, NodeAnnounced("r1", "x", "gx"))], graph=FlowGraph.empty())
+    same, effects = feed([(0.0, NodeAnnounced("r1", "x", "gx"))], state, graph=FlowGraph.empty())
+    assert same is state
+    assert effects == []
+    state, _ = feed([(0.0, start("x", run="r2"))], state, graph=FlowGraph.empty())
+    assert group_section(state) == {}
+    state, _ = feed([(0.0, NodeAnnounced("r1", "m", "elsewhere")), (0.0, start("m"))])
+    assert set(group_section(state)["r1"]) == {"g1", "g2"}
+
+
+def test_a_run_evicted_forgets_its_announced_membership():
+    """Evict drops the run whole, the membership it learned included."""
+    state, _ = feed([(0.0, NodeAnnounced("r1", "x", "gx"))], graph=FlowGraph.empty())
+    state, _ = feed([(0.0, Evict("r1"))], state, graph=FlowGraph.empty())
+    assert state.runs == {}

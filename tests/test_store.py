@@ -12,7 +12,7 @@ from flowrx.concerns.effects import Change
 from flowrx.concerns.store import Badge, StoreState, reduce_store, store_section
 from flowrx.config import Config
 from flowrx.graph import FlowGraph, graph_from_mapping
-from flowrx.messages import Evict, ExecutionEvent
+from flowrx.messages import Evict, ExecutionEvent, NodeAnnounced
 from flowrx.pipeline import connect
 from flowrx.testing import Driver, fold
 
@@ -387,3 +387,27 @@ def test_pipeline_missing_order_falls_back_per_run():
     store = live.store()
     assert [(r["id"], r["order"]) for r in store["A"]] == [("n1-0", 0), ("n2-1", 1)]
     assert [(r["id"], r["order"]) for r in store["B"]] == [("n1-0", 0)]
+
+
+def test_a_node_the_graph_lacks_takes_the_handle_and_type_its_protocol_announced():
+    """NodeAnnounced names a node for its run (Agno learns its steps from the stream): the
+    badge takes that handle and type; a node the graph knows keeps the graph's; another run
+    learns nothing from it; the run keeps the names through its end."""
+    state, _ = feed(
+        [
+            NodeAnnounced("r1", "wf:step", None, "step", "Step"),
+            NodeAnnounced("r1", "n1", None, "other", "Other"),
+            ev("start_node", "wf:step", 0),
+            ev("start_node", "n1", 1),
+            ev("start_node", "wf:step", 0, run="r2"),
+            ev("run_end"),
+            ev("end_node", "wf:step", 0, "success"),
+        ]
+    )
+    assert (record(state, "wf:step", 0).handle, record(state, "wf:step", 0).type) == (
+        "step",
+        "Step",
+    )
+    assert record(state, "wf:step", 0).status == "success"
+    assert (record(state, "n1", 1).handle, record(state, "n1", 1).type) == ("fetch", "HttpRequest")
+    assert record(state, "wf:step", 0, run="r2").handle is None

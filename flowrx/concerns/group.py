@@ -12,8 +12,12 @@ start and end count for their ancestors). Per run, a group is:
 State is kept as per-node phases plus per-group aggregates updated along the node's ancestor
 chain, so an event costs O(depth), and a group's member count is never a snapshot of the
 members started so far (the original's groups completed early and then stuck). Only members
-count: a node outside a group never colours it. ``run_end`` waits for pending windows (plus
-``clear_margin``) and then clears the run's group glow; each group's final record stays.
+count: a node outside a group never colours it. A protocol that learns the flow while it runs
+(Agno without a workflow definition) announces each node's enclosing group with
+:class:`~flowrx.messages.NodeAnnounced`: the run keeps that membership for the nodes the graph
+does not know, so a learned group derives its state exactly as a graph's does. ``run_end``
+waits for pending windows (plus ``clear_margin``) and then clears the run's group glow; each
+group's final record stays.
 Descendants still running at ``run_end`` were cut short and count as ``unfinished``.
 """
 
@@ -36,7 +40,7 @@ from flowrx.concerns.effects import (
 )
 from flowrx.config import Config
 from flowrx.graph import FlowGraph
-from flowrx.messages import Background, Evict, ExecutionEvent, Foreground, Message
+from flowrx.messages import Background, Evict, ExecutionEvent, Foreground, Message, NodeAnnounced
 
 __all__ = [
     "GroupAgg",
@@ -98,6 +102,8 @@ class GroupRun:
     clearing: bool = False
     background: bool = False
     dark: frozenset[str] = frozenset()
+    parents: Mapping[str, str] = attrs.field(factory=dict)
+    """Enclosing groups announced by the protocol (:class:`NodeAnnounced`), by member."""
 
 
 @attrs.frozen
@@ -108,6 +114,21 @@ class GroupState:
 
 
 Step = tuple[GroupState, tuple[Effect, ...]]
+
+
+def _ancestors(run: GroupRun, graph: FlowGraph, node_id: str | None) -> tuple[str, ...]:
+    """The node's enclosing groups, innermost first: the graph's for a node it knows, else
+    the chain the protocol announced in this run (stopping before a repeat)."""
+    if node_id is None:
+        return ()
+    if not run.parents or graph.node(node_id) is not None:
+        return graph.ancestors(node_id)
+    chain: list[str] = []
+    current = run.parents.get(node_id)
+    while current is not None and current != node_id and current not in chain:
+        chain.append(current)
+        current = run.parents.get(current)
+    return tuple(chain) if chain else graph.ancestors(node_id)
 
 
 def _final(status: str | None) -> bool:
@@ -175,7 +196,7 @@ def _run_end(
     for node_id, member in list(run.members.items()):
         if member.phase == "running":  # cut short by a pause or a crash: unfinished
             run, more = _transition(
-                run, run_id, node_id, Member("ended", "unfinished"), graph.ancestors(node_id)
+                run, run_id, node_id, Member("ended", "unfinished"), _ancestors(run, graph, node_id)
             )
             effects.extend(more)
     if not pending:
@@ -202,7 +223,7 @@ def _execution(
         run, effects = _run_end(run_id, run, now, config, graph)
         return GroupState(runs=assoc(state.runs, run_id, run)), effects
     node_id = msg.node_id
-    ancestors = graph.ancestors(node_id)
+    ancestors = _ancestors(run, graph, node_id)
     if node_id is None or not ancestors:
         return state, ()  # not a member of any group: never colours one
     old = run.members.get(node_id)
@@ -249,9 +270,17 @@ def reduce_group(
         if member is None or member.phase != "window":
             return state, ()
         run, effects = _transition(
-            run, key[1], key[2], Member("ended", member.status), graph.ancestors(key[2])
+            run, key[1], key[2], Member("ended", member.status), _ancestors(run, graph, key[2])
         )
         return GroupState(runs=assoc(state.runs, key[1], run)), effects
+    if isinstance(msg, NodeAnnounced):
+        if msg.group is None or msg.group == msg.node_id:
+            return state, ()
+        run = state.runs.get(msg.run_id) or GroupRun()
+        if run.parents.get(msg.node_id) == msg.group:
+            return state, ()
+        run = evolve(run, parents=assoc(run.parents, msg.node_id, msg.group))
+        return GroupState(runs=assoc(state.runs, msg.run_id, run)), ()
     if isinstance(msg, Evict):
         run = state.runs.get(msg.run_id)
         if run is None:
@@ -317,7 +346,7 @@ def group_surface(state: GroupState) -> dict[str, list[str]]:
 def _accepts(msg: Message) -> bool:
     if isinstance(msg, ExecutionEvent):
         return msg.event in _EVENTS
-    return isinstance(msg, Evict | Background | Foreground)
+    return isinstance(msg, NodeAnnounced | Evict | Background | Foreground)
 
 
 def group_concern(config: Config = Config(), graph: FlowGraph | None = None) -> Concern[GroupState]:

@@ -6,6 +6,8 @@
 * ``order`` is the **server's** order (a badge shows ``order + 1``). An older backend that omits
   it gets the run's own arrival position instead, never a position across runs.
 * ``run_end``/``resume_end`` → records still ``executing`` become ``unfinished``.
+* A node the flow graph does not know takes the handle and type its protocol announced for it
+  in the run (:class:`~flowrx.messages.NodeAnnounced`: Agno learns its steps from the stream).
 * Records persist after the run ends; :class:`~flowrx.messages.Evict` drops the run whole.
 """
 
@@ -19,7 +21,7 @@ import attrs
 from flowrx._records import assoc, dissoc, evolve
 from flowrx.concerns.effects import Change, Concern, Effect, Input
 from flowrx.graph import FlowGraph
-from flowrx.messages import Evict, ExecutionEvent, Message
+from flowrx.messages import Evict, ExecutionEvent, Message, NodeAnnounced
 
 __all__ = ["Badge", "StoreRun", "StoreState", "reduce_store", "store_concern", "store_section"]
 
@@ -66,9 +68,11 @@ class Badge:
 
 @attrs.frozen
 class StoreRun:
-    """One run's records, keyed by ``(node_id, order)``."""
+    """One run's records, keyed by ``(node_id, order)``, and the names its protocol announced
+    for nodes (``node_id -> (handle, type)``)."""
 
     records: Mapping[tuple[str, int], Badge] = attrs.field(factory=dict)
+    names: Mapping[str, tuple[str | None, str | None]] = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -89,10 +93,20 @@ def _latest(run: StoreRun, node_id: str) -> Badge | None:
 def _put(
     state: StoreState, run_id: str, run: StoreRun, badge: Badge
 ) -> tuple[StoreState, tuple[Effect, ...]]:
-    run = StoreRun(records=assoc(run.records, (badge.node_id, badge.order), badge))
+    run = StoreRun(assoc(run.records, (badge.node_id, badge.order), badge), run.names)
     return StoreState(runs=assoc(state.runs, run_id, run)), (
         Change(NAME, "badge", run_id, badge.node_id, badge),
     )
+
+
+def _names(run: StoreRun, graph: FlowGraph | None, node_id: str) -> tuple[str | None, str | None]:
+    """A node's handle and type: the graph's for a node it knows, else the announced ones."""
+    graph = graph or FlowGraph.empty()
+    if run.names and graph.node(node_id) is None:
+        announced = run.names.get(node_id)
+        if announced is not None:
+            return announced
+    return graph.handle(node_id), graph.type(node_id)
 
 
 def reduce_store(
@@ -101,6 +115,10 @@ def reduce_store(
     """Apply one message to the badge records; return the new state and effects."""
     if isinstance(msg, Evict):
         return StoreState(runs=dissoc(state.runs, msg.run_id)), ()
+    if isinstance(msg, NodeAnnounced):
+        held = state.runs.get(msg.run_id) or StoreRun()
+        names = assoc(held.names, msg.node_id, (msg.handle, msg.type))
+        return StoreState(runs=assoc(state.runs, msg.run_id, StoreRun(held.records, names))), ()
     if not isinstance(msg, ExecutionEvent):
         return state, ()
     run_id = msg.run_id
@@ -113,7 +131,7 @@ def reduce_store(
         }
         if not cut:
             return state, ()
-        new_run = StoreRun(records={**run.records, **cut})
+        new_run = StoreRun({**run.records, **cut}, run.names)
         changes = tuple(Change(NAME, "badge", run_id, b.node_id, b) for b in cut.values())
         return StoreState(runs=assoc(state.runs, run_id, new_run)), changes
     node_id = msg.node_id
@@ -124,20 +142,17 @@ def reduce_store(
         existing = run.records.get((node_id, order))
         if existing is not None:
             return _put(state, run_id, run, evolve(existing, status="executing"))
-        graph = graph or FlowGraph.empty()
-        badge = Badge(
-            node_id, run_id, order, "executing", graph.handle(node_id), graph.type(node_id)
-        )
-        return _put(state, run_id, run, badge)
+        handle, kind = _names(run, graph, node_id)
+        return _put(state, run_id, run, Badge(node_id, run_id, order, "executing", handle, kind))
     # end_node
     status = msg.status or "success"
     existing = (
         run.records.get((node_id, msg.order)) if msg.order is not None else _latest(run, node_id)
     )
     if existing is None:  # an end without its start: still a record, with what we know
-        graph = graph or FlowGraph.empty()
         order = msg.order if msg.order is not None else len(run.records)
-        existing = Badge(node_id, run_id, order, status, graph.handle(node_id), graph.type(node_id))
+        handle, kind = _names(run, graph, node_id)
+        existing = Badge(node_id, run_id, order, status, handle, kind)
     return _put(state, run_id, run, evolve(existing, status=status))
 
 
@@ -154,7 +169,7 @@ def store_section(state: StoreState) -> dict[str, list[dict[str, Any]]]:
 def _accepts(msg: Message) -> bool:
     if isinstance(msg, ExecutionEvent):
         return msg.event in _EVENTS
-    return isinstance(msg, Evict)
+    return isinstance(msg, Evict | NodeAnnounced)
 
 
 def store_concern(graph: FlowGraph | None = None) -> Concern[StoreState]:
