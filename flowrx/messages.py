@@ -759,15 +759,6 @@ Python's recursion limit."""
 _UNLIMITED: Final = 1 << 30
 
 
-_SCANNED: Final = 16384
-"""Frames up to this long are checked by scanning their text; longer ones by walking the value."""
-_WIDE_TEXT: Final = re.compile(r"[0-9]{19}")
-_WIDE_BYTES: Final = re.compile(rb"[0-9]{19}")
-"""Where an integer may be too wide for orjson, which reads it as a float (19 digits in a row;
-a number written with a fraction or an exponent is a float for both decoders):
-:func:`loads` walks the value only then."""
-
-
 class _TooDeep(ValueError):
     """A decoded value nests deeper than it may (raised by :func:`loads` with ``max_depth``)."""
 
@@ -880,15 +871,6 @@ def loads(text: str | bytes, max_depth: int | None = None) -> Any:
         if max_depth is not None and _too_deep(data, room):
             raise _TooDeep(f"nested deeper than {max_depth} levels") from None
         return data
-    # A usual frame is settled by scanning its text at C speed: fewer brackets than the depth
-    # allowed cannot nest deeper, and without 19 digits in a row no integer was too wide for
-    # orjson. A long text is walked instead (its cost grows with the values, not the bytes).
-    if len(text) <= _SCANNED:
-        if isinstance(text, str):
-            if text.count("{") + text.count("[") <= room and _WIDE_TEXT.search(text) is None:
-                return data
-        elif text.count(b"{") + text.count(b"[") <= room and _WIDE_BYTES.search(text) is None:
-            return data
     try:
         widened = _widened(data, room)
     except _TooDeep:
