@@ -1,0 +1,389 @@
+"""Agno in process: a workflow's streamed events as an observable of frames for flowrx.
+
+``Workflow.run(..., stream=True, stream_events=True)`` returns an iterator of event objects,
+``Workflow.arun(..., stream=True, stream_events=True)`` an async iterator of them (and so do
+``continue_run``/``acontinue_run``, an agent's or a team's ``run``/``arun``). :func:`events`
+reads one such iterator when subscribed to and emits each event's ``to_dict()`` (what Agno
+itself sends over AgentOS, and what :mod:`flowrx.protocols.agno` decodes) for
+``flowrx.connect(..., protocol="agno")``, then :class:`~flowrx.messages.EndOfStream` as the
+last item. The dict is taken as the event is read: Agno may change an event's objects later
+(a run output it carries), and a dict is what a recording keeps. An event whose ``to_dict()``
+fails is handed on as it is, so the decoder counts it rejected with the reason.
+
+Where the reading happens depends on the iterator and the scheduler (the choice is the
+caller's, by what it passes):
+
+* **An async iterator** (``arun``) is read by a task on the loop of the ``AsyncIOScheduler``
+  it is given, each event handed on as it comes; that the pipeline takes each frame before
+  the next is read is the backpressure.
+* **A sync iterator with an** ``AsyncIOScheduler`` (``run`` while a live view runs on the
+  loop) is read in a worker thread of its own, so a step that blocks (a model call, a tool)
+  never blocks the loop; the thread hands the frames to the loop (``call_soon_threadsafe``).
+  The hand-off is bounded: at most ``queue_size`` frames wait for the loop, then the thread
+  waits (and Agno's generator with it: nothing is dropped). With ``burst`` above 1, a backlog
+  is handed on as one list of at most ``burst`` frames (one batch for ``flowrx.connect``), as
+  the WebSocket and SSE sources do.
+* **A sync iterator with any other scheduler** (a :class:`~flowrx.VirtualClock` in tests and
+  notebooks, reactivex's trampoline) is read synchronously in one action scheduled on it: every
+  frame arrives at the same (virtual) instant, which is all an in-process stream's timing
+  says (Agno's ``created_at`` is whole seconds) and makes a test deterministic. Do not hand a
+  live loop's scheduler-less pipeline a blocking iterator this way.
+
+The end, in every case:
+
+* **EndOfStream always comes last** (unless the subscription was disposed): its reason says
+  how the iterator ended. A run still open then pauses (the in-process iterator just stops at
+  a human-in-the-loop pause; the decoder's rule).
+* **A workflow that raises** (``on_error="fail"``, a step's exception with nothing to catch
+  it, an Agno error) ends the observable with :class:`~flowrx.streams.sse.SourceFailed`
+  carrying one line (``the workflow raised ValueError: ...``), after the EndOfStream
+  (``flowrx.connect`` notes it as ``source_failed`` and keeps its state). Agno 3.1.10 sends
+  ``StepError`` and ``WorkflowError`` before it raises, so the run has ended by then.
+* **Dispose stops reading**: no frame reaches the observer after it; the async task is
+  cancelled (Agno's generator sees the cancellation, as when an AgentOS client goes away) and
+  the iterator is closed; the worker thread stops at the next event the workflow yields and
+  closes the generator (a step already running runs to its end: a thread cannot be
+  interrupted; cancel the run with ``Workflow.cancel_run`` to stop it sooner).
+
+An iterator can be read once: a second subscription to the same one gets what the first left
+(an iterable that is not an iterator, a list of recorded events say, is read anew each time).
+Mistakes found before reading (an object that is not an iterator of events, as a
+``run(stream=False)`` output is; an async iterator without an asyncio scheduler; bad bounds)
+raise :class:`TypeError` or :class:`ValueError` with one line at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import threading
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping
+from typing import Any
+
+import attrs
+import reactivex
+from loguru import logger
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable
+from reactivex.scheduler.eventloop import AsyncIOScheduler
+
+from flowrx.messages import EndOfStream
+from flowrx.streams.sse import SourceFailed
+
+__all__ = ["events", "frame_of"]
+
+_ENDED = "the workflow's events ended"
+_CREDIT_POLL = 1.0
+"""Seconds between two looks, while the worker waits for room, at whether the loop is gone."""
+
+
+def frame_of(event: object) -> object:
+    """An Agno event as the frame :func:`events` hands on: its ``to_dict()`` (a mapping as it
+    is), or the event itself when it has no working ``to_dict()`` (the decoder then counts it
+    rejected, with the reason)."""
+    if isinstance(event, Mapping):
+        return event
+    to_dict = getattr(event, "to_dict", None)
+    if callable(to_dict):
+        try:
+            data = to_dict()
+        except Exception:  # a host's object: the decoder names the failure when it rejects it
+            return event
+        return data if isinstance(data, Mapping) else event
+    return event
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[:limit] + "..."
+
+
+def _raised(exc: BaseException) -> str:
+    said = _one_line(str(exc))
+    return f"the workflow raised {type(exc).__name__}" + (f": {said}" if said else "")
+
+
+def events(
+    iterator: Iterable[Any] | AsyncIterable[Any],
+    *,
+    scheduler: abc.SchedulerBase,
+    queue_size: int = 1024,
+    burst: int = 1,
+) -> Observable[object]:
+    """The events of an Agno run's stream (``Workflow.run``/``arun`` with ``stream=True``),
+    each as its ``to_dict()``, then ``EndOfStream``, on ``scheduler`` (see the module: an
+    async iterator on the asyncio loop, a sync one in a worker thread with an asyncio
+    scheduler or synchronously with any other). ``queue_size`` and ``burst`` bound the worker
+    thread's hand-off to the loop."""
+    if not isinstance(queue_size, int) or queue_size < 1:
+        raise ValueError(f"queue_size must be a positive int, not {queue_size!r}")
+    if not isinstance(burst, int) or burst < 1:
+        raise ValueError(f"burst must be a positive int, not {burst!r}")
+    if isinstance(iterator, AsyncIterable):
+        if not isinstance(scheduler, AsyncIOScheduler):
+            raise TypeError(
+                "an async iterator of Agno events is read on an asyncio loop: events() needs "
+                f"an AsyncIOScheduler with it, not {type(scheduler).__name__}"
+            )
+        return _observable(lambda observer: _AsyncFeed(iterator, observer), scheduler)
+    if not isinstance(iterator, Iterable) or isinstance(iterator, str | bytes | Mapping):
+        raise TypeError(
+            f"events() reads an iterator of Agno events, not a {type(iterator).__name__} "
+            "(run the workflow with stream=True, stream_events=True)"
+        )
+    if isinstance(scheduler, AsyncIOScheduler):
+        return _observable(
+            lambda observer: _ThreadFeed(iterator, observer, queue_size, burst), scheduler
+        )
+    return _observable(lambda observer: _SyncFeed(iterator, observer), scheduler)
+
+
+def _observable(
+    feed_for: Callable[[abc.ObserverBase[object]], _Feed], scheduler: abc.SchedulerBase
+) -> Observable[object]:
+    def subscribe(
+        observer: abc.ObserverBase[object], _: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        feed: _Feed = feed_for(observer)
+
+        def start(_: abc.SchedulerBase, __: Any = None) -> None:
+            feed.start()
+
+        scheduled = scheduler.schedule(start)
+
+        def dispose() -> None:
+            feed.closing = True
+            scheduled.dispose()
+            feed.stop()
+
+        return Disposable(dispose)
+
+    return reactivex.create(subscribe)
+
+
+class _Feed:
+    """One subscription: the iterator read into the observer."""
+
+    def __init__(self, observer: abc.ObserverBase[object]) -> None:
+        self.observer = observer
+        self.closing = False
+        """Set by dispose: nothing more reaches the observer."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Dispose's part beyond setting :attr:`closing` (nothing, unless a feed says)."""
+
+    def emit(self, item: object) -> None:
+        if self.closing:
+            return
+        try:
+            self.observer.on_next(item)
+        except Exception as exc:  # the pipeline isolates its failures; this is a last guard
+            logger.bind(concern="connection", event="handoff", run=None, node=None).opt(
+                exception=exc
+            ).error("pipeline raised on a frame: {error!r}", error=exc)
+
+    def finish(self, failure: str | None) -> None:
+        """EndOfStream, then the end of the observable (unless disposed)."""
+        if self.closing:
+            return
+        self.emit(EndOfStream(reason=failure or _ENDED))
+        if self.closing:
+            return
+        if failure is None:
+            self.observer.on_completed()
+            return
+        logger.bind(concern="connection", event="failed", run=None, node=None).error(
+            "the Agno source failed: {reason}", reason=failure
+        )
+        self.observer.on_error(SourceFailed(failure))
+
+
+def _close(iterator: object) -> None:
+    """Close a generator that was left unfinished (its ``finally`` blocks run)."""
+    close = getattr(iterator, "close", None)
+    if callable(close):
+        try:
+            close()
+        except Exception as exc:  # Agno's clean-up failing is worth a line, not a crash
+            logger.bind(concern="connection", event="close", run=None, node=None).warning(
+                "closing the Agno iterator raised {error!r}", error=exc
+            )
+
+
+class _SyncFeed(_Feed):
+    """A sync iterator read in one action on the scheduler."""
+
+    def __init__(self, iterable: Iterable[Any], observer: abc.ObserverBase[object]) -> None:
+        super().__init__(observer)
+        self.iterable = iterable
+
+    def start(self) -> None:
+        failure = None
+        iterator: Any = None
+        try:
+            iterator = iter(self.iterable)
+            for event in iterator:
+                if self.closing:
+                    break
+                self.emit(frame_of(event))
+                if self.closing:
+                    break
+        except Exception as exc:
+            failure = _raised(exc)
+        finally:
+            if self.closing and iterator is not None:
+                _close(iterator)
+        self.finish(failure)
+
+
+class _AsyncFeed(_Feed):
+    """An async iterator read by a task on the loop."""
+
+    def __init__(self, iterable: AsyncIterable[Any], observer: abc.ObserverBase[object]) -> None:
+        super().__init__(observer)
+        self.iterable = iterable
+        self.task: asyncio.Task[None] | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self) -> None:
+        if self.closing:
+            return
+        self.loop = asyncio.get_running_loop()
+        self.task = self.loop.create_task(self._read(), name="flowrx-agno events")
+
+    def stop(self) -> None:
+        task, loop = self.task, self.loop
+        if task is None or loop is None or task.done():
+            return
+        try:
+            here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if here is loop:
+            if asyncio.current_task() is not task:  # else: the reader sees the dispose at once
+                task.cancel()
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(task.cancel)
+
+    async def _read(self) -> None:
+        failure = None
+        iterator = aiter(self.iterable)
+        try:
+            async for event in iterator:
+                if self.closing:
+                    break
+                self.emit(frame_of(event))
+                if self.closing:
+                    break
+        except asyncio.CancelledError:
+            if not self.closing:  # not ours: the loop is going away
+                raise
+        except Exception as exc:
+            failure = _raised(exc)
+        finally:
+            if self.closing:
+                aclose = getattr(iterator, "aclose", None)
+                if callable(aclose):
+                    try:
+                        await aclose()
+                    except BaseException as exc:  # cancelled or failing clean-up: done anyway
+                        logger.bind(concern="connection", event="close", run=None, node=None).debug(
+                            "closing the Agno iterator raised {error!r}", error=exc
+                        )
+        self.finish(failure)
+
+
+@attrs.frozen
+class _Ended:
+    failure: str | None
+
+
+class _ThreadFeed(_Feed):
+    """A sync iterator read in a worker thread, its frames handed to the loop.
+
+    The worker appends to :attr:`backlog` (a deque: appends and pops are atomic) after taking
+    one of ``queue_size`` credits, and asks the loop to drain it; the loop hands the backlog
+    on (in lists of at most ``burst``) and gives the credits back."""
+
+    def __init__(
+        self,
+        iterable: Iterable[Any],
+        observer: abc.ObserverBase[object],
+        queue_size: int,
+        burst: int,
+    ) -> None:
+        super().__init__(observer)
+        self.iterable = iterable
+        self.burst = burst
+        self.credits = threading.Semaphore(queue_size)
+        self.backlog: collections.deque[object] = collections.deque()
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self) -> None:
+        if self.closing:
+            return
+        self.loop = asyncio.get_running_loop()
+        threading.Thread(target=self._work, name="flowrx-agno events", daemon=True).start()
+
+    def stop(self) -> None:
+        self.credits.release()  # a worker waiting for room wakes up and sees the dispose
+
+    # --- the worker thread ----------------------------------------------------------------
+
+    def _work(self) -> None:
+        failure = None
+        try:
+            iterator = iter(self.iterable)
+        except Exception as exc:
+            self._hand(_Ended(_raised(exc)), credit=False)
+            return
+        try:
+            for event in iterator:
+                if self.closing or not self._hand(frame_of(event)):
+                    break
+        except Exception as exc:
+            failure = _raised(exc)
+        finally:
+            if self.closing:
+                _close(iterator)
+        self._hand(_Ended(failure), credit=False)
+
+    def _hand(self, item: object, credit: bool = True) -> bool:
+        """Queue ``item`` for the loop; False when nobody will take it any more."""
+        loop = self.loop
+        assert loop is not None
+        while credit and not self.credits.acquire(timeout=_CREDIT_POLL):
+            if self.closing or loop.is_closed():
+                return False
+        if self.closing:
+            return False
+        self.backlog.append(item)
+        try:
+            loop.call_soon_threadsafe(self._drain)
+        except RuntimeError:  # the loop is closed
+            return False
+        return True
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    def _drain(self) -> None:
+        while self.backlog:
+            if self.closing:
+                self.backlog.clear()
+                return
+            batch: list[object] = []
+            while self.backlog and len(batch) < self.burst:
+                if isinstance(self.backlog[0], _Ended):
+                    break
+                batch.append(self.backlog.popleft())
+            if batch:
+                self.emit(batch if len(batch) > 1 else batch[0])
+                for _ in batch:
+                    self.credits.release()
+                continue
+            ended = self.backlog.popleft()
+            assert isinstance(ended, _Ended)
+            self.finish(ended.failure)
