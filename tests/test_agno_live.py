@@ -21,13 +21,15 @@ import attrs
 import pytest
 import reactivex
 from agno.run.workflow import WorkflowRunOutput
-from helpers import EXAMPLES
+from helpers import EXAMPLES, flowrx_logs
 from reactivex import operators as ops
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from flowrx import VirtualClock, connect, read_recording
 from flowrx.messages import EndOfStream
-from flowrx.streams.agno import events
+from flowrx.protocols.agno import transcript_frames, workflow_graph
+from flowrx.streams.agno import events, workflow_definition
+from flowrx.streams.replay import RecordedFrame
 from flowrx.streams.sse import SourceFailed
 from flowrx.testing import run_frames
 
@@ -72,17 +74,28 @@ def _read(source: Any) -> Seen:
 
 
 def _watch(
-    *legs: Callable[[], Iterable[Any]], graph: Any = None
+    *legs: Callable[[], Iterable[Any]], graph: Any = None, between: list[Any] | None = None
 ) -> tuple[dict[str, Any], list[Any]]:
     """The legs' iterators (each made when the previous leg has ended, as a continue must be)
     read one after the other on a virtual clock into ``connect``; the settled snapshot and the
-    frames."""
+    frames. ``between`` gets the snapshot as each later leg begins."""
     clock = VirtualClock()
     frames: list[Any] = []
-    source = reactivex.concat(
-        *(reactivex.defer(lambda _, leg=leg: events(leg(), scheduler=clock)) for leg in legs)
-    ).pipe(ops.do_action(frames.append))
+    held: list[Any] = []
+
+    def leg_source(index: int, leg: Callable[[], Iterable[Any]]) -> Any:
+        def make(_: Any) -> Any:
+            if index and between is not None:
+                between.append(held[0].snapshot())
+            return events(leg(), scheduler=clock)
+
+        return reactivex.defer(make)
+
+    source = reactivex.concat(*(leg_source(i, leg) for i, leg in enumerate(legs))).pipe(
+        ops.do_action(frames.append)
+    )
     state, _ = connect(source, scheduler=clock, protocol="agno", graph=graph)
+    held.append(state)
     clock.run()
     return state.snapshot(), frames
 
@@ -137,6 +150,26 @@ def _shape(frames: list[Any]) -> list[tuple[str, Any]]:
     return [(f["event"], f.get("step_name")) for f in frames if not isinstance(f, EndOfStream)]
 
 
+def _sse_blocks(name: str) -> list[tuple[float, str]]:
+    """An AgentOS capture's frames (SSE blocks)."""
+    return transcript_frames((AGNO_DIR / name).read_text(encoding="utf-8"))
+
+
+def _transcript(name: str) -> list[RecordedFrame]:
+    """An AgentOS capture as a recording's frames."""
+    return [RecordedFrame(t, data) for t, data in _sse_blocks(name)]
+
+
+def _names(frames: list[Any]) -> list[str]:
+    """The event names of the frames (EndOfStream left out)."""
+    return [f["event"] for f in frames if isinstance(f, dict)]
+
+
+def _replayed(name: str) -> dict[str, Any]:
+    """A sample recording replayed in virtual time, settled."""
+    return run_frames(read_recording(AGNO_DIR / name).frames, protocol="agno").finish()
+
+
 # --- the source -------------------------------------------------------------------------------
 
 
@@ -184,12 +217,6 @@ def test_an_async_run_is_read_on_the_loop_in_agnos_async_order() -> None:
         for data in [text.split("data: ", 1)[1]]
     ]
     assert _shape(seen.frames) == captured
-
-
-def _sse_blocks(name: str) -> list[tuple[float, str]]:
-    from flowrx.protocols.agno import transcript_frames
-
-    return transcript_frames((AGNO_DIR / name).read_text(encoding="utf-8"))
 
 
 def test_a_sync_run_beside_a_loop_is_read_in_a_worker_thread_and_a_backlog_is_one_burst() -> None:
@@ -357,3 +384,218 @@ def test_a_sequential_workflow_shows_its_steps_in_order_and_the_agents_chat() ->
     ).finish()
     for section in SECTIONS:
         assert list(snap[section].values()) == list(sample[section].values()), section
+
+
+def test_a_silently_failing_parallel_branch_in_a_loop_ends_error_in_each_iteration() -> None:
+    """wf-loop-parallel: ``flaky`` raises in each iteration and Agno never ends it; the
+    Parallel's completion ends it ``error`` (a new badge per iteration); Loop and Parallel are
+    groups deriving ``error``; the run ends ``error`` although Agno says Completed."""
+    snap, frames = _watch(_run("wf-loop-parallel"))
+    _clean(snap)
+    _settled(snap)
+    assert "WorkflowCompleted" in _names(frames)
+    loop = "wf-loop-parallel:refine-loop"
+    iteration = [
+        (loop + "/fan-out", "success"),
+        (loop + "/fan-out/flaky", "error"),
+        (loop + "/fan-out/research", "success"),
+    ]
+    badges = _badges(snap)
+    assert badges[0] == (loop, "success")
+    # the branches run together: their order within an iteration is the threads'
+    assert sorted(badges[1:4]) == iteration
+    assert sorted(badges[4:]) == iteration
+    (groups,) = snap["group"].values()
+    assert groups == {
+        loop: {"status": "error", "started": 3, "ended": 3},
+        loop + "/fan-out": {"status": "error", "started": 2, "ended": 2},
+    }
+    (run,) = snap["lifecycle"]["runs"].values()
+    assert run["status"] == "error"
+    sample = run_frames(
+        _transcript("agentos-sse-workflow-background.txt"), protocol="agno"
+    ).finish()
+    assert list(snap["group"].values()) == list(sample["group"].values())
+
+
+def test_conditions_steps_and_a_router_are_groups_as_in_the_sample() -> None:
+    """wf-cond-router: the events of the sample (nested ends without a step id on the sync
+    path), and the same badges, groups with their derived status, and chat."""
+    snap, frames = _watch(_run("wf-cond-router"))
+    _clean(snap)
+    _settled(snap)
+    assert _shape(frames) == _sample("c-condition-router.jsonl")
+    sample = _replayed("c-condition-router.jsonl")
+    for section in SECTIONS:
+        assert list(snap[section].values()) == list(sample[section].values()), section
+    (groups,) = snap["group"].values()
+    assert groups["wf-cond-router:urgent?"] == {"status": "success", "started": 3, "ended": 3}
+
+
+def test_a_team_step_shows_the_leader_and_its_members_on_the_teams_node() -> None:
+    """wf-team: the sample's events; the leader's message holds both delegations, each member
+    speaks under its own name on the team's node."""
+    snap, frames = _watch(_run("wf-team"))
+    _clean(snap)
+    _settled(snap)
+    assert _shape(frames) == _sample("e-team.jsonl")
+    (messages,) = snap["chat"].values()
+    assert [(m["speaker"], m["name"], m["node_id"]) for m in messages] == [
+        ("leader", "Content Team", "wf-team:team"),
+        ("member", "Researcher", "wf-team:team"),
+        ("member", "Writer", "wf-team:team"),
+    ]
+    assert [t["args"]["member_id"] for t in messages[0]["tools"]] == ["researcher", "writer"]
+    sample = _replayed("e-team.jsonl")
+    for section in SECTIONS:
+        assert list(snap[section].values()) == list(sample[section].values()), section
+
+
+@pytest.mark.parametrize(
+    ("name", "leg", "kind", "node"),
+    [
+        ("wf-confirm", "d1", "confirmation", "wf-confirm:delete"),
+        ("wf-executor-pause", "d2", "confirmation", "wf-executor-pause:mail"),
+        ("wf-router-pause", "d3", "route_selection", "wf-router-pause:lane"),
+    ],
+)
+def test_a_pause_is_pending_on_its_step_and_the_continue_resumes_the_same_run(
+    name: str, leg: str, kind: str, node: str
+) -> None:
+    """The run leg stops at the pause (the run paused, the editor unlocked, one pending item
+    on the paused step's node); ``continue_run`` is the same run, resumed once, the item
+    resolved; both legs send the sample's events."""
+    workflow = wf.FACTORIES[name]()
+    session = f"session-{name}"
+    between: list[Any] = []
+    snap, frames = _watch(
+        lambda: workflow.run(wf.PROMPTS[name], stream=True, stream_events=True, session_id=session),
+        lambda: wf.continue_paused(workflow, session),
+        between=between,
+    )
+    (paused,) = between
+    (item,) = paused["interaction"]["pending"]
+    assert (item["kind"], item["node_id"]) == (kind, node)
+    assert paused["lifecycle"]["runs"][item["run_id"]]["status"] == "paused"
+    assert paused["lifecycle"]["editor_locked"] is False
+    _clean(snap)
+    _settled(snap)
+    (run,) = snap["lifecycle"]["runs"].values()
+    assert (run["status"], run["resumes"]) == ("success", 1)
+    assert snap["interaction"] == {"pending": [], "resolved": 1}
+    end = frames.index(next(f for f in frames if isinstance(f, EndOfStream)))
+    sample = "d-pause-continue.jsonl"
+    assert _shape(frames[:end]) == _sample(sample, f"{leg}-run")
+    assert _shape(frames[end + 1 :]) == _sample(sample, f"{leg}-continue")
+
+
+def test_a_cancelled_run_ends_killed_and_its_second_terminal_is_a_duplicate() -> None:
+    """wf-cancel: ``stop`` cancels its own run; Agno sends WorkflowCancelled then
+    WorkflowCompleted; the open step and the run end ``killed``, the second terminal counts
+    as a duplicate, and ``report`` never starts."""
+    snap, frames = _watch(_run("wf-cancel"))
+    diag = _clean(snap)
+    _settled(snap)
+    assert _names(frames)[-2:] == ["WorkflowCancelled", "WorkflowCompleted"]
+    assert diag["duplicates"] == 1
+    assert _badges(snap) == [("wf-cancel:gather", "success"), ("wf-cancel:stop", "killed")]
+    (run,) = snap["lifecycle"]["runs"].values()
+    assert run["status"] == "killed"
+
+
+def test_a_nested_workflow_is_a_group_of_its_steps_in_the_outer_run() -> None:
+    """wf-nested: the inner workflow's start and end make no run; its steps are members of
+    the outer step's group, the inner agent speaks on its own step."""
+    snap, frames = _watch(_run("wf-nested"))
+    _clean(snap)
+    _settled(snap)
+    assert _names(frames).count("WorkflowStarted") == 2
+    assert len(snap["lifecycle"]["runs"]) == 1
+    assert _badges(snap) == [
+        ("wf-nested:intake", "success"),
+        ("wf-nested:inner", "success"),
+        ("wf-nested:inner/triage", "success"),
+        ("wf-nested:inner/billing", "success"),
+        ("wf-nested:publish", "success"),
+    ]
+    (groups,) = snap["group"].values()
+    assert groups == {"wf-nested:inner": {"status": "success", "started": 2, "ended": 2}}
+    (messages,) = snap["chat"].values()
+    assert [(m["name"], m["node_id"], m["text"]) for m in messages] == [
+        ("Billing Agent", "wf-nested:inner/billing", "Refund issued.")
+    ]
+
+
+def test_a_failing_step_ends_the_run_in_error_and_the_source_failure_is_noted() -> None:
+    """wf-failing: StepError ends ``post`` in error, WorkflowError the run; ``report`` never
+    starts; the iterator's raise is the source's failure, logged once, the state kept."""
+    with flowrx_logs("ERROR") as logged:
+        snap, _ = _watch(_run("wf-failing"))
+    _clean(snap)
+    _settled(snap)
+    assert _badges(snap) == [("wf-failing:gather", "success"), ("wf-failing:post", "error")]
+    (run,) = snap["lifecycle"]["runs"].values()
+    assert run["status"] == "error"
+    noted = [r["message"] for r in logged if r["extra"]["event"] == "source_failed"]
+    assert len(noted) == 1
+    assert "the workflow raised ValueError: the ledger is locked (scripted)" in noted[0]
+
+
+@pytest.mark.parametrize(
+    "name", sorted(set(wf.FACTORIES) - {"wf-confirm", "wf-executor-pause", "wf-router-pause"})
+)
+def test_node_ids_are_the_same_in_two_runs_and_in_the_graph_derived_from_the_definition(
+    name: str,
+) -> None:
+    """Two runs of a workflow (new step instances, new run ids) name the same nodes, every one
+    in the graph derived from its definition (nested workflows inlined), which changes no
+    section when given."""
+    one, _ = _watch(_run(name))
+    two, _ = _watch(_run(name))
+    ids = sorted({node for node, _ in _badges(one)})
+    assert ids == sorted({node for node, _ in _badges(two)})
+    graph = workflow_graph(workflow_definition(wf.FACTORIES[name]()))
+    assert set(ids) <= set(graph.nodes)
+    derived, _ = _watch(_run(name), graph=graph)
+    # sorted: a Parallel's branches start in the order its threads happen to run
+    assert sorted(_badges(derived)) == sorted(_badges(one))
+    assert list(derived["group"].values()) == list(one["group"].values())
+
+
+def test_agnos_own_definition_names_no_nested_steps_so_they_are_inlined() -> None:
+    """``Step.to_dict()`` of a nested workflow names only its id: the graph of the bare
+    definition lacks the inner steps the stream names; :func:`workflow_definition` adds them,
+    as members of the outer step."""
+    bare = workflow_graph(wf.nested().to_dict())
+    assert "wf-nested:inner/triage" not in bare.nodes
+    graph = workflow_graph(workflow_definition(wf.nested()))
+    assert graph.ancestors("wf-nested:inner/billing") == ("wf-nested:inner",)
+    billing = graph.node("wf-nested:inner/billing")
+    assert billing is not None
+    assert billing.category == "agno_agent"
+
+
+def test_an_async_run_gives_the_same_sections_as_a_sync_run() -> None:
+    """wf-cond-router by ``arun`` on the loop (nested ends carry their step id there) shows
+    what the sync run shows."""
+
+    async def body() -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        clock = VirtualClock()
+        ended: asyncio.Future[None] = loop.create_future()
+        workflow = wf.condition_router()
+        stream = workflow.arun(wf.PROMPTS["wf-cond-router"], stream=True, stream_events=True)
+        source = events(stream, scheduler=AsyncIOScheduler(loop)).pipe(
+            ops.do_action(on_completed=lambda: ended.set_result(None))
+        )
+        state, _ = connect(source, scheduler=clock, protocol="agno")
+        await asyncio.wait_for(ended, PATIENCE)
+        clock.run()
+        return state.snapshot()
+
+    snap = asyncio.run(body())
+    _clean(snap)
+    _settled(snap)
+    sync, _ = _watch(_run("wf-cond-router"))
+    for section in SECTIONS:
+        assert list(snap[section].values()) == list(sync[section].values()), section

@@ -70,7 +70,7 @@ from reactivex.scheduler.eventloop import AsyncIOScheduler
 from flowrx.messages import EndOfStream
 from flowrx.streams.sse import SourceFailed
 
-__all__ = ["events", "frame_of"]
+__all__ = ["events", "frame_of", "workflow_definition"]
 
 _ENDED = "the workflow's events ended"
 _CREDIT_POLL = 1.0
@@ -91,6 +91,34 @@ def frame_of(event: object) -> object:
             return event
         return data if isinstance(data, Mapping) else event
     return event
+
+
+def workflow_definition(workflow: Any) -> dict[str, Any]:
+    """``workflow.to_dict()`` with every nested workflow's own definition under its step's
+    ``workflow`` key, at any depth, so that
+    :func:`~flowrx.protocols.agno.workflow_graph` derives the nested steps too: Agno's
+    ``Step.to_dict()`` names only the nested workflow's id. Steps are matched by name at each
+    level (``steps``, a Router's ``choices``, a Condition's ``else_steps``)."""
+    definition = workflow.to_dict()
+    if not isinstance(definition, dict):
+        raise TypeError(f"{type(workflow).__name__}.to_dict() gave no definition")
+    _inline(getattr(workflow, "steps", None), definition.get("steps"))
+    return definition
+
+
+def _inline(objects: object, entries: object) -> None:
+    if not isinstance(objects, list) or not isinstance(entries, list):
+        return
+    by_name = {e.get("name"): e for e in entries if isinstance(e, dict)}
+    for step in objects:
+        entry = by_name.get(getattr(step, "name", None))
+        if entry is None:
+            continue
+        inner = getattr(step, "workflow", None)
+        if inner is not None and callable(getattr(inner, "to_dict", None)):
+            entry["workflow"] = workflow_definition(inner)
+        for key in ("steps", "choices", "else_steps"):
+            _inline(getattr(step, key, None), entry.get(key))
 
 
 def _one_line(text: str, limit: int = 200) -> str:
