@@ -22,11 +22,13 @@ test can run them for real, in process or behind AgentOS, and compare with the s
 * :func:`failing` (``wf-failing``): a step that raises with ``on_error="fail"`` (``StepError``,
   ``WorkflowError``, and the iterator raises).
 
-Every factory returns a fresh workflow (its own agents and models), so two runs share nothing
-but what Agno itself keeps. :class:`Scripted` is an ``agno.models.base.Model`` that answers
-from its :class:`Turn` script: the turn is the number of assistant messages since the last user
-message (the first answer, the answer after a tool's result, ...), the same in every mode Agno
-calls it in (``invoke``/``ainvoke``, streaming or not).
+Every factory returns a fresh workflow (its own agents and models, an in-memory db for its
+sessions, which a pause needs), so two runs share nothing but what Agno itself keeps. Agno's
+telemetry (a background POST to agno.com per run) is off on every workflow, agent and team.
+:class:`Scripted` is an ``agno.models.base.Model`` that answers from its :class:`Turn` script:
+the turn is the number of assistant messages since the last user message (the first answer,
+the answer after a tool's result, ...), the same in every mode Agno calls it in
+(``invoke``/``ainvoke``, streaming or not).
 """
 
 from __future__ import annotations
@@ -193,6 +195,7 @@ def sequential() -> Workflow:
     """``wf-sequential``: prepare, the weather agent (a tool call, then reasoning and text),
     summarize."""
     agent = Agent(
+        telemetry=False,
         id="weather-agent",
         name="Weather Agent",
         model=_model(
@@ -205,6 +208,7 @@ def sequential() -> Workflow:
         tools=[get_weather],
     )
     return Workflow(
+        telemetry=False,
         db=InMemoryDb(),
         id="wf-sequential",
         name="Sequential Demo",
@@ -233,6 +237,7 @@ def loop_parallel() -> Workflow:
     """``wf-loop-parallel``: a Loop of two iterations around a Parallel of the research agent
     (a tool call, then text) and ``flaky``, which raises on each of its two attempts."""
     research = Agent(
+        telemetry=False,
         id="research-agent",
         name="Research Agent",
         model=_model(
@@ -242,6 +247,7 @@ def loop_parallel() -> Workflow:
         tools=[lookup],
     )
     return Workflow(
+        telemetry=False,
         db=InMemoryDb(),
         id="wf-loop-parallel",
         name="Loop Parallel Demo",
@@ -308,6 +314,7 @@ def condition_router() -> Workflow:
     """``wf-cond-router``: classify; ``urgent?`` takes its if branch (a Steps group of two
     steps); ``attachment?`` its else branch; the Router ``route`` picks the billing agent."""
     billing = Agent(
+        telemetry=False,
         id="billing-agent",
         name="Billing Agent",
         model=_model(Turn(text=("Refund", " issued."))),
@@ -320,6 +327,7 @@ def condition_router() -> Workflow:
         return [billing_step]
 
     return Workflow(
+        telemetry=False,
         db=InMemoryDb(),
         id="wf-cond-router",
         name="Condition Router Demo",
@@ -372,6 +380,7 @@ def team() -> Workflow:
     """``wf-team``: intake; the content team, whose leader delegates to the researcher (a tool
     call, then text) and the writer in one turn, then answers; publish."""
     researcher = Agent(
+        telemetry=False,
         id="researcher",
         name="Researcher",
         model=_model(
@@ -381,7 +390,10 @@ def team() -> Workflow:
         tools=[search],
     )
     writer = Agent(
-        id="writer", name="Writer", model=_model(Turn(text=("Draft:", " Agno", " rocks.")))
+        telemetry=False,
+        id="writer",
+        name="Writer",
+        model=_model(Turn(text=("Draft:", " Agno", " rocks."))),
     )
     leader = _model(
         Turn(
@@ -393,9 +405,14 @@ def team() -> Workflow:
         Turn(text=("Final:", " research", " and", " draft", " combined.")),
     )
     content_team = Team(
-        id="content-team", name="Content Team", members=[researcher, writer], model=leader
+        telemetry=False,
+        id="content-team",
+        name="Content Team",
+        members=[researcher, writer],
+        model=leader,
     )
     return Workflow(
+        telemetry=False,
         db=InMemoryDb(),
         id="wf-team",
         name="Team Demo",
@@ -428,6 +445,7 @@ def report(step_input: StepInput) -> StepOutput:
 def confirm() -> Workflow:
     """``wf-confirm``: gather; ``delete`` asks "Delete 3 records?" before it runs; report."""
     return Workflow(
+        telemetry=False,
         db=InMemoryDb(),
         id="wf-confirm",
         name="Confirm Demo",
@@ -456,6 +474,7 @@ def executor_pause() -> Workflow:
     """``wf-executor-pause``: gather; the mailer agent's ``send_email`` asks for a
     confirmation; report."""
     mailer = Agent(
+        telemetry=False,
         id="mailer-agent",
         name="Mailer Agent",
         model=_model(
@@ -465,6 +484,7 @@ def executor_pause() -> Workflow:
         tools=[send_email],
     )
     return Workflow(
+        telemetry=False,
         db=InMemoryDb(),
         id="wf-executor-pause",
         name="Executor Pause Demo",
@@ -490,6 +510,7 @@ def router_pause() -> Workflow:
     """``wf-router-pause``: the Router ``lane`` lets the user choose between fast and slow;
     report."""
     return Workflow(
+        telemetry=False,
         db=InMemoryDb(),
         id="wf-router-pause",
         name="Router Pause Demo",
@@ -519,6 +540,7 @@ def stop(step_input: StepInput, run_context: RunContext) -> StepOutput:
 def cancelled() -> Workflow:
     """``wf-cancel``: gather; ``stop`` cancels the run; ``report`` never starts."""
     return Workflow(
+        telemetry=False,
         db=InMemoryDb(),
         id="wf-cancel",
         name="Cancel Demo",
@@ -533,9 +555,13 @@ def cancelled() -> Workflow:
 def inner() -> Workflow:
     """``wf-inner``: triage, then the billing agent."""
     billing = Agent(
-        id="billing-agent", name="Billing Agent", model=_model(Turn(text=("Refund", " issued.")))
+        telemetry=False,
+        id="billing-agent",
+        name="Billing Agent",
+        model=_model(Turn(text=("Refund", " issued."))),
     )
     return Workflow(
+        telemetry=False,
         db=InMemoryDb(),
         id="wf-inner",
         name="Inner Demo",
@@ -549,6 +575,7 @@ def inner() -> Workflow:
 def nested() -> Workflow:
     """``wf-nested``: intake; ``inner`` runs the whole ``wf-inner``; publish."""
     return Workflow(
+        telemetry=False,
         db=InMemoryDb(),
         id="wf-nested",
         name="Nested Demo",
@@ -568,6 +595,7 @@ def broken(step_input: StepInput) -> StepOutput:
 def failing() -> Workflow:
     """``wf-failing``: gather; ``post`` raises and, with ``on_error="fail"``, fails the run."""
     return Workflow(
+        telemetry=False,
         db=InMemoryDb(),
         id="wf-failing",
         name="Failing Demo",
