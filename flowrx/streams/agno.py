@@ -1,4 +1,4 @@
-"""Agno in process: a workflow's streamed events as an observable of frames for flowrx.
+"""Agno's streams as observables of frames for flowrx: in process, and from AgentOS over SSE.
 
 ``Workflow.run(..., stream=True, stream_events=True)`` returns an iterator of event objects,
 ``Workflow.arun(..., stream=True, stream_events=True)`` an async iterator of them (and so do
@@ -50,6 +50,16 @@ An iterator can be read once: a second subscription to the same one gets what th
 Mistakes found before reading (an object that is not an iterator of events, as a
 ``run(stream=False)`` output is; an async iterator without an asyncio scheduler; bad bounds)
 raise :class:`TypeError` or :class:`ValueError` with one line at once.
+
+**AgentOS** serves the same runs over HTTP: :func:`agentos_run` POSTs a message to
+``/workflows/{id}/runs`` (or ``/agents/...``, ``/teams/...``) as AgentOS's form data with
+``stream=true`` and emits each event of the SSE answer as its SSE text (``event: <Name>`` and
+``data: <to_dict() as JSON>``: the ``event`` line names the trailer ``WorkflowRunOutput`` that
+a pause sends, whose data has no name of its own), then ``EndOfStream``. The exchange is
+:func:`flowrx.streams.sse.sse_post`, with every promise of the AG-UI source: connection
+status, one-line failures (``HTTP 401 Unauthorized (bad token?)``, a refused connection, an
+answer that is not SSE, ...) as :class:`~flowrx.streams.sse.SourceFailed`, bounded events,
+backpressure, bursts, and dispose closing the request (AgentOS then cancels the run's task).
 """
 
 from __future__ import annotations
@@ -57,6 +67,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import threading
+import urllib.parse
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from typing import Any
 
@@ -68,9 +79,21 @@ from reactivex.disposable import Disposable
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from flowrx.messages import EndOfStream
-from flowrx.streams.sse import SourceFailed
+from flowrx.streams.sse import Frame, SourceFailed, SSEOptions, SSEStats, sse_post
+from flowrx.streams.websocket import ConnectionStatus
 
-__all__ = ["events", "frame_of", "workflow_definition"]
+__all__ = [
+    "AGENTOS_KINDS",
+    "agentos_run",
+    "agentos_runs_url",
+    "events",
+    "frame_of",
+    "sse_text",
+    "workflow_definition",
+]
+
+AGENTOS_KINDS = ("workflows", "agents", "teams")
+"""What AgentOS runs: the first part of a run's path (``/workflows/{id}/runs``)."""
 
 _ENDED = "the workflow's events ended"
 _CREDIT_POLL = 1.0
@@ -415,3 +438,78 @@ class _ThreadFeed(_Feed):
             ended = self.backlog.popleft()
             assert isinstance(ended, _Ended)
             self.finish(ended.failure)
+
+
+# --- AgentOS over SSE ---------------------------------------------------------------------------
+
+
+def sse_text(event: str, data: str) -> str:
+    """An SSE event as its text (what AgentOS wrote, less the blank line): ``event: <name>``
+    (left out for the default ``message``) and one ``data:`` line per line of data. The
+    decoder reads the name from the ``event`` line when the data has none."""
+    lines = [f"data: {line}" for line in data.split("\n")]
+    return "\n".join([f"event: {event}", *lines] if event and event != "message" else lines)
+
+
+def agentos_runs_url(url: str, component_id: str, kind: str = "workflows") -> str:
+    """The URL that starts a run of ``component_id`` on the AgentOS at ``url`` (its root):
+    ``<url>/<kind>/<id>/runs``. ``ValueError`` with one line for a kind AgentOS does not run
+    or an empty id."""
+    if kind not in AGENTOS_KINDS:
+        raise ValueError(f"AgentOS runs {', '.join(AGENTOS_KINDS)}, not {kind!r}")
+    if not isinstance(component_id, str) or not component_id.strip():
+        raise ValueError(f"the {kind[:-1]} id must be a non-empty string, not {component_id!r}")
+    root = url.rstrip("/")
+    return f"{root}/{kind}/{urllib.parse.quote(component_id, safe='')}/runs"
+
+
+def agentos_run(
+    url: str,
+    component_id: str,
+    message: str,
+    *,
+    scheduler: AsyncIOScheduler,
+    kind: str = "workflows",
+    token: str | None = None,
+    session_id: str | None = None,
+    user_id: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    options: SSEOptions = SSEOptions(),
+    status: Callable[[ConnectionStatus], object] | None = None,
+    stats: SSEStats | None = None,
+) -> Observable[Frame]:
+    """One run on the AgentOS at ``url`` (its root): POST ``message`` to
+    ``<url>/<kind>/<component_id>/runs`` as form data with ``stream=true`` (and the
+    ``session_id``/``user_id`` given) on subscription; emit each event's SSE text
+    (:func:`sse_text`), then ``EndOfStream``, on ``scheduler``'s loop (see the module).
+
+    ``token`` is AgentOS's security key or a JWT, sent as ``Authorization: Bearer <token>``
+    (over any ``Authorization`` in ``headers``). ``status``, ``stats`` and ``options`` are
+    those of :func:`flowrx.streams.sse.sse_post`. Each subscription starts its own run.
+    """
+    target = agentos_runs_url(url, component_id, kind)
+    if not isinstance(message, str):
+        raise ValueError(f"the message must be a string, not {type(message).__name__}")
+    form = {"message": message, "stream": "true"}
+    for name, value in (("session_id", session_id), ("user_id", user_id)):
+        if value is not None:
+            if not isinstance(value, str):
+                raise ValueError(f"{name} must be a string, not {type(value).__name__}")
+            form[name] = value
+    sent = {
+        k: v for k, v in (headers or {}).items() if not (token and k.lower() == "authorization")
+    }
+    if token is not None:
+        sent["Authorization"] = f"Bearer {token}"
+    return sse_post(
+        target,
+        urllib.parse.urlencode(form).encode(),
+        "application/x-www-form-urlencoded",
+        scheduler=scheduler,
+        headers=sent,
+        options=options,
+        status=status,
+        stats=stats,
+        frame=sse_text,
+        endpoint="an AgentOS run endpoint",
+    )
