@@ -1,5 +1,6 @@
-"""A real AgentOS for the tests: the workflows of ``agno_workflows`` served by Agno's own
-FastAPI app (``agno.os.AgentOS``) under uvicorn on 127.0.0.1, port 0.
+"""A real AgentOS for the tests: the workflows of ``agno_workflows`` (and its weather agent
+and content team, alone) served by Agno's own FastAPI app (``agno.os.AgentOS``) under uvicorn
+on 127.0.0.1, port 0.
 
 Its routes are AgentOS's: ``POST /workflows/{id}/runs`` (form data: ``message``, ``stream``,
 ``session_id``, ...) answers with SSE (``event: <Name>`` / ``data: <to_dict() as JSON>``),
@@ -20,7 +21,7 @@ from collections.abc import Callable
 import uvicorn
 from agno.os import AgentOS
 from agno.os.settings import AgnoAPISettings
-from agno_workflows import FACTORIES
+from agno_workflows import FACTORIES, content_team, weather_agent
 from helpers import LoopThread
 
 __all__ = ["TOKEN", "AgentOSServer"]
@@ -30,8 +31,8 @@ TOKEN = "devkey"
 
 
 class AgentOSServer(LoopThread):
-    """Every workflow of ``agno_workflows`` behind AgentOS on 127.0.0.1; :attr:`url` is its
-    root."""
+    """Every workflow of ``agno_workflows``, ``weather-agent`` and ``content-team`` behind
+    AgentOS on 127.0.0.1; :attr:`url` is its root."""
 
     def __init__(self, patience: float = 300.0) -> None:
         self.url = ""
@@ -45,6 +46,8 @@ class AgentOSServer(LoopThread):
         agent_os = AgentOS(
             id="flowrx-tests",
             workflows=[make() for make in FACTORIES.values()],
+            agents=[weather_agent()],
+            teams=[content_team()],
             settings=AgnoAPISettings(os_security_key=TOKEN),
             telemetry=False,
         )

@@ -5,14 +5,15 @@ this module rebuilds their workflows (same ids, names, step ids, texts and tool 
 test can run them for real, in process or behind AgentOS, and compare with the samples:
 
 * :func:`sequential` (``wf-sequential``): a function step, an agent with a tool call and
-  reasoning, a function step (sample ``a-sequential``);
+  reasoning (:func:`weather_agent`), a function step (sample ``a-sequential``);
 * :func:`loop_parallel` (``wf-loop-parallel``): a Loop of two iterations around a Parallel
   whose ``flaky`` branch raises every time (silently: Agno sends no end for it) while the
   ``research`` agent answers (the AgentOS captures ``agentos-sse-workflow-background``);
 * :func:`condition_router` (``wf-cond-router``): two Conditions (one taking its ``if`` branch,
   a Steps group, the other its ``else`` branch) and a Router choosing an agent (sample
   ``c-condition-router``);
-* :func:`team` (``wf-team``): a team step whose leader delegates to two members (``e-team``);
+* :func:`team` (``wf-team``): a team step whose leader delegates to two members
+  (:func:`content_team`; sample ``e-team``);
 * :func:`confirm` (``wf-confirm``): a step that asks for a confirmation (``d-pause-continue``,
   leg d1); :func:`executor_pause` (``wf-executor-pause``): an agent whose tool asks for one
   (leg d2); :func:`router_pause` (``wf-router-pause``): a Router that lets the user choose
@@ -68,6 +69,7 @@ __all__ = [
     "cancelled",
     "condition_router",
     "confirm",
+    "content_team",
     "continue_paused",
     "executor_pause",
     "failing",
@@ -76,6 +78,7 @@ __all__ = [
     "router_pause",
     "sequential",
     "team",
+    "weather_agent",
 ]
 
 
@@ -191,10 +194,9 @@ def summarize(step_input: StepInput) -> StepOutput:
     return StepOutput(content=f"summary of: {step_input.previous_step_content}")
 
 
-def sequential() -> Workflow:
-    """``wf-sequential``: prepare, the weather agent (a tool call, then reasoning and text),
-    summarize."""
-    agent = Agent(
+def weather_agent() -> Agent:
+    """``weather-agent``: a tool call, then reasoning and text (also served alone)."""
+    return Agent(
         telemetry=False,
         id="weather-agent",
         name="Weather Agent",
@@ -207,6 +209,12 @@ def sequential() -> Workflow:
         ),
         tools=[get_weather],
     )
+
+
+def sequential() -> Workflow:
+    """``wf-sequential``: prepare, the weather agent (a tool call, then reasoning and text),
+    summarize."""
+    agent = weather_agent()
     return Workflow(
         telemetry=False,
         db=InMemoryDb(),
@@ -376,9 +384,9 @@ def publish(step_input: StepInput) -> StepOutput:
     return StepOutput(content=f"published: {step_input.previous_step_content}")
 
 
-def team() -> Workflow:
-    """``wf-team``: intake; the content team, whose leader delegates to the researcher (a tool
-    call, then text) and the writer in one turn, then answers; publish."""
+def content_team() -> Team:
+    """``content-team``: the leader delegates to the researcher (a tool call, then text) and
+    the writer in one turn, then answers (also served alone)."""
     researcher = Agent(
         telemetry=False,
         id="researcher",
@@ -404,13 +412,18 @@ def team() -> Workflow:
         ),
         Turn(text=("Final:", " research", " and", " draft", " combined.")),
     )
-    content_team = Team(
+    return Team(
         telemetry=False,
         id="content-team",
         name="Content Team",
         members=[researcher, writer],
         model=leader,
     )
+
+
+def team() -> Workflow:
+    """``wf-team``: intake; the content team; publish."""
+    writers = content_team()
     return Workflow(
         telemetry=False,
         db=InMemoryDb(),
@@ -418,7 +431,7 @@ def team() -> Workflow:
         name="Team Demo",
         steps=[
             Step(name="intake", executor=intake, step_id="step-intake"),
-            Step(name="team", team=content_team, step_id="step-team"),
+            Step(name="team", team=writers, step_id="step-team"),
             Step(name="publish", executor=publish, step_id="step-publish"),
         ],
     )

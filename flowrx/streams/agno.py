@@ -60,6 +60,8 @@ a pause sends, whose data has no name of its own), then ``EndOfStream``. The exc
 status, one-line failures (``HTTP 401 Unauthorized (bad token?)``, a refused connection, an
 answer that is not SSE, ...) as :class:`~flowrx.streams.sse.SourceFailed`, bounded events,
 backpressure, bursts, and dispose closing the request (AgentOS then cancels the run's task).
+:func:`agentos_definition` fetches a workflow's definition (``GET /workflows/{id}``), from
+which :func:`~flowrx.protocols.agno.workflow_graph` derives the flow graph.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
+import httpx
 import reactivex
 from loguru import logger
 from reactivex import Observable, abc
@@ -79,11 +82,21 @@ from reactivex.disposable import Disposable
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from flowrx.messages import EndOfStream
-from flowrx.streams.sse import Frame, SourceFailed, SSEOptions, SSEStats, sse_post
+from flowrx.streams.sse import (
+    Frame,
+    SourceFailed,
+    SSEOptions,
+    SSEStats,
+    check_http_url,
+    checked_headers,
+    refusal_line,
+    sse_post,
+)
 from flowrx.streams.websocket import ConnectionStatus
 
 __all__ = [
     "AGENTOS_KINDS",
+    "agentos_definition",
     "agentos_run",
     "agentos_runs_url",
     "events",
@@ -513,3 +526,41 @@ def agentos_run(
         frame=sse_text,
         endpoint="an AgentOS run endpoint",
     )
+
+
+async def agentos_definition(
+    url: str,
+    workflow_id: str,
+    *,
+    token: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 10.0,
+) -> dict[str, Any]:
+    """The definition AgentOS at ``url`` serves for ``workflow_id`` (``GET /workflows/{id}``:
+    step names, types and nesting, no step ids), for
+    :func:`~flowrx.protocols.agno.workflow_graph`. :class:`~flowrx.streams.sse.SourceFailed`
+    with one line when it cannot be had (an HTTP error with what the server said, a refused
+    connection, a timeout, an answer that is not a JSON object)."""
+    target = agentos_runs_url(url, workflow_id).removesuffix("/runs")
+    check_http_url(target)
+    sent = {
+        k: v for k, v in (headers or {}).items() if not (token and k.lower() == "authorization")
+    }
+    if token is not None:
+        sent["Authorization"] = f"Bearer {token}"
+    sent = {**checked_headers(sent), "Accept": "application/json"}
+    try:
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            answer = await client.get(target, headers=sent)
+    except httpx.HTTPError as exc:
+        raise SourceFailed(f"{type(exc).__name__}: {_one_line(str(exc)) or 'no detail'}") from None
+    if answer.status_code != 200:
+        said = _one_line(answer.content[:1024].decode("utf-8", "replace"))
+        raise SourceFailed(refusal_line(answer.status_code, answer.reason_phrase, said))
+    try:
+        definition = answer.json()
+    except ValueError:
+        raise SourceFailed(f"the definition of {workflow_id!r} is not JSON") from None
+    if not isinstance(definition, dict):
+        raise SourceFailed(f"the definition of {workflow_id!r} is not a JSON object")
+    return definition

@@ -76,7 +76,9 @@ __all__ = [
     "agui_conversation",
     "agui_run",
     "check_http_url",
+    "checked_headers",
     "data_only",
+    "refusal_line",
     "sse_post",
 ]
 
@@ -360,15 +362,21 @@ def _encode(run_input: Mapping[str, Any]) -> bytes:
         raise ValueError(f"the run input is not JSON: {exc}") from None
 
 
-def _headers(given: Mapping[str, str], content_type: str) -> dict[str, str]:
+def checked_headers(given: Mapping[str, str]) -> dict[str, str]:
+    """``given`` as a dict, or :class:`ValueError` with one line for a name or value an HTTP
+    request cannot carry (the value is never shown: it is often a token)."""
     sent: dict[str, str] = {}
     for name, value in given.items():
         if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
             raise ValueError(f"{name!r} is not an HTTP header name")
         if not isinstance(value, str) or not _HEADER_VALUE.fullmatch(value):
-            # the value is never shown: it is often a token
             raise ValueError(f"header {name} holds characters an HTTP header cannot carry")
         sent[name] = value
+    return sent
+
+
+def _headers(given: Mapping[str, str], content_type: str) -> dict[str, str]:
+    sent = checked_headers(given)
     for name in [n for n in sent if n.lower() in ("accept", "content-type", "accept-encoding")]:
         del sent[name]
     sent.update(
@@ -604,14 +612,19 @@ class _Exchange:
                     queue.task_done()
 
 
+def refusal_line(code: int, phrase: str, said: str = "") -> str:
+    """An HTTP error answer as one line for a person: ``HTTP 401 Unauthorized (bad token?):
+    <the start of what the server said>``."""
+    hint = _HINTS.get(code) or ("server error" if code >= 500 else None)
+    line = f"HTTP {code} {phrase}" + (f" ({hint})" if hint else "")
+    return line + (f": {said}" if said else "")
+
+
 async def _refusal(answer: httpx.Response, endpoint: str) -> str | None:
     """Why ``answer`` is not an SSE stream to read (None: it is one)."""
     code = answer.status_code
     if not 200 <= code < 300:
-        hint = _HINTS.get(code) or ("server error" if code >= 500 else None)
-        line = f"HTTP {code} {answer.reason_phrase}" + (f" ({hint})" if hint else "")
-        said = await _start_of(answer)
-        return line + (f": {said}" if said else "")
+        return refusal_line(code, answer.reason_phrase, await _start_of(answer))
     kind = answer.headers.get("content-type", "")
     if "text/event-stream" not in kind.partition(";")[0]:  # httpx-sse's own test
         shown = repr(kind) if kind else "missing"
