@@ -54,7 +54,8 @@ class Watched:
 
 
 def _watch(url: str, workflow_id: str, **options: Any) -> Watched:
-    """Run ``workflow_id`` on the AgentOS at ``url`` and watch it into ``connect``."""
+    """Run ``workflow_id`` (an agent or team with ``kind=``) on the AgentOS at ``url`` and
+    watch it into ``connect``."""
 
     async def body() -> Watched:
         loop = asyncio.get_running_loop()
@@ -219,6 +220,32 @@ def test_a_refused_run_is_one_line_and_no_frame(
     assert watched.items == []
     assert [s.state for s in watched.statuses] == ["connecting", "failed"]
     assert watched.snap["lifecycle"]["runs"] == {}
+
+
+@pytest.mark.parametrize(
+    ("kind", "component", "speakers"),
+    [
+        ("agents", "weather-agent", [("agent", "Weather Agent"), ("agent", "Weather Agent")]),
+        (
+            "teams",
+            "content-team",
+            [("leader", "Content Team"), ("member", "Researcher"), ("member", "Writer")],
+        ),
+    ],
+)
+def test_an_agent_or_a_team_run_alone_is_one_run_with_one_node(
+    server: AgentOSServer, kind: str, component: str, speakers: list[tuple[str, str]]
+) -> None:
+    """``POST /agents/{id}/runs`` and ``/teams/{id}/runs``: one run whose node is the agent or
+    team; its speakers by name (a team's members join the team's run), clean and settled."""
+    watched = _watch(server.url, component, kind=kind)
+    assert watched.error is None
+    _clean(watched.snap)
+    (records,) = watched.snap["store"].values()
+    assert [(r["node_id"], r["status"]) for r in records] == [(component, "success")]
+    (messages,) = watched.snap["chat"].values()
+    assert [(m["speaker"], m["name"]) for m in messages] == speakers
+    assert watched.snap["surface"] == {}
 
 
 def test_the_definition_agentos_serves_derives_every_node_the_stream_names(

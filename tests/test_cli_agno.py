@@ -78,30 +78,6 @@ def test_a_workflow_run_shows_its_nodes_by_name_and_its_recording_replays_the_sa
         assert list(replayed[section].values()) == list(snap[section].values()), section
 
 
-def test_a_team_run_shows_the_leader_and_its_members(server: AgentOSServer, tmp_path: Path) -> None:
-    """``--team content-team`` (``POST /teams/{id}/runs``): one run with the team as its node;
-    the leader and both members speak under their names."""
-    code, snap, _ = _agno(
-        server,
-        tmp_path,
-        "--team",
-        "content-team",
-        "--message",
-        "Write about agno",
-        "--token",
-        TOKEN,
-    )
-    assert code == 0
-    (records,) = snap["store"].values()
-    assert [(r["node_id"], r["status"]) for r in records] == [("content-team", "success")]
-    (messages,) = snap["chat"].values()
-    assert [(m["speaker"], m["name"]) for m in messages] == [
-        ("leader", "Content Team"),
-        ("member", "Researcher"),
-        ("member", "Writer"),
-    ]
-
-
 def test_a_paused_workflow_ends_with_its_question_pending(
     server: AgentOSServer, tmp_path: Path
 ) -> None:
