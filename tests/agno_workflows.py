@@ -376,7 +376,7 @@ def search(q: str) -> str:
 
 def intake(step_input: StepInput) -> StepOutput:
     """Takes the request in."""
-    return StepOutput(content=f"intake: {step_input.input}")
+    return StepOutput(content=f"brief: {step_input.input}")
 
 
 def publish(step_input: StepInput) -> StepOutput:
