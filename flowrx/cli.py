@@ -12,8 +12,9 @@
 * ``flowrx record URL -o FILE`` writes ``recording/1`` until interrupted or ``--seconds N``.
 * ``flowrx agno URL --workflow ID --message TEXT [--token KEY]`` runs a workflow (``--agent``,
   ``--team``) on an Agno AgentOS and shows it live from Agno's own events (SSE), the graph
-  derived from the workflow's served definition; ``--plain``, ``--snapshot``, ``--record`` as
-  ``watch`` has them. A refused key, an unknown workflow or a failed request: one line, exit 2.
+  derived from the workflow's served definition; ``--on-pause approve|reject`` continues a
+  paused workflow run; ``--plain``, ``--snapshot``, ``--record`` as ``watch`` has them. A
+  refused key, an unknown workflow or a failed request: one line, exit 2.
 * ``flowrx serve`` is a stand-in platform server on 127.0.0.1 playing the simulator or a
   recording; its first line of output is the URL to connect to (``--write-graph PATH`` writes
   the simulated flow's graph for ``watch --graph``).
@@ -405,8 +406,9 @@ def _add_live_commands(sub: Any) -> None:
         "POST your message to an AgentOS run endpoint (/workflows/ID/runs, or /agents/...,\n"
         "/teams/...) and show the run live from Agno's own events: steps and containers as\n"
         "nodes and groups, agents and teams chatting, tools, pauses. For a workflow the graph\n"
-        "comes from its definition (GET /workflows/ID) unless --graph gives one. It ends when\n"
-        "the run is done (a paused run ends with its question pending).",
+        "comes from its definition (GET /workflows/ID) unless --graph gives one. A workflow's\n"
+        "pauses are answered by --on-pause approve|reject (a continue of the same run) or left\n"
+        "pending (stop, the default). It ends when the run is done.",
     )
     agno.add_argument("url", help="the AgentOS: http(s)://HOST[:PORT] (its root)")
     target = agno.add_mutually_exclusive_group(required=True)
@@ -414,6 +416,13 @@ def _add_live_commands(sub: Any) -> None:
     target.add_argument("--agent", metavar="ID", help="run the agent ID")
     target.add_argument("--team", metavar="ID", help="run the team ID")
     agno.add_argument("--message", required=True, help="the message to run with")
+    agno.add_argument(
+        "--on-pause",
+        choices=("approve", "reject", "stop"),
+        default="stop",
+        help="a workflow's pauses: approve (confirm, take the first route offered) or reject "
+        "(refuse) and continue the run, or stop with them pending (default)",
+    )
     agno.add_argument(
         "--token", help="AgentOS's security key or a JWT, sent as Authorization: Bearer"
     )
@@ -1163,6 +1172,21 @@ async def _agui(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _pause_answer(item: Mapping[str, Any], approve: bool) -> Any:
+    """What ``--on-pause approve|reject`` says to one of a workflow's pending questions: a
+    confirmation or review yes or no; a route selection, approved, the first route offered;
+    anything else (an input to type, a tool to run elsewhere) is left pending."""
+    kind = item.get("kind")
+    if kind in ("confirmation", "output_review"):
+        return approve
+    detail = item.get("detail") or {}
+    if kind == "route_selection" and approve and isinstance(detail, Mapping):
+        offered = detail.get("available_choices")
+        if isinstance(offered, list) and offered and isinstance(offered[0], str):
+            return [offered[0]]
+    return None
+
+
 async def _agno_graph(args: argparse.Namespace, kind: str, component: str) -> FlowGraph:
     """The graph of ``flowrx agno``: --graph's, else a workflow's served definition."""
     from flowrx.streams.agno import agentos_definition
@@ -1187,9 +1211,10 @@ async def _agno_graph(args: argparse.Namespace, kind: str, component: str) -> Fl
 async def _agno(args: argparse.Namespace, out: TextIO) -> int:
     import reactivex
     from reactivex import operators as ops
+    from reactivex.subject import Subject
 
-    from flowrx.messages import EndOfStream
-    from flowrx.streams.agno import agentos_run, agentos_runs_url
+    from flowrx.messages import EndOfStream, Reply
+    from flowrx.streams.agno import agentos_conversation, agentos_run, agentos_runs_url
     from flowrx.streams.sse import SourceFailed, SSEOptions, check_http_url, checked_headers
 
     kind, component = next(
@@ -1242,27 +1267,31 @@ async def _agno(args: argparse.Namespace, out: TextIO) -> int:
         if recorder is not None and not isinstance(frame, EndOfStream):
             recorder.write(frame, clock())
 
-    frames = agentos_run(
-        args.url,
-        component,
-        args.message,
-        scheduler=scheduler,
-        kind=kind,
-        token=args.token,
-        session_id=args.session,
-        user_id=args.user,
-        headers=dict(args.header),
-        options=SSEOptions(burst=_BURST),
-        status=on_status,
-    ).pipe(
-        ops.do_action(keep, lambda _: done.set(), done.set),
-        # the failure is the command's one error line (from the status); not the log's too
-        ops.catch(
-            lambda error, _: (
-                reactivex.empty() if isinstance(error, SourceFailed) else reactivex.throw(error)
-            )
-        ),
-    )
+    replies: Subject[Reply] = Subject()
+    common: dict[str, Any] = {
+        "scheduler": scheduler,
+        "token": args.token,
+        "session_id": args.session,
+        "user_id": args.user,
+        "headers": dict(args.header),
+        "options": SSEOptions(burst=_BURST),
+        "status": on_status,
+    }
+    if kind == "workflows":
+        source = agentos_conversation(args.url, component, args.message, replies, **common)
+    else:
+        source = agentos_run(args.url, component, args.message, kind=kind, **common)
+
+    def caught(error: Exception, _: Any) -> Any:
+        # the failure is the command's one error line (a leg's from its status, a continue's
+        # from here); not the log's too
+        if not isinstance(error, SourceFailed):
+            return reactivex.throw(error)
+        if not failed:
+            failed.append(error.reason)
+        return reactivex.empty()
+
+    frames = source.pipe(ops.do_action(keep, lambda _: done.set(), done.set), ops.catch(caught))
     sinks: list[Any] = [_printer(out, clock, graph)] if args.plain else []
     state, subscription = connect(
         frames,
@@ -1272,6 +1301,10 @@ async def _agno(args: argparse.Namespace, out: TextIO) -> int:
         sinks=sinks,
         protocol="agno",
     )
+    if args.on_pause != "stop":  # answer each paused run's questions, once
+        approve = args.on_pause == "approve"
+        state.answer_pauses(lambda item: _pause_answer(item, approve))
+    state.replies.subscribe(replies.on_next)
     view = None
     if not args.plain:
         from flowrx.sinks.terminal import TerminalView

@@ -18,13 +18,21 @@ import attrs
 import httpx
 import pytest
 from agentos_server import TOKEN, AgentOSServer
+from helpers import EXAMPLES
 from reactivex import operators as ops
 from reactivex.scheduler.eventloop import AsyncIOScheduler
+from reactivex.subject import Subject
 
 from flowrx import VirtualClock, connect
-from flowrx.messages import EndOfStream
-from flowrx.protocols.agno import workflow_graph
-from flowrx.streams.agno import agentos_run, agentos_runs_url, events, sse_text
+from flowrx.messages import Answer, EndOfStream, Reply
+from flowrx.protocols.agno import continue_requirements, transcript_frames, workflow_graph
+from flowrx.streams.agno import (
+    agentos_conversation,
+    agentos_run,
+    agentos_runs_url,
+    events,
+    sse_text,
+)
 from flowrx.streams.sse import SourceFailed
 from flowrx.streams.websocket import ConnectionStatus
 
@@ -285,3 +293,137 @@ def test_bad_arguments_are_one_line_errors_before_any_request() -> None:
     assert agentos_runs_url("http://h:1/", "a b/c", "teams") == "http://h:1/teams/a%20b%2Fc/runs"
     assert sse_text("StepStarted", '{"a":1}') == 'event: StepStarted\ndata: {"a":1}'
     assert sse_text("message", "x\ny") == "data: x\ndata: y"
+
+
+# --- continuing a paused run -------------------------------------------------------------------
+
+
+def _converse(url: str, workflow_id: str, decide: Any) -> Watched:
+    """Run ``workflow_id`` as a conversation: each pause answered with ``decide(item)`` and
+    continued (``FlowState.answer_pauses`` → ``replies`` → ``agentos_conversation``)."""
+
+    async def body() -> Watched:
+        loop = asyncio.get_running_loop()
+        clock = VirtualClock()
+        ended: asyncio.Future[BaseException | None] = loop.create_future()
+        items: list[Any] = []
+        statuses: list[ConnectionStatus] = []
+        replies: Subject[Reply] = Subject()
+        source = agentos_conversation(
+            url,
+            workflow_id,
+            wf.PROMPTS[workflow_id],
+            replies,
+            scheduler=AsyncIOScheduler(loop),
+            token=TOKEN,
+            status=statuses.append,
+        ).pipe(ops.do_action(items.append, ended.set_result, lambda: ended.set_result(None)))
+        state, _ = connect(source, scheduler=clock, protocol="agno")
+        state.answer_pauses(decide)
+        state.replies.subscribe(replies.on_next)
+        error = await asyncio.wait_for(ended, PATIENCE)
+        clock.run()
+        return Watched(state.snapshot(), items, statuses, error)
+
+    return asyncio.run(body())
+
+
+@pytest.mark.parametrize(
+    ("workflow_id", "payload", "badges"),
+    [
+        ("wf-confirm", True, [("gather", "success"), ("delete", "success"), ("report", "success")]),
+        ("wf-confirm", {"approved": False}, [("gather", "success"), ("report", "success")]),
+        (
+            "wf-executor-pause",
+            True,
+            [("gather", "success"), ("mail", "success"), ("report", "success")],
+        ),
+        (
+            "wf-router-pause",
+            "slow",
+            [("lane", "success"), ("slow", "success"), ("report", "success")],
+        ),
+    ],
+    ids=["confirm-yes", "confirm-no", "tool-confirm", "route-slow"],
+)
+def test_a_pause_answered_continues_the_same_run_on_agentos(
+    server: AgentOSServer, workflow_id: str, payload: Any, badges: list[tuple[str, str]]
+) -> None:
+    """The host's answer to the pending item becomes AgentOS's continue (the requirements of
+    its WorkflowPaused, answered): the same run resumes once and ends success, the item
+    resolved; a refused step is skipped (Agno's ``on_reject`` default), a chosen route runs."""
+    watched = _converse(server.url, workflow_id, lambda item: payload)
+    assert watched.error is None
+    _clean(watched.snap)
+    (run,) = watched.snap["lifecycle"]["runs"].values()
+    assert (run["status"], run["resumes"]) == ("success", 1)
+    assert watched.snap["interaction"] == {"pending": [], "resolved": 1}
+    (records,) = watched.snap["store"].values()
+    assert [(r["handle"], r["status"]) for r in records] == badges
+    # two requests: the continue may start before the first body has closed
+    states = [s.state for s in watched.statuses]
+    assert sorted(states) == sorted(["connecting", "open", "closed"] * 2)
+
+
+def test_an_answer_of_the_wrong_shape_ends_the_conversation_with_one_line(
+    server: AgentOSServer,
+) -> None:
+    """A confirmation answered with text makes no requirement: the conversation fails with one
+    line naming the run and what a confirmation takes; the run stays paused."""
+    watched = _converse(server.url, "wf-confirm", lambda item: "maybe")
+    assert isinstance(watched.error, SourceFailed)
+    (run_id,) = watched.snap["lifecycle"]["runs"]
+    assert watched.error.reason == (
+        f"cannot continue run {run_id}: a confirmation is answered with true or false "
+        "(or {'approved': bool}), not 'maybe'"
+    )
+    assert watched.snap["lifecycle"]["runs"][run_id]["status"] == "paused"
+
+
+def _paused_requirements() -> list[dict[str, Any]]:
+    """The step requirements of the WorkflowPaused in the sample SSE capture."""
+    for _, text in transcript_frames(
+        (EXAMPLES / "agno" / "agentos-sse-workflow-paused.txt").read_text(encoding="utf-8")
+    ):
+        if text.startswith("event: WorkflowPaused"):
+            requirements: list[dict[str, Any]] = json.loads(text.split("data: ", 1)[1])[
+                "step_requirements"
+            ]
+            return requirements
+    raise AssertionError("the capture has no WorkflowPaused")
+
+
+def test_continue_requirements_fill_in_each_kind_of_answer_and_refuse_bad_ones() -> None:
+    """A confirmation sets ``confirmed``, a route selection ``selected_choices`` (offered
+    routes only), a user input ``user_input``, a tool confirmation the tool's ``confirmed``;
+    the capture's requirements are otherwise kept as they came; bad answers are one line."""
+    captured = _paused_requirements()
+
+    def answer(kind: str, payload: Any, **detail: Any) -> Answer:
+        return Answer("i1", kind, detail, payload)
+
+    (confirmed,) = continue_requirements([answer("confirmation", True)], captured)
+    assert confirmed == {**captured[0], "confirmed": True}
+    assert captured[0]["confirmed"] is None  # the source's copy is not touched
+    cancelled = Answer("i1", "confirmation", {"step_requirements": captured}, None, "cancelled")
+    (refused,) = continue_requirements([cancelled])
+    assert refused["confirmed"] is False
+    route = {"requires_route_selection": True, "available_choices": ["fast", "slow"]}
+    (chosen,) = continue_requirements([answer("route_selection", "slow")], [route])
+    assert chosen["selected_choices"] == ["slow"]
+    with pytest.raises(
+        ValueError, match=r"'bus' is not one of the routes offered: \['fast', 'slow'\]"
+    ):
+        continue_requirements([answer("route_selection", ["bus"])], [route])
+    with pytest.raises(ValueError, match="this router takes one route"):
+        continue_requirements([answer("route_selection", ["fast", "slow"])], [route])
+    typed = {"requires_user_input": True, "user_input": None}
+    (filled,) = continue_requirements([answer("user_input", {"reason": "cleanup"})], [typed])
+    assert filled["user_input"] == {"reason": "cleanup"}
+    tool = {"executor_requirements": [{"tool_execution": {"requires_confirmation": True}}]}
+    (approved,) = continue_requirements([answer("confirmation", {"approved": True})], [tool])
+    assert approved["executor_requirements"][0]["tool_execution"]["confirmed"] is True
+    with pytest.raises(ValueError, match="holds no step requirements"):
+        continue_requirements([answer("confirmation", True)])
+    with pytest.raises(ValueError, match="a user input is answered with a mapping"):
+        continue_requirements([answer("user_input", "cleanup")], [typed])

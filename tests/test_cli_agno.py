@@ -81,8 +81,8 @@ def test_a_workflow_run_shows_its_nodes_by_name_and_its_recording_replays_the_sa
 def test_a_paused_workflow_ends_with_its_question_pending(
     server: AgentOSServer, tmp_path: Path
 ) -> None:
-    """``wf-confirm`` pauses for a confirmation: exit 0, the run paused, the editor unlocked,
-    the confirmation pending on ``delete``."""
+    """``wf-confirm`` pauses for a confirmation (``--on-pause stop``, the default): exit 0, the
+    run paused, the editor unlocked, the confirmation pending on ``delete``."""
     code, snap, _ = _agno(
         server, tmp_path, "--workflow", "wf-confirm", "--message", "Clean up", "--token", TOKEN
     )
@@ -92,6 +92,31 @@ def test_a_paused_workflow_ends_with_its_question_pending(
     assert snap["lifecycle"]["editor_locked"] is False
     (item,) = snap["interaction"]["pending"]
     assert (item["kind"], item["node_id"]) == ("confirmation", "wf-confirm:delete")
+
+
+def test_on_pause_approve_continues_the_paused_run_to_its_end(
+    server: AgentOSServer, tmp_path: Path
+) -> None:
+    """``--on-pause approve``: the confirmation is answered yes and the run continued (AgentOS's
+    continue): one run, resumed once, success, ``delete`` and ``report`` ran."""
+    code, snap, _ = _agno(
+        server,
+        tmp_path,
+        "--workflow",
+        "wf-confirm",
+        "--message",
+        "Clean up",
+        "--token",
+        TOKEN,
+        "--on-pause",
+        "approve",
+    )
+    assert code == 0
+    (run,) = snap["lifecycle"]["runs"].values()
+    assert (run["status"], run["resumes"]) == ("success", 1)
+    assert snap["interaction"] == {"pending": [], "resolved": 1}
+    (records,) = snap["store"].values()
+    assert [r["handle"] for r in records] == ["gather", "delete", "report"]
 
 
 @pytest.mark.parametrize(

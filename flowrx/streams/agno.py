@@ -62,14 +62,20 @@ answer that is not SSE, ...) as :class:`~flowrx.streams.sse.SourceFailed`, bound
 backpressure, bursts, and dispose closing the request (AgentOS then cancels the run's task).
 :func:`agentos_definition` fetches a workflow's definition (``GET /workflows/{id}``), from
 which :func:`~flowrx.protocols.agno.workflow_graph` derives the flow graph.
+:func:`agentos_continue` continues a paused workflow run with answered step requirements
+(``POST /workflows/{id}/runs/{run_id}/continue``), and :func:`agentos_conversation` chains
+the continues the host's answers ask for (``FlowState.replies``) after the first run, as
+:func:`~flowrx.streams.sse.agui_conversation` does for AG-UI.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import json
 import threading
 import urllib.parse
+import uuid
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from typing import Any
 
@@ -78,10 +84,11 @@ import httpx
 import reactivex
 from loguru import logger
 from reactivex import Observable, abc
-from reactivex.disposable import Disposable
+from reactivex.disposable import CompositeDisposable, Disposable
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
-from flowrx.messages import EndOfStream
+from flowrx.messages import EndOfStream, Reply
+from flowrx.protocols.agno import continue_requirements
 from flowrx.streams.sse import (
     Frame,
     SourceFailed,
@@ -96,6 +103,8 @@ from flowrx.streams.websocket import ConnectionStatus
 
 __all__ = [
     "AGENTOS_KINDS",
+    "agentos_continue",
+    "agentos_conversation",
     "agentos_definition",
     "agentos_run",
     "agentos_runs_url",
@@ -564,3 +573,188 @@ async def agentos_definition(
     if not isinstance(definition, dict):
         raise SourceFailed(f"the definition of {workflow_id!r} is not a JSON object")
     return definition
+
+
+def agentos_continue(
+    url: str,
+    workflow_id: str,
+    run_id: str,
+    step_requirements: list[dict[str, Any]],
+    *,
+    session_id: str,
+    scheduler: AsyncIOScheduler,
+    token: str | None = None,
+    user_id: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    options: SSEOptions = SSEOptions(),
+    status: Callable[[ConnectionStatus], object] | None = None,
+    stats: SSEStats | None = None,
+) -> Observable[Frame]:
+    """Continue the paused run ``run_id`` of ``workflow_id`` (in ``session_id``, where AgentOS
+    keeps it) with ``step_requirements`` answered
+    (:func:`~flowrx.protocols.agno.continue_requirements`): POST them as AgentOS's form data,
+    streaming; the answer's events as :func:`agentos_run` emits them (the same run: it resumes
+    where it paused)."""
+    target = agentos_runs_url(url, workflow_id) + f"/{urllib.parse.quote(run_id, safe='')}/continue"
+    try:
+        encoded = json.dumps(step_requirements, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"the step requirements are not JSON: {exc}") from None
+    form = {"step_requirements": encoded, "session_id": session_id, "stream": "true"}
+    if user_id is not None:
+        form["user_id"] = user_id
+    return sse_post(
+        target,
+        urllib.parse.urlencode(form).encode(),
+        "application/x-www-form-urlencoded",
+        scheduler=scheduler,
+        headers=_with_token(headers, token),
+        options=options,
+        status=status,
+        stats=stats,
+        frame=sse_text,
+        endpoint="an AgentOS continue endpoint",
+    )
+
+
+def _with_token(headers: Mapping[str, str] | None, token: str | None) -> dict[str, str]:
+    sent = {
+        k: v for k, v in (headers or {}).items() if not (token and k.lower() == "authorization")
+    }
+    if token is not None:
+        sent["Authorization"] = f"Bearer {token}"
+    return sent
+
+
+def _paused_requirements(frame: object) -> tuple[str, list[Any]] | None:
+    """The run id and step requirements of an AgentOS ``WorkflowPaused`` frame (SSE text)."""
+    if not isinstance(frame, str) or not frame.startswith("event: WorkflowPaused\n"):
+        return None
+    data = "\n".join(
+        line[6:] if line.startswith("data: ") else line[5:]
+        for line in frame.split("\n")[1:]
+        if line.startswith("data:")
+    )
+    try:
+        event = json.loads(data)
+    except ValueError:
+        return None
+    run_id = event.get("run_id") if isinstance(event, dict) else None
+    requirements = event.get("step_requirements") if isinstance(event, dict) else None
+    if not isinstance(run_id, str) or not isinstance(requirements, list):
+        return None
+    return run_id, requirements
+
+
+def agentos_conversation(
+    url: str,
+    workflow_id: str,
+    message: str,
+    replies: Observable[Reply],
+    *,
+    scheduler: AsyncIOScheduler,
+    token: str | None = None,
+    session_id: str | None = None,
+    user_id: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    options: SSEOptions = SSEOptions(),
+    status: Callable[[ConnectionStatus], object] | None = None,
+    stats: SSEStats | None = None,
+) -> Observable[Frame]:
+    """A workflow run on AgentOS and its continues: :func:`agentos_run`, then
+    :func:`agentos_continue` for each :class:`~flowrx.messages.Reply` (``FlowState.replies``:
+    a paused run's answers), their frames in one stream for
+    ``flowrx.connect(..., protocol="agno")``. The run's session is ``session_id`` or a new
+    one (a continue must name it).
+
+    A continue is sent once AgentOS's ``WorkflowPaused`` of that run has come (it carries the
+    step requirements, and AgentOS sends it once the paused run is saved): a reply given at
+    the step's own pause event waits for it. The requirements are those of the latest
+    ``WorkflowPaused``, the answers filled in by
+    :func:`~flowrx.protocols.agno.continue_requirements`. It completes when every leg it
+    started has ended and no reply waits; an error of a leg, answers that make no
+    requirements, or a reply whose leg ended without a ``WorkflowPaused`` end it with
+    :class:`~flowrx.streams.sse.SourceFailed` (one line)."""
+    session = session_id if session_id is not None else f"flowrx-{uuid.uuid4()}"
+    common: dict[str, Any] = {
+        "scheduler": scheduler,
+        "token": token,
+        "user_id": user_id,
+        "headers": headers,
+        "options": options,
+        "status": status,
+        "stats": stats,
+    }
+    first = agentos_run(url, workflow_id, message, session_id=session, **common)
+
+    def subscribe(
+        observer: abc.ObserverBase[Frame], _: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        legs = CompositeDisposable()
+        running = [0]
+        known: dict[str, list[Any]] = {}
+        """The latest WorkflowPaused requirements of each run."""
+        waiting: dict[str, Reply] = {}
+        """Replies for runs whose WorkflowPaused has not come yet."""
+        ended = [False]
+
+        def fail(reason: str) -> None:
+            if not ended[0]:
+                ended[0] = True
+                observer.on_error(SourceFailed(reason))
+
+        def send(reply: Reply) -> None:
+            requirements = known.pop(reply.run_id)
+            try:
+                answered = continue_requirements(reply.answers, requirements)
+                leg = agentos_continue(
+                    url, workflow_id, reply.run_id, answered, session_id=session, **common
+                )
+            except ValueError as exc:
+                fail(f"cannot continue run {reply.run_id}: {exc}")
+                return
+            start(leg)
+
+        def on_frame(frame: Frame) -> None:
+            for each in frame if isinstance(frame, list) else [frame]:
+                paused = _paused_requirements(each)
+                if paused is not None:
+                    known[paused[0]] = paused[1]
+            observer.on_next(frame)
+            for run_id in [r for r in waiting if r in known]:
+                send(waiting.pop(run_id))
+
+        def start(leg: Observable[Frame]) -> None:
+            running[0] += 1
+
+            def leg_ended() -> None:
+                running[0] -= 1
+                if running[0] > 0 or ended[0]:
+                    return
+                if waiting:
+                    fail(
+                        f"cannot continue run {next(iter(waiting))}: AgentOS sent no "
+                        "WorkflowPaused (with the step requirements) for it"
+                    )
+                    return
+                ended[0] = True
+                observer.on_completed()
+
+            legs.add(leg.subscribe(on_frame, lambda e: fail_with(e), leg_ended))
+
+        def fail_with(error: Exception) -> None:
+            if not ended[0]:
+                ended[0] = True
+                observer.on_error(error)
+
+        def on_reply(reply: Reply) -> None:
+            if reply.run_id in known:
+                send(reply)
+            else:
+                waiting[reply.run_id] = reply
+
+        legs.add(replies.subscribe(on_reply, fail_with))
+        start(first)
+        return legs
+
+    return reactivex.create(subscribe)
