@@ -1226,6 +1226,8 @@ async def _agno(args: argparse.Namespace, out: TextIO) -> int:
         )
         if value is not None
     )
+    if args.on_pause != "stop" and kind != "workflows":
+        raise UsageError("--on-pause continues a workflow's pauses; not an agent's or a team's")
     sent = dict(args.header)
     if args.token is not None:
         sent["Authorization"] = f"Bearer {args.token}"

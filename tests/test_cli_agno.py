@@ -145,8 +145,19 @@ def test_on_pause_approve_continues_the_paused_run_to_its_end(
             ("--workflow", "wf-sequential", "--agent", "weather-agent"),
             "flowrx: error: argument --agent: not allowed with argument --workflow",
         ),
+        (
+            ("--team", "content-team", "--on-pause", "approve"),
+            "flowrx: error: --on-pause continues a workflow's pauses; not an agent's or a team's",
+        ),
     ],
-    ids=["bad-token", "unknown-workflow", "unknown-agent", "bad-token-text", "two-targets"],
+    ids=[
+        "bad-token",
+        "unknown-workflow",
+        "unknown-agent",
+        "bad-token-text",
+        "two-targets",
+        "on-pause-for-a-team",
+    ],
 )
 def test_a_mistake_is_one_line_and_exit_2(
     server: AgentOSServer,
@@ -155,8 +166,8 @@ def test_a_mistake_is_one_line_and_exit_2(
     extra: tuple[str, ...],
     line: str,
 ) -> None:
-    """A refused key, an unknown workflow or agent, a key a header cannot carry and two
-    targets at once: one line on stderr, no traceback, exit 2."""
+    """A refused key, an unknown workflow or agent, a key a header cannot carry, two targets
+    at once, --on-pause for a team: one line on stderr, no traceback, exit 2."""
     capsys.readouterr()
     code, _, _ = _agno(server, tmp_path, "--message", "hi", *extra)
     assert code == 2

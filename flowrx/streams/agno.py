@@ -26,8 +26,8 @@ caller's, by what it passes):
 * **A sync iterator with any other scheduler** (a :class:`~flowrx.VirtualClock` in tests and
   notebooks, reactivex's trampoline) is read synchronously in one action scheduled on it: every
   frame arrives at the same (virtual) instant, which is all an in-process stream's timing
-  says (Agno's ``created_at`` is whole seconds) and makes a test deterministic. Do not hand a
-  live loop's scheduler-less pipeline a blocking iterator this way.
+  says (Agno's ``created_at`` is whole seconds) and makes a test deterministic. The reading
+  blocks whatever runs that scheduler: beside a live loop, pass the loop's scheduler.
 
 The end, in every case:
 
