@@ -10,6 +10,11 @@
 * ``flowrx watch URL`` does the same against a live endpoint (``--record FILE`` besides); the
   token goes in ``?token=`` as the platform reads it (``--token-in-header`` for a header).
 * ``flowrx record URL -o FILE`` writes ``recording/1`` until interrupted or ``--seconds N``.
+* ``flowrx agno URL --workflow ID --message TEXT [--token KEY]`` runs a workflow (``--agent``,
+  ``--team``) on an Agno AgentOS and shows it live from Agno's own events (SSE), the graph
+  derived from the workflow's served definition; ``--on-pause approve|reject`` continues a
+  paused workflow run; ``--plain``, ``--snapshot``, ``--record`` as ``watch`` has them. A
+  refused key, an unknown workflow or a failed request: one line, exit 2.
 * ``flowrx serve`` is a stand-in platform server on 127.0.0.1 playing the simulator or a
   recording; its first line of output is the URL to connect to (``--write-graph PATH`` writes
   the simulated flow's graph for ``watch --graph``).
@@ -385,6 +390,69 @@ def _add_live_commands(sub: Any) -> None:
     )
     agui.add_argument("--seconds", type=_positive, metavar="N", help="stop after N seconds")
     agui.add_argument(
+        "--fault",
+        type=_fault,
+        action="append",
+        default=[],
+        metavar="CONCERN[:RATE]",
+        help="make one concern fail on a fraction of its events (default all) to see that "
+        "the others carry on",
+    )
+
+    agno = _command(
+        sub,
+        "agno",
+        "one run on an Agno AgentOS (a workflow, agent or team) in the live view",
+        "POST your message to an AgentOS run endpoint (/workflows/ID/runs, or /agents/...,\n"
+        "/teams/...) and show the run live from Agno's own events: steps and containers as\n"
+        "nodes and groups, agents and teams chatting, tools, pauses. For a workflow the graph\n"
+        "comes from its definition (GET /workflows/ID) unless --graph gives one. A workflow's\n"
+        "pauses are answered by --on-pause approve|reject (a continue of the same run) or left\n"
+        "pending (stop, the default). It ends when the run is done.",
+    )
+    agno.add_argument("url", help="the AgentOS: http(s)://HOST[:PORT] (its root)")
+    target = agno.add_mutually_exclusive_group(required=True)
+    target.add_argument("--workflow", metavar="ID", help="run the workflow ID")
+    target.add_argument("--agent", metavar="ID", help="run the agent ID")
+    target.add_argument("--team", metavar="ID", help="run the team ID")
+    agno.add_argument("--message", required=True, help="the message to run with")
+    agno.add_argument(
+        "--on-pause",
+        choices=("approve", "reject", "stop"),
+        default="stop",
+        help="a workflow's pauses: approve (confirm, take the first route offered) or reject "
+        "(refuse) and continue the run, or stop with them pending (default)",
+    )
+    agno.add_argument(
+        "--token", help="AgentOS's security key or a JWT, sent as Authorization: Bearer"
+    )
+    agno.add_argument("--session", metavar="ID", help="the session id (default: a new one)")
+    agno.add_argument("--user", metavar="ID", help="the user id")
+    agno.add_argument(
+        "--header",
+        type=_header,
+        action="append",
+        default=[],
+        metavar="'K: V'",
+        help="an HTTP header to send (repeatable)",
+    )
+    agno.add_argument(
+        "--graph",
+        metavar="FLOW",
+        help="the flow's graph (flowrx/flow/1, or an Agno workflow definition) instead of "
+        "the served definition",
+    )
+    agno.add_argument(
+        "--plain", action="store_true", help="print one line per change instead of the live view"
+    )
+    agno.add_argument(
+        "--snapshot", metavar="PATH", help="write the final state as JSON to PATH at the end"
+    )
+    agno.add_argument(
+        "--record", metavar="FILE", help="also record the events to FILE (for flowrx replay)"
+    )
+    agno.add_argument("--seconds", type=_positive, metavar="N", help="stop after N seconds")
+    agno.add_argument(
         "--fault",
         type=_fault,
         action="append",
@@ -1104,6 +1172,177 @@ async def _agui(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _pause_answer(item: Mapping[str, Any], approve: bool) -> Any:
+    """What ``--on-pause approve|reject`` says to one of a workflow's pending questions: a
+    confirmation or review yes or no; a route selection, approved, the first route offered;
+    anything else (an input to type, a tool to run elsewhere) is left pending."""
+    kind = item.get("kind")
+    if kind in ("confirmation", "output_review"):
+        return approve
+    detail = item.get("detail") or {}
+    if kind == "route_selection" and approve and isinstance(detail, Mapping):
+        offered = detail.get("available_choices")
+        if isinstance(offered, list) and offered and isinstance(offered[0], str):
+            return [offered[0]]
+    return None
+
+
+async def _agno_graph(args: argparse.Namespace, kind: str, component: str) -> FlowGraph:
+    """The graph of ``flowrx agno``: --graph's, else a workflow's served definition."""
+    from flowrx.streams.agno import agentos_definition
+    from flowrx.streams.sse import SourceFailed
+
+    if args.graph:
+        return _graph_of(args.graph)
+    if kind != "workflows":
+        return FlowGraph.empty()
+    try:
+        definition = await agentos_definition(
+            args.url, component, token=args.token, headers=dict(args.header)
+        )
+    except SourceFailed as exc:
+        raise UsageError(f"the workflow's definition: {exc.reason}") from None
+    try:
+        return workflow_graph(definition)
+    except ValueError as exc:
+        raise UsageError(f"the workflow's definition: {exc}") from None
+
+
+async def _agno(args: argparse.Namespace, out: TextIO) -> int:
+    import reactivex
+    from reactivex import operators as ops
+    from reactivex.subject import Subject
+
+    from flowrx.messages import EndOfStream, Reply
+    from flowrx.streams.agno import agentos_conversation, agentos_run, agentos_runs_url
+    from flowrx.streams.sse import SourceFailed, SSEOptions, check_http_url, checked_headers
+
+    kind, component = next(
+        (kind, value)
+        for kind, value in (
+            ("workflows", args.workflow),
+            ("agents", args.agent),
+            ("teams", args.team),
+        )
+        if value is not None
+    )
+    if args.on_pause != "stop" and kind != "workflows":
+        raise UsageError("--on-pause continues a workflow's pauses; not an agent's or a team's")
+    sent = dict(args.header)
+    if args.token is not None:
+        sent["Authorization"] = f"Bearer {args.token}"
+    try:
+        check_http_url(args.url)
+        agentos_runs_url(args.url, component, kind)
+        checked_headers(sent)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    graph = await _agno_graph(args, kind, component)
+    loop = asyncio.get_running_loop()
+    scheduler = AsyncIOScheduler(loop)
+    started = loop.time()
+
+    def clock() -> float:
+        return loop.time() - started
+
+    done = asyncio.Event()
+    failed: list[str] = []
+    latest: list[ConnectionStatus] = []
+
+    def on_status(status: ConnectionStatus) -> None:
+        latest[:] = [status]
+        if status.state == "failed":
+            failed.append(status.reason or "the request failed")
+        elif args.plain:
+            _line(out, f"{clock():9.3f}  {status_line(status)}")
+
+    recorder = None
+    if args.record:
+        try:
+            recorder = Recorder(
+                args.record, source=redact(args.url), note="flowrx agno", protocol="agno"
+            )
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.record}: {exc.strerror or exc}") from None
+
+    def keep(frame: Any) -> None:
+        if recorder is not None and not isinstance(frame, EndOfStream):
+            recorder.write(frame, clock())
+
+    replies: Subject[Reply] = Subject()
+    common: dict[str, Any] = {
+        "scheduler": scheduler,
+        "token": args.token,
+        "session_id": args.session,
+        "user_id": args.user,
+        "headers": dict(args.header),
+        "options": SSEOptions(burst=_BURST),
+        "status": on_status,
+    }
+    if kind == "workflows":
+        source = agentos_conversation(args.url, component, args.message, replies, **common)
+    else:
+        source = agentos_run(args.url, component, args.message, kind=kind, **common)
+
+    def caught(error: Exception, _: Any) -> Any:
+        # the failure is the command's one error line (a leg's from its status, a continue's
+        # from here); not the log's too
+        if not isinstance(error, SourceFailed):
+            return reactivex.throw(error)
+        if not failed:
+            failed.append(error.reason)
+        return reactivex.empty()
+
+    frames = source.pipe(ops.do_action(keep, lambda _: done.set(), done.set), ops.catch(caught))
+    sinks: list[Any] = [_printer(out, clock, graph)] if args.plain else []
+    state, subscription = connect(
+        frames,
+        scheduler=scheduler,
+        graph=graph,
+        faults=dict(args.fault),
+        sinks=sinks,
+        protocol="agno",
+    )
+    if args.on_pause != "stop":  # answer each paused run's questions, once
+        approve = args.on_pause == "approve"
+        state.answer_pauses(lambda item: _pause_answer(item, approve))
+    state.replies.subscribe(replies.on_next)
+    view = None
+    if not args.plain:
+        from flowrx.sinks.terminal import TerminalView
+
+        view = TerminalView(state, title=redact(args.url))
+    deadline = None if args.seconds is None else started + args.seconds
+    with _Signals(loop) as signals:
+        try:
+            if view is not None:
+                view.start()
+            while not signals.stop.is_set():
+                if deadline is not None and loop.time() >= deadline:
+                    break
+                if done.is_set() and state.settled():
+                    break
+                if view is not None:
+                    view.refresh(latest[0] if latest else None)
+                else:
+                    out.flush()
+                await signals.wait(0.1)
+        finally:
+            if view is not None:
+                view.refresh(latest[0] if latest else None)
+                view.stop()
+            subscription.dispose()
+            if recorder is not None:
+                with contextlib.suppress(OSError):
+                    recorder.close()
+        if args.snapshot:
+            _write(state.snapshot(), args.snapshot, out)
+        if failed:
+            raise UsageError(f"request failed: {failed[0]}")
+        signals.check()
+    return 0
+
+
 async def _record(args: argparse.Namespace, out: TextIO) -> int:
     _check_url(args.url)
     loop = asyncio.get_running_loop()
@@ -1265,6 +1504,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             "record": _record,
             "serve": _serve,
             "agui": _agui,
+            "agno": _agno,
         }
         if args.command in live:
             return asyncio.run(live[args.command](args, out))

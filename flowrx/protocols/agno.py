@@ -68,6 +68,7 @@ dedupe memory) is the protocol's scan accumulator, frozen like every other state
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
@@ -78,6 +79,7 @@ from flowrx.config import Config
 from flowrx.graph import FlowGraph, graph_from_mapping
 from flowrx.messages import (
     MAX_DEPTH,
+    Answer,
     Background,
     ChatPart,
     ClearRun,
@@ -101,6 +103,7 @@ __all__ = [
     "WORKFLOW_EVENTS",
     "AgnoState",
     "Counters",
+    "continue_requirements",
     "escape_name",
     "frame_data",
     "is_agno_frame",
@@ -1467,11 +1470,142 @@ def _control(state: AgnoState, msg: Any) -> Result:
     return state, (msg,)
 
 
+# --- answers going back: AgentOS's continue ------------------------------------------------------
+
+
+def _decision(answer: Answer) -> bool | None:
+    """A yes or no in an answer's payload: a bool, or ``approved``/``confirmed`` in a mapping;
+    a cancelled answer is a no."""
+    if answer.status == "cancelled":
+        return False
+    payload = answer.payload
+    if isinstance(payload, bool):
+        return payload
+    if isinstance(payload, Mapping):
+        for key in ("approved", "confirmed"):
+            if isinstance(payload.get(key), bool):
+                return bool(payload[key])
+    return None
+
+
+def _choices(answer: Answer, requirement: Mapping[str, Any]) -> list[str]:
+    payload = answer.payload
+    if isinstance(payload, Mapping):
+        payload = payload.get("selected", payload.get("choices"))
+    chosen = [payload] if isinstance(payload, str) else payload
+    if not isinstance(chosen, list) or not chosen or not all(isinstance(c, str) for c in chosen):
+        raise ValueError("a route selection is answered with a choice's name (or a list of them)")
+    offered = requirement.get("available_choices")
+    unknown = [c for c in chosen if isinstance(offered, list) and c not in offered]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is not one of the routes offered: {offered}")
+    if len(chosen) > 1 and not requirement.get("allow_multiple_selections"):
+        raise ValueError("this router takes one route")
+    return list(chosen)
+
+
+def _needs(what: str, answer: Answer) -> ValueError:
+    return ValueError(f"a {what} is answered with {_ANSWER_SHAPES[what]}, not {answer.payload!r}")
+
+
+_ANSWER_SHAPES: Final = {
+    "confirmation": "true or false (or {'approved': bool})",
+    "user input": "a mapping of field names to values",
+    "output review": "true or false (or {'approved': bool})",
+}
+
+
+def _answered(requirement: dict[str, Any], answer: Answer) -> dict[str, Any]:
+    """One of AgentOS's step requirements with ``answer`` filled in (as Agno's
+    ``StepRequirement.confirm``/``reject``/``select``/``set_user_input`` and
+    ``RunRequirement.confirm`` fill them)."""
+    decision = _decision(answer)
+    executor = requirement.get("executor_requirements")
+    if requirement.get("requires_route_selection"):
+        requirement["selected_choices"] = _choices(answer, requirement)
+    elif isinstance(executor, list) and executor:
+        if decision is None:
+            raise _needs("confirmation", answer)
+        for waiting in executor:
+            tool = waiting.get("tool_execution") if isinstance(waiting, dict) else None
+            if isinstance(tool, dict) and tool.get("requires_confirmation"):
+                tool["confirmed"] = decision
+                waiting["confirmation"] = decision
+    elif requirement.get("requires_confirmation"):
+        if decision is None:
+            raise _needs("confirmation", answer)
+        requirement["confirmed"] = decision
+    elif requirement.get("requires_user_input"):
+        if not isinstance(answer.payload, Mapping):
+            raise _needs("user input", answer)
+        requirement["user_input"] = {**(requirement.get("user_input") or {}), **answer.payload}
+    elif requirement.get("requires_output_review"):
+        if decision is None:
+            raise _needs("output review", answer)
+        requirement["confirmed"] = decision
+    return requirement
+
+
+def continue_requirements(
+    answers: Sequence[Answer], requirements: Sequence[Any] | None = None
+) -> list[dict[str, Any]]:
+    """The ``step_requirements`` that continue a paused AgentOS workflow run
+    (``POST /workflows/{id}/runs/{run_id}/continue``), with the answers filled in.
+
+    The requirements are ``requirements`` (AgentOS's latest ``WorkflowPaused`` of the run,
+    as a source saw it), else each answered item's own (the decoder keeps a
+    ``WorkflowPaused``'s verbatim in the item's detail). Each requirement takes the answer
+    whose item names its step, else the first answer. Payloads: a confirmation (a step's or
+    an agent's tools') or an output review takes ``true``/``false`` or ``{"approved": bool}``;
+    a route selection a choice's name or a list of them; a user input a mapping of field
+    values; a cancelled answer is a no. :class:`ValueError` with one line when there are no
+    requirements (a pause seen without AgentOS's ``WorkflowPaused``: in process, continue with
+    Agno's own ``continue_run``) or an answer has the wrong shape."""
+    if not answers:
+        raise ValueError("no answers to continue with")
+    if requirements is None:
+        pairs: list[tuple[Any, Answer]] = []
+        for answer in answers:
+            detail = answer.detail if isinstance(answer.detail, Mapping) else {}
+            own = detail.get("step_requirements")
+            if not isinstance(own, list) or not own:
+                raise ValueError(
+                    f"the {answer.kind} item holds no step requirements (AgentOS's "
+                    "WorkflowPaused carries them)"
+                )
+            pairs.extend((requirement, answer) for requirement in own)
+    else:
+        if not requirements:
+            raise ValueError("AgentOS gave no step requirements to answer")
+        by_step = {
+            answer.detail.get("step_name"): answer
+            for answer in answers
+            if isinstance(answer.detail, Mapping)
+        }
+        pairs = [
+            (
+                r,
+                by_step.get(r.get("step_name"), answers[0])
+                if isinstance(r, Mapping)
+                else answers[0],
+            )
+            for r in requirements
+        ]
+    return [
+        _answered(copy.deepcopy(dict(requirement)), answer)
+        for requirement, answer in pairs
+        if isinstance(requirement, Mapping)
+    ]
+
+
 AGNO: Protocol[AgnoState] = Protocol(
     name="agno",
     initial=AgnoState(),
     reduce=reduce_agno,
     counters=lambda state: state.counters.as_json(),
     rejected=lambda state: _bump(state, frames=1, rejected=1),
+    talks_back=True,
 )
-"""Agno's own events (``agno.md``): workflows, agents and teams, in process or from AgentOS."""
+"""Agno's own events (``agno.md``): workflows, agents and teams, in process or from AgentOS.
+It talks back: ``FlowState.resolve`` gathers a paused run's answers into one ``Reply``, from
+which :func:`continue_requirements` builds AgentOS's continue (in process: ``continue_run``)."""

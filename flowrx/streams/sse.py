@@ -39,6 +39,11 @@ client that streams) and httpx-sse parses the events. Its promises, those of
 Mistakes found before any I/O (a URL that is not http(s), a run input that is not a JSON object
 with ``threadId``, ``runId`` and ``messages``, a header an HTTP request cannot carry, a scheduler
 that is not asyncio's) raise :class:`ValueError` or :class:`TypeError` with one line at once.
+
+The exchange itself (the POST, the status, the bounds, the hand-off, the end) is
+:func:`sse_post`, which other SSE sources share: AgentOS's runs
+(:func:`flowrx.streams.agno.agentos_run`) take form data and name each event on its
+``event:`` line.
 """
 
 from __future__ import annotations
@@ -71,6 +76,10 @@ __all__ = [
     "agui_conversation",
     "agui_run",
     "check_http_url",
+    "checked_headers",
+    "data_only",
+    "refusal_line",
+    "sse_post",
 ]
 
 Frame = str | list[str] | EndOfStream
@@ -85,6 +94,9 @@ _HINTS = {
     405: "wrong path? an AG-UI endpoint takes POST",
     422: "the server refused the run input",
 }
+
+FrameOf = Callable[[str, str], str]
+"""How an SSE event becomes a frame: ``(event name, data) -> frame text``."""
 
 _READ = 64 * 1024
 """The most one socket read hands on (httpcore's read size)."""
@@ -174,14 +186,56 @@ def agui_run(
             f"not {type(scheduler).__name__}"
         )
     check_http_url(url)
-    body = _encode(run_input)
-    sent = _headers(headers or {})
+    return sse_post(
+        url,
+        _encode(run_input),
+        "application/json",
+        scheduler=scheduler,
+        headers=headers,
+        options=options,
+        status=status,
+        stats=stats,
+        endpoint="an AG-UI endpoint",
+    )
+
+
+def data_only(event: str, data: str) -> str:
+    """An SSE event's frame when the data says it all (AG-UI): the data, as it came."""
+    return data
+
+
+def sse_post(
+    url: str,
+    body: bytes,
+    content_type: str,
+    *,
+    scheduler: AsyncIOScheduler,
+    headers: Mapping[str, str] | None = None,
+    options: SSEOptions = SSEOptions(),
+    status: Callable[[ConnectionStatus], object] | None = None,
+    stats: SSEStats | None = None,
+    frame: FrameOf = data_only,
+    endpoint: str = "an SSE endpoint",
+) -> Observable[Frame]:
+    """POST ``body`` (of ``content_type``) to ``url`` on subscription and emit each event of
+    the SSE answer as ``frame(event name, data)``, then ``EndOfStream``, on ``scheduler``'s
+    loop, with every promise of the module (status, bounds, backpressure, bursts, the end,
+    dispose). ``endpoint`` names what ``url`` should be, for the one-line reason of an answer
+    that is not SSE. ``headers`` as :func:`agui_run` takes them (``Accept``, ``Content-Type``
+    and ``Accept-Encoding`` are always flowrx's)."""
+    if not isinstance(scheduler, AsyncIOScheduler):
+        raise TypeError(
+            f"an SSE source emits on an asyncio loop: it needs an AsyncIOScheduler, "
+            f"not {type(scheduler).__name__}"
+        )
+    check_http_url(url)
+    sent = _headers(headers or {}, content_type)
     counted = stats if stats is not None else SSEStats()
 
     def subscribe(
         observer: abc.ObserverBase[Frame], _: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
-        exchange = _Exchange(url, body, sent, options, observer, status, counted)
+        exchange = _Exchange(url, body, sent, options, observer, status, counted, frame, endpoint)
         task: asyncio.Task[None] | None = None
         loop: asyncio.AbstractEventLoop | None = None
 
@@ -308,21 +362,27 @@ def _encode(run_input: Mapping[str, Any]) -> bytes:
         raise ValueError(f"the run input is not JSON: {exc}") from None
 
 
-def _headers(given: Mapping[str, str]) -> dict[str, str]:
+def checked_headers(given: Mapping[str, str]) -> dict[str, str]:
+    """``given`` as a dict, or :class:`ValueError` with one line for a name or value an HTTP
+    request cannot carry (the value is never shown: it is often a token)."""
     sent: dict[str, str] = {}
     for name, value in given.items():
         if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
             raise ValueError(f"{name!r} is not an HTTP header name")
         if not isinstance(value, str) or not _HEADER_VALUE.fullmatch(value):
-            # the value is never shown: it is often a token
             raise ValueError(f"header {name} holds characters an HTTP header cannot carry")
         sent[name] = value
+    return sent
+
+
+def _headers(given: Mapping[str, str], content_type: str) -> dict[str, str]:
+    sent = checked_headers(given)
     for name in [n for n in sent if n.lower() in ("accept", "content-type", "accept-encoding")]:
         del sent[name]
     sent.update(
         {
             "Accept": "text/event-stream",
-            "Content-Type": "application/json",
+            "Content-Type": content_type,
             "Accept-Encoding": "identity",
             "Cache-Control": "no-store",
         }
@@ -403,8 +463,12 @@ class _Exchange:
         observer: abc.ObserverBase[Frame],
         status: Callable[[ConnectionStatus], object] | None,
         stats: SSEStats,
+        frame: FrameOf,
+        endpoint: str,
     ) -> None:
         self.url = url
+        self.frame = frame
+        self.endpoint = endpoint
         self.body = body
         self.headers = headers
         self.options = options
@@ -450,7 +514,7 @@ class _Exchange:
             failure = f"unexpected {type(exc).__name__}: {_one_line(str(exc))}"
             logger.bind(concern="connection", event="failed", run=None, node=None).opt(
                 exception=exc
-            ).error("the AG-UI source failed: {error!r}", error=exc)
+            ).error("the SSE source failed: {error!r}", error=exc)
         if self.opened:
             self._emit(EndOfStream(reason=failure or "the response ended"))
         if self.closing:
@@ -479,7 +543,7 @@ class _Exchange:
                 httpx.AsyncClient(transport=_MeteredTransport(meter), timeout=timeout) as client,
                 client.stream("POST", self.url, content=self.body, headers=self.headers) as answer,
             ):
-                refused = await _refusal(answer)
+                refused = await _refusal(answer, self.endpoint)
                 if refused is not None:
                     return refused
                 self.opened = True
@@ -522,7 +586,7 @@ class _Exchange:
                         raise _TooLarge
                     if queue.full():
                         self.stats.backpressure_waits += 1
-                    await queue.put(data)
+                    await queue.put(self.frame(event.event, data))
             finally:
                 if not self.closing:
                     await asyncio.shield(queue.join())  # what was read is handed on first
@@ -548,18 +612,23 @@ class _Exchange:
                     queue.task_done()
 
 
-async def _refusal(answer: httpx.Response) -> str | None:
+def refusal_line(code: int, phrase: str, said: str = "") -> str:
+    """An HTTP error answer as one line for a person: ``HTTP 401 Unauthorized (bad token?):
+    <the start of what the server said>``."""
+    hint = _HINTS.get(code) or ("server error" if code >= 500 else None)
+    line = f"HTTP {code} {phrase}" + (f" ({hint})" if hint else "")
+    return line + (f": {said}" if said else "")
+
+
+async def _refusal(answer: httpx.Response, endpoint: str) -> str | None:
     """Why ``answer`` is not an SSE stream to read (None: it is one)."""
     code = answer.status_code
     if not 200 <= code < 300:
-        hint = _HINTS.get(code) or ("server error" if code >= 500 else None)
-        line = f"HTTP {code} {answer.reason_phrase}" + (f" ({hint})" if hint else "")
-        said = await _start_of(answer)
-        return line + (f": {said}" if said else "")
+        return refusal_line(code, answer.reason_phrase, await _start_of(answer))
     kind = answer.headers.get("content-type", "")
     if "text/event-stream" not in kind.partition(";")[0]:  # httpx-sse's own test
         shown = repr(kind) if kind else "missing"
-        return f"not an SSE stream: Content-Type {shown} (is the URL an AG-UI endpoint?)"
+        return f"not an SSE stream: Content-Type {shown} (is the URL {endpoint}?)"
     return None
 
 

@@ -1,0 +1,65 @@
+"""A real AgentOS for the tests: the workflows of ``agno_workflows`` (and its weather agent
+and content team, alone) served by Agno's own FastAPI app (``agno.os.AgentOS``) under uvicorn
+on 127.0.0.1, port 0.
+
+Its routes are AgentOS's: ``POST /workflows/{id}/runs`` (form data: ``message``, ``stream``,
+``session_id``, ...) answers with SSE (``event: <Name>`` / ``data: <to_dict() as JSON>``),
+``GET /workflows/{id}`` serves a definition, ``.../runs/{run_id}/continue`` and
+``/cancel`` act on a run, and so on. Every request must carry ``Authorization: Bearer TOKEN``
+(AgentOS's ``OS_SECURITY_KEY``, as in the samples' captures). It runs on its own loop in a
+daemon thread (:class:`helpers.LoopThread`), so every task on a test's loop is the client's.
+AgentOS copies a workflow for each request and gives its steps fresh step ids (the reason
+flowrx's node ids do not use them). Telemetry is off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable
+
+import uvicorn
+from agno.os import AgentOS
+from agno.os.settings import AgnoAPISettings
+from agno_workflows import FACTORIES, content_team, weather_agent
+from helpers import LoopThread
+
+__all__ = ["TOKEN", "AgentOSServer"]
+
+TOKEN = "devkey"
+"""The security key every request must bear (the samples' ``OS_SECURITY_KEY``)."""
+
+
+class AgentOSServer(LoopThread):
+    """Every workflow of ``agno_workflows``, ``weather-agent`` and ``content-team`` behind
+    AgentOS on 127.0.0.1; :attr:`url` is its root."""
+
+    def __init__(self, patience: float = 300.0) -> None:
+        self.url = ""
+        super().__init__(self._serve, patience)
+
+    def runs_url(self, workflow_id: str) -> str:
+        """The URL that starts a run of ``workflow_id``."""
+        return f"{self.url}/workflows/{workflow_id}/runs"
+
+    async def _serve(self, ready: Callable[[], None], stop: asyncio.Event) -> None:
+        agent_os = AgentOS(
+            id="flowrx-tests",
+            workflows=[make() for make in FACTORIES.values()],
+            agents=[weather_agent()],
+            teams=[content_team()],
+            settings=AgnoAPISettings(os_security_key=TOKEN),
+            telemetry=False,
+        )
+        config = uvicorn.Config(
+            agent_os.get_app(), log_config=None, access_log=False, timeout_graceful_shutdown=5
+        )
+        server = uvicorn.Server(config)
+        # listening before uvicorn serves: a client that comes early waits in the backlog
+        sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        ready()
+        await stop.wait()
+        server.should_exit = True
+        await serving

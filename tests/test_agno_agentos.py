@@ -1,0 +1,429 @@
+"""Agno over AgentOS: the workflows of ``tests/agno_workflows.py`` served by a real AgentOS
+(``tests/agentos_server.py``: Agno's FastAPI app under uvicorn on 127.0.0.1, port 0), watched
+through ``flowrx.streams.agno.agentos_run`` (SSE) into ``connect(..., protocol="agno")``.
+
+Real I/O runs on asyncio; the pipeline's timers run on a virtual clock that the test runs
+once the stream has ended, so the display windows settle without waiting. Nothing sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import agno_workflows as wf
+import attrs
+import httpx
+import pytest
+from agentos_server import TOKEN, AgentOSServer
+from helpers import EXAMPLES
+from reactivex import operators as ops
+from reactivex.scheduler.eventloop import AsyncIOScheduler
+from reactivex.subject import Subject
+
+from flowrx import VirtualClock, connect
+from flowrx.messages import Answer, EndOfStream, Reply
+from flowrx.protocols.agno import continue_requirements, transcript_frames, workflow_graph
+from flowrx.streams.agno import (
+    agentos_conversation,
+    agentos_run,
+    agentos_runs_url,
+    events,
+    sse_text,
+)
+from flowrx.streams.sse import SourceFailed
+from flowrx.streams.websocket import ConnectionStatus
+
+PATIENCE = 300.0
+"""How long a test waits for a condition before calling it a hang (a guard, not a measure)."""
+
+pytestmark = pytest.mark.timeout(2 * PATIENCE)
+
+SECTIONS = ("store", "group", "chat", "interaction")
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[AgentOSServer]:
+    """One real AgentOS for the module's tests."""
+    with AgentOSServer(patience=PATIENCE) as served:
+        yield served
+
+
+@attrs.define
+class Watched:
+    """One run watched: the settled snapshot, the source's items, statuses and error."""
+
+    snap: dict[str, Any]
+    items: list[Any]
+    statuses: list[ConnectionStatus]
+    error: BaseException | None
+
+
+def _watch(url: str, workflow_id: str, **options: Any) -> Watched:
+    """Run ``workflow_id`` (an agent or team with ``kind=``) on the AgentOS at ``url`` and
+    watch it into ``connect``."""
+
+    async def body() -> Watched:
+        loop = asyncio.get_running_loop()
+        clock = VirtualClock()
+        ended: asyncio.Future[BaseException | None] = loop.create_future()
+        items: list[Any] = []
+        statuses: list[ConnectionStatus] = []
+        options.setdefault("token", TOKEN)
+        source = agentos_run(
+            url,
+            workflow_id,
+            wf.PROMPTS.get(workflow_id, "go"),
+            scheduler=AsyncIOScheduler(loop),
+            status=statuses.append,
+            **options,
+        ).pipe(
+            ops.do_action(items.append, ended.set_result, lambda: ended.set_result(None)),
+        )
+        state, _ = connect(source, scheduler=clock, protocol="agno")
+        error = await asyncio.wait_for(ended, PATIENCE)
+        clock.run()
+        return Watched(state.snapshot(), items, statuses, error)
+
+    return asyncio.run(body())
+
+
+def _in_process(workflow_id: str) -> dict[str, Any]:
+    """The same workflow run in process by ``arun`` (as AgentOS runs it), settled."""
+
+    async def body() -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        clock = VirtualClock()
+        ended: asyncio.Future[None] = loop.create_future()
+        stream = wf.FACTORIES[workflow_id]().arun(
+            wf.PROMPTS[workflow_id], stream=True, stream_events=True
+        )
+        source = events(stream, scheduler=AsyncIOScheduler(loop)).pipe(
+            ops.do_action(
+                on_error=lambda _: ended.set_result(None),
+                on_completed=lambda: ended.set_result(None),
+            )
+        )
+        state, _ = connect(source, scheduler=clock, protocol="agno")
+        await asyncio.wait_for(ended, PATIENCE)
+        clock.run()
+        return state.snapshot()
+
+    return asyncio.run(body())
+
+
+def _clean(snap: dict[str, Any]) -> None:
+    """Nothing rejected, unknown or violated, no concern failed, every frame counted once."""
+    diag = snap["diagnostics"]
+    assert (diag["rejected"], diag["violations"], diag["unknown"]) == (0, 0, 0)
+    assert not any(diag["failed"].values())
+    assert diag["frames"] == diag["messages"] + diag["heartbeats"] + diag["duplicates"]
+
+
+@pytest.mark.parametrize(
+    "workflow_id", ["wf-sequential", "wf-cond-router", "wf-team", "wf-nested", "wf-cancel"]
+)
+def test_a_workflow_watched_over_agentos_shows_what_it_shows_run_in_process(
+    server: AgentOSServer, workflow_id: str
+) -> None:
+    """The same workflow over AgentOS's SSE and by ``arun`` in process: the same badges,
+    groups, chat and interactions up to the run ids (AgentOS mints other step ids for its
+    copy of the workflow; node ids do not depend on them), and the same run outcome."""
+    watched = _watch(server.url, workflow_id)
+    assert watched.error is None
+    _clean(watched.snap)
+    local = _in_process(workflow_id)
+    for section in SECTIONS:
+        assert list(watched.snap[section].values()) == list(local[section].values()), section
+    assert [r["status"] for r in watched.snap["lifecycle"]["runs"].values()] == [
+        r["status"] for r in local["lifecycle"]["runs"].values()
+    ]
+
+
+def test_the_source_reports_its_status_and_hands_on_each_event_as_sse_text(
+    server: AgentOSServer,
+) -> None:
+    """connecting, open, closed; every frame is ``event: <Name>`` and its data line, the
+    data the event's own dict; EndOfStream last."""
+    watched = _watch(server.url, "wf-sequential")
+    assert [s.state for s in watched.statuses] == ["connecting", "open", "closed"]
+    frames = [f for f in watched.items if not isinstance(f, EndOfStream)]
+    assert len(frames) == 27
+    name, data = frames[0].split("\n")
+    payload = json.loads(data.removeprefix("data: "))
+    assert name == "event: WorkflowStarted"
+    assert (payload["event"], payload["workflow_id"]) == ("WorkflowStarted", "wf-sequential")
+    assert watched.items[-1] == EndOfStream(reason="the response ended")
+    assert watched.snap["protocol"] == "agno"
+
+
+def test_a_pause_over_agentos_is_pending_with_the_requirements_a_continue_needs(
+    server: AgentOSServer,
+) -> None:
+    """wf-confirm: StepPaused, AgentOS's WorkflowPaused and its WorkflowRunOutput trailer
+    (named on its ``event`` line only): the run paused, one confirmation pending on
+    ``delete``, AgentOS's step requirements kept verbatim."""
+    watched = _watch(server.url, "wf-confirm")
+    _clean(watched.snap)
+    names = [f.split("\n", 1)[0] for f in watched.items if isinstance(f, str)]
+    assert names[-3:] == ["event: StepPaused", "event: WorkflowPaused", "event: WorkflowRunOutput"]
+    (item,) = watched.snap["interaction"]["pending"]
+    assert (item["kind"], item["node_id"]) == ("confirmation", "wf-confirm:delete")
+    assert item["detail"]["message"] == "Delete 3 records?"
+    (requirement,) = item["detail"]["step_requirements"]
+    assert (requirement["step_name"], requirement["requires_confirmation"]) == ("delete", True)
+    (run,) = watched.snap["lifecycle"]["runs"].values()
+    assert run["status"] == "paused"
+    assert watched.snap["lifecycle"]["editor_locked"] is False
+
+
+def test_a_workflow_error_over_agentos_ends_the_run_in_error_and_the_body_cleanly(
+    server: AgentOSServer,
+) -> None:
+    """wf-failing: AgentOS sends StepError and WorkflowError and ends the body (the raise
+    stays on the server): the run ends ``error``, the source completes."""
+    watched = _watch(server.url, "wf-failing")
+    assert watched.error is None
+    _clean(watched.snap)
+    (records,) = watched.snap["store"].values()
+    assert [(r["handle"], r["status"]) for r in records] == [
+        ("gather", "success"),
+        ("post", "error"),
+    ]
+    (run,) = watched.snap["lifecycle"]["runs"].values()
+    assert run["status"] == "error"
+
+
+@pytest.mark.parametrize(
+    ("workflow_id", "options", "reason"),
+    [
+        (
+            "wf-sequential",
+            {"token": "wrong"},
+            'HTTP 401 Unauthorized (bad token?): {"detail":"Invalid authentication token"}',
+        ),
+        (
+            "wf-sequential",
+            {"token": None},
+            'HTTP 401 Unauthorized (bad token?): {"detail":"Authorization header required"}',
+        ),
+        (
+            "wf-nowhere",
+            {},
+            'HTTP 404 Not Found (wrong path?): {"detail":"Workflow not found"}',
+        ),
+    ],
+    ids=["bad-token", "no-token", "unknown-workflow"],
+)
+def test_a_refused_run_is_one_line_and_no_frame(
+    server: AgentOSServer, workflow_id: str, options: dict[str, Any], reason: str
+) -> None:
+    """A wrong or missing key and an unknown workflow: the source fails with AgentOS's answer
+    in one line, emits nothing (no run was open) and the state holds no run."""
+    watched = _watch(server.url, workflow_id, **options)
+    assert isinstance(watched.error, SourceFailed)
+    assert watched.error.reason == reason
+    assert watched.items == []
+    assert [s.state for s in watched.statuses] == ["connecting", "failed"]
+    assert watched.snap["lifecycle"]["runs"] == {}
+
+
+@pytest.mark.parametrize(
+    ("kind", "component", "speakers"),
+    [
+        ("agents", "weather-agent", [("agent", "Weather Agent"), ("agent", "Weather Agent")]),
+        (
+            "teams",
+            "content-team",
+            [("leader", "Content Team"), ("member", "Researcher"), ("member", "Writer")],
+        ),
+    ],
+)
+def test_an_agent_or_a_team_run_alone_is_one_run_with_one_node(
+    server: AgentOSServer, kind: str, component: str, speakers: list[tuple[str, str]]
+) -> None:
+    """``POST /agents/{id}/runs`` and ``/teams/{id}/runs``: one run whose node is the agent or
+    team; its speakers by name (a team's members join the team's run), clean and settled."""
+    watched = _watch(server.url, component, kind=kind)
+    assert watched.error is None
+    _clean(watched.snap)
+    (records,) = watched.snap["store"].values()
+    assert [(r["node_id"], r["status"]) for r in records] == [(component, "success")]
+    (messages,) = watched.snap["chat"].values()
+    assert [(m["speaker"], m["name"]) for m in messages] == speakers
+    assert watched.snap["surface"] == {}
+
+
+def test_the_definition_agentos_serves_derives_every_node_the_stream_names(
+    server: AgentOSServer,
+) -> None:
+    """``GET /workflows/{id}`` (no step ids; a nested workflow's steps inline): its graph holds
+    every node of the watched run, nested steps as members of their outer step."""
+    for workflow_id in ("wf-loop-parallel", "wf-cond-router", "wf-nested"):
+        answer = httpx.get(
+            f"{server.url}/workflows/{workflow_id}",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=PATIENCE,
+        )
+        graph = workflow_graph(answer.json())
+        watched = _watch(server.url, workflow_id)
+        (records,) = watched.snap["store"].values()
+        assert {r["node_id"] for r in records} <= set(graph.nodes), workflow_id
+    assert graph.ancestors("wf-nested:inner/billing") == ("wf-nested:inner",)
+
+
+def test_bad_arguments_are_one_line_errors_before_any_request() -> None:
+    """A kind AgentOS does not run, an empty id, a message that is not text and a URL that
+    is not http(s) are refused at once."""
+    loop = asyncio.new_event_loop()
+    scheduler = AsyncIOScheduler(loop)
+    try:
+        with pytest.raises(ValueError, match="AgentOS runs workflows, agents, teams, not 'jobs'"):
+            agentos_runs_url("http://h", "x", "jobs")
+        with pytest.raises(ValueError, match="the workflow id must be a non-empty string"):
+            agentos_run("http://h", " ", "hi", scheduler=scheduler)
+        with pytest.raises(ValueError, match="the message must be a string, not int"):
+            agentos_run("http://h", "wf", 3, scheduler=scheduler)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="is not an http:// or https:// URL"):
+            agentos_run("ftp://h", "wf", "hi", scheduler=scheduler)
+    finally:
+        loop.close()
+    assert agentos_runs_url("http://h:1/", "a b/c", "teams") == "http://h:1/teams/a%20b%2Fc/runs"
+    assert sse_text("StepStarted", '{"a":1}') == 'event: StepStarted\ndata: {"a":1}'
+    assert sse_text("message", "x\ny") == "data: x\ndata: y"
+
+
+# --- continuing a paused run -------------------------------------------------------------------
+
+
+def _converse(url: str, workflow_id: str, decide: Any) -> Watched:
+    """Run ``workflow_id`` as a conversation: each pause answered with ``decide(item)`` and
+    continued (``FlowState.answer_pauses`` → ``replies`` → ``agentos_conversation``)."""
+
+    async def body() -> Watched:
+        loop = asyncio.get_running_loop()
+        clock = VirtualClock()
+        ended: asyncio.Future[BaseException | None] = loop.create_future()
+        items: list[Any] = []
+        statuses: list[ConnectionStatus] = []
+        replies: Subject[Reply] = Subject()
+        source = agentos_conversation(
+            url,
+            workflow_id,
+            wf.PROMPTS[workflow_id],
+            replies,
+            scheduler=AsyncIOScheduler(loop),
+            token=TOKEN,
+            status=statuses.append,
+        ).pipe(ops.do_action(items.append, ended.set_result, lambda: ended.set_result(None)))
+        state, _ = connect(source, scheduler=clock, protocol="agno")
+        state.answer_pauses(decide)
+        state.replies.subscribe(replies.on_next)
+        error = await asyncio.wait_for(ended, PATIENCE)
+        clock.run()
+        return Watched(state.snapshot(), items, statuses, error)
+
+    return asyncio.run(body())
+
+
+@pytest.mark.parametrize(
+    ("workflow_id", "payload", "badges"),
+    [
+        ("wf-confirm", True, [("gather", "success"), ("delete", "success"), ("report", "success")]),
+        ("wf-confirm", {"approved": False}, [("gather", "success"), ("report", "success")]),
+        (
+            "wf-executor-pause",
+            True,
+            [("gather", "success"), ("mail", "success"), ("report", "success")],
+        ),
+        (
+            "wf-router-pause",
+            "slow",
+            [("lane", "success"), ("slow", "success"), ("report", "success")],
+        ),
+    ],
+    ids=["confirm-yes", "confirm-no", "tool-confirm", "route-slow"],
+)
+def test_a_pause_answered_continues_the_same_run_on_agentos(
+    server: AgentOSServer, workflow_id: str, payload: Any, badges: list[tuple[str, str]]
+) -> None:
+    """The host's answer to the pending item becomes AgentOS's continue (the requirements of
+    its WorkflowPaused, answered): the same run resumes once and ends success, the item
+    resolved; a refused step is skipped (Agno's ``on_reject`` default), a chosen route runs."""
+    watched = _converse(server.url, workflow_id, lambda item: payload)
+    assert watched.error is None
+    _clean(watched.snap)
+    (run,) = watched.snap["lifecycle"]["runs"].values()
+    assert (run["status"], run["resumes"]) == ("success", 1)
+    assert watched.snap["interaction"] == {"pending": [], "resolved": 1}
+    (records,) = watched.snap["store"].values()
+    assert [(r["handle"], r["status"]) for r in records] == badges
+    # two requests: the continue may start before the first body has closed
+    states = [s.state for s in watched.statuses]
+    assert sorted(states) == sorted(["connecting", "open", "closed"] * 2)
+
+
+def test_an_answer_of_the_wrong_shape_ends_the_conversation_with_one_line(
+    server: AgentOSServer,
+) -> None:
+    """A confirmation answered with text makes no requirement: the conversation fails with one
+    line naming the run and what a confirmation takes; the run stays paused."""
+    watched = _converse(server.url, "wf-confirm", lambda item: "maybe")
+    assert isinstance(watched.error, SourceFailed)
+    (run_id,) = watched.snap["lifecycle"]["runs"]
+    assert watched.error.reason == (
+        f"cannot continue run {run_id}: a confirmation is answered with true or false "
+        "(or {'approved': bool}), not 'maybe'"
+    )
+    assert watched.snap["lifecycle"]["runs"][run_id]["status"] == "paused"
+
+
+def _paused_requirements() -> list[dict[str, Any]]:
+    """The step requirements of the WorkflowPaused in the sample SSE capture."""
+    for _, text in transcript_frames(
+        (EXAMPLES / "agno" / "agentos-sse-workflow-paused.txt").read_text(encoding="utf-8")
+    ):
+        if text.startswith("event: WorkflowPaused"):
+            requirements: list[dict[str, Any]] = json.loads(text.split("data: ", 1)[1])[
+                "step_requirements"
+            ]
+            return requirements
+    raise AssertionError("the capture has no WorkflowPaused")
+
+
+def test_continue_requirements_fill_in_each_kind_of_answer_and_refuse_bad_ones() -> None:
+    """A confirmation sets ``confirmed``, a route selection ``selected_choices`` (offered
+    routes only), a user input ``user_input``, a tool confirmation the tool's ``confirmed``;
+    the capture's requirements are otherwise kept as they came; bad answers are one line."""
+    captured = _paused_requirements()
+
+    def answer(kind: str, payload: Any, **detail: Any) -> Answer:
+        return Answer("i1", kind, detail, payload)
+
+    (confirmed,) = continue_requirements([answer("confirmation", True)], captured)
+    assert confirmed == {**captured[0], "confirmed": True}
+    assert captured[0]["confirmed"] is None  # the source's copy is not touched
+    cancelled = Answer("i1", "confirmation", {"step_requirements": captured}, None, "cancelled")
+    (refused,) = continue_requirements([cancelled])
+    assert refused["confirmed"] is False
+    route = {"requires_route_selection": True, "available_choices": ["fast", "slow"]}
+    (chosen,) = continue_requirements([answer("route_selection", "slow")], [route])
+    assert chosen["selected_choices"] == ["slow"]
+    with pytest.raises(
+        ValueError, match=r"'bus' is not one of the routes offered: \['fast', 'slow'\]"
+    ):
+        continue_requirements([answer("route_selection", ["bus"])], [route])
+    with pytest.raises(ValueError, match="this router takes one route"):
+        continue_requirements([answer("route_selection", ["fast", "slow"])], [route])
+    typed = {"requires_user_input": True, "user_input": None}
+    (filled,) = continue_requirements([answer("user_input", {"reason": "cleanup"})], [typed])
+    assert filled["user_input"] == {"reason": "cleanup"}
+    tool = {"executor_requirements": [{"tool_execution": {"requires_confirmation": True}}]}
+    (approved,) = continue_requirements([answer("confirmation", {"approved": True})], [tool])
+    assert approved["executor_requirements"][0]["tool_execution"]["confirmed"] is True
+    with pytest.raises(ValueError, match="holds no step requirements"):
+        continue_requirements([answer("confirmation", True)])
+    with pytest.raises(ValueError, match="a user input is answered with a mapping"):
+        continue_requirements([answer("user_input", "cleanup")], [typed])
