@@ -520,3 +520,19 @@ def test_importing_flowrx_does_not_load_ipywidgets() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def test_the_html_view_shows_each_runs_shared_state_escaped_and_nothing_without_one() -> None:
+    """An AG-UI run's state is drawn as JSON, markup in it escaped; a platform snapshot (its
+    state section is empty) draws no State section."""
+    doc = {
+        "schema": "flowrx/snapshot/1",
+        "state": {"r1": {"items": ["milk"], "note": SCRIPT}},
+        "lifecycle": {"runs": {"r1": {"status": "success"}}},
+    }
+    page = render_html(doc, FlowGraph.empty())
+    assert "<h4>State</h4>" in page
+    assert "&quot;milk&quot;" in page
+    assert SCRIPT not in page
+    assert "&lt;script&gt;" in page
+    assert "<h4>State</h4>" not in render_html({**doc, "state": {}}, FlowGraph.empty())

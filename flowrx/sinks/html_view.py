@@ -29,6 +29,7 @@ Pure, no ipywidgets and no rich: the same inputs give the same HTML.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from html import escape
@@ -267,6 +268,27 @@ def _interactions(doc: Mapping[str, Any]) -> str:
     return f"<ul>{''.join(items)}</ul><div>{resolved}</div>"
 
 
+_STATE_LIMIT: Final = 4000
+"""Characters of one run's shared state shown (the snapshot has it whole)."""
+
+
+def _state(doc: Mapping[str, Any], runs: list[str]) -> str:
+    """The shared agent state per run (AG-UI's ``state``), as indented JSON; empty when no
+    run has any (the platform's stream never does)."""
+    section = doc.get("state")
+    if not isinstance(section, Mapping) or not section:
+        return ""
+    order = [r for r in runs if r in section] + sorted(r for r in section if r not in runs)
+    blocks = []
+    for run_id in order:
+        text = json.dumps(section[run_id], ensure_ascii=False, sort_keys=True, indent=1)
+        blocks.append(
+            f"<div>{_span(cut(run_id, _ID_LIMIT), 'fx-dim')}"
+            f"<pre>{_e(text, _STATE_LIMIT)}</pre></div>"
+        )
+    return f'<section class="fx-state"><h4>State</h4>{"".join(blocks)}</section>'
+
+
 _CONNECTION_CLASSES: Final[Mapping[str, str]] = {
     "open": "fx-ok",
     "connecting": "fx-warn",
@@ -333,6 +355,7 @@ def render_html(doc: Mapping[str, Any], graph: FlowGraph, *, title: str = "flowr
         f'<section class="fx-interactions"><h4>Interactions</h4>{_interactions(doc)}</section>'
         "</div></div>"
         f'<section class="fx-chat"><h4>Chat</h4>{_chat(doc, runs, graph)}</section>'
+        f"{_state(doc, runs)}"
         f'<section class="fx-health"><h4>Health</h4>{_health(doc)}</section>'
         "</div>"
     )
