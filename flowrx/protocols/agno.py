@@ -94,7 +94,7 @@ from flowrx.messages import (
     Unknown,
     loads,
 )
-from flowrx.protocols.card import Notice, Protocol
+from flowrx.protocols.card import Counters, Notice, Protocol
 
 __all__ = [
     "AGNO",
@@ -102,7 +102,6 @@ __all__ = [
     "EXECUTOR_EVENTS",
     "WORKFLOW_EVENTS",
     "AgnoState",
-    "Counters",
     "continue_requirements",
     "escape_name",
     "frame_data",
@@ -485,25 +484,6 @@ def workflow_graph(definition: Mapping[str, Any]) -> FlowGraph:
 
 
 @attrs.frozen
-class Counters:
-    """What the decoder has seen, in the terms of ``snapshot/1``'s diagnostics."""
-
-    frames: int = 0
-    messages: int = 0
-    heartbeats: int = 0
-    rejected: int = 0
-    duplicates: int = 0
-    unknown: int = 0
-    late: int = 0
-    unknown_status: int = 0
-    violations: int = 0
-
-    def as_json(self) -> dict[str, int]:
-        """The counters as a plain dict."""
-        return attrs.asdict(self)
-
-
-@attrs.frozen
 class Open:
     """An open step instance: its node, badge order, enclosing instance, family, name."""
 
@@ -577,7 +557,7 @@ class AgnoState:
     """The decoder's state: counters, the runs held (arrival order; the latest one apart),
     run-id aliases, recently evicted runs, names noticed."""
 
-    counters: Counters = Counters()
+    counters: Counters = attrs.field(factory=Counters)
     runs: Mapping[str, Run] = attrs.field(factory=dict)
     hot: Run | None = None
     """The run of the latest event: kept apart, so that an event copies no map of runs."""
@@ -624,8 +604,7 @@ def _int(data: Mapping[str, Any], key: str) -> int | None:
 
 
 def _bump(state: AgnoState, **delta: int) -> AgnoState:
-    c = state.counters
-    return evolve(state, counters=evolve(c, **{k: getattr(c, k) + v for k, v in delta.items()}))
+    return evolve(state, counters=state.counters.plus(delta))
 
 
 def _family_type(event: str) -> str:
@@ -661,19 +640,7 @@ class _Decoder:
             elif run.run_id in runs:
                 runs = dissoc(runs, run.run_id)
             hot = run
-        c = state.counters
-        counts = self.counts
-        counters = Counters(
-            c.frames + counts.get("frames", 0),
-            c.messages + counts.get("messages", 0),
-            c.heartbeats + counts.get("heartbeats", 0),
-            c.rejected + counts.get("rejected", 0),
-            c.duplicates + counts.get("duplicates", 0),
-            c.unknown + counts.get("unknown", 0),
-            c.late + counts.get("late", 0),
-            c.unknown_status,
-            c.violations + counts.get("violations", 0),
-        )
+        counters = state.counters.plus(self.counts)
         aliases = state.aliases if self.aliases is None else self.aliases
         new = AgnoState(counters, runs, hot, aliases, state.evicted, self.noticed)
         return new, tuple(self.out)

@@ -80,13 +80,12 @@ from flowrx.messages import (
     Unknown,
     loads,
 )
-from flowrx.protocols.card import Notice, Protocol
+from flowrx.protocols.card import Counters, Notice, Protocol
 
 __all__ = [
     "AGUI",
     "AGUI_EVENTS",
     "AguiState",
-    "Counters",
     "conversation",
     "is_agui_frame",
     "reduce_agui",
@@ -151,25 +150,6 @@ _END_STATUS_KILLED: Final = "killed"
 
 
 @attrs.frozen
-class Counters:
-    """What the decoder has seen, in the terms of ``snapshot/1``'s diagnostics."""
-
-    frames: int = 0
-    messages: int = 0
-    heartbeats: int = 0
-    rejected: int = 0
-    duplicates: int = 0
-    unknown: int = 0
-    late: int = 0
-    unknown_status: int = 0
-    violations: int = 0
-
-    def as_json(self) -> dict[str, int]:
-        """The counters as a plain dict."""
-        return attrs.asdict(self)
-
-
-@attrs.frozen
 class Said:
     """A chat message the run announced: its kind, node, speaker and whether it is open."""
 
@@ -222,7 +202,7 @@ class AguiState:
     """The decoder's state: counters, the runs held (arrival order), the open one, each
     thread's latest run, recently evicted runs, names noticed."""
 
-    counters: Counters = Counters()
+    counters: Counters = attrs.field(factory=Counters)
     runs: Mapping[str, Run] = attrs.field(factory=dict)
     """The runs held but the open one (arrival order)."""
     open: Run | None = None
@@ -258,8 +238,7 @@ def _str(data: Mapping[str, Any], key: str) -> str | None:
 
 
 def _bump(state: AguiState, **delta: int) -> AguiState:
-    c = state.counters
-    return evolve(state, counters=evolve(c, **{k: getattr(c, k) + v for k, v in delta.items()}))
+    return evolve(state, counters=state.counters.plus(delta))
 
 
 class _Decoder:
@@ -286,19 +265,7 @@ class _Decoder:
             if open_run is not None:
                 runs.pop(open_run.run_id, None)
             runs.update(self.puts)
-        c = state.counters
-        counts = self.counts
-        counters = Counters(
-            c.frames + counts.get("frames", 0),
-            c.messages + counts.get("messages", 0),
-            c.heartbeats,
-            c.rejected + counts.get("rejected", 0),
-            c.duplicates,
-            c.unknown + counts.get("unknown", 0),
-            c.late,
-            c.unknown_status,
-            c.violations + counts.get("violations", 0),
-        )
+        counters = state.counters.plus(self.counts)
         new = AguiState(counters, runs, open_run, state.threads, state.evicted, self.noticed)
         return new, tuple(self.out)
 

@@ -17,9 +17,47 @@ import attrs
 from flowrx.config import Config
 from flowrx.messages import Message
 
-__all__ = ["Notice", "Protocol"]
+__all__ = ["Counters", "Notice", "Protocol"]
 
 P = TypeVar("P")
+
+
+@attrs.frozen
+class Counters:
+    """What a protocol's decoder has seen, in the terms of ``snapshot/1``'s diagnostics (the
+    same nine for every protocol): ``frames == messages + heartbeats + rejected +
+    duplicates``; ``unknown`` and ``late`` are messages counted besides."""
+
+    frames: int = 0
+    messages: int = 0
+    heartbeats: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    unknown: int = 0
+    late: int = 0
+    unknown_status: int = 0
+    violations: int = 0
+    """Messages breaking the protocol's rules (always 0 for the platform, whose stream states
+    none)."""
+
+    def plus(self, delta: Mapping[str, int]) -> Counters:
+        """The counters with ``delta`` (counter name → increment) added."""
+        get = delta.get
+        return Counters(
+            self.frames + get("frames", 0),
+            self.messages + get("messages", 0),
+            self.heartbeats + get("heartbeats", 0),
+            self.rejected + get("rejected", 0),
+            self.duplicates + get("duplicates", 0),
+            self.unknown + get("unknown", 0),
+            self.late + get("late", 0),
+            self.unknown_status + get("unknown_status", 0),
+            self.violations + get("violations", 0),
+        )
+
+    def as_json(self) -> dict[str, int]:
+        """The counters as a plain dict."""
+        return attrs.asdict(self)
 
 
 @attrs.frozen

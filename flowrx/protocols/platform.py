@@ -55,7 +55,7 @@ from flowrx.messages import (
     Unknown,
     parse,
 )
-from flowrx.protocols.card import Notice, Protocol
+from flowrx.protocols.card import Counters, Notice, Protocol
 
 __all__ = ["PLATFORM", "Counters", "IntakeState", "RunIntake", "reduce_intake"]
 
@@ -79,26 +79,6 @@ burst (or a plain JSON Lines file, all at ``t = 0``) costs linear time, not quad
 _EMPTY: frozenset[Hashable] = frozenset()
 _BYTES: Final = ("bytes",)
 """Dedup key marker: only byte identity within ``dedupe_window`` can tell a repeat."""
-
-
-@attrs.frozen
-class Counters:
-    """What intake has seen, in the terms of ``snapshot/1``'s diagnostics."""
-
-    frames: int = 0
-    messages: int = 0
-    heartbeats: int = 0
-    rejected: int = 0
-    duplicates: int = 0
-    unknown: int = 0
-    late: int = 0
-    unknown_status: int = 0
-    violations: int = 0
-    """Messages breaking the protocol's rules (always 0: the platform's stream states none)."""
-
-    def as_json(self) -> dict[str, int]:
-        """The counters as a plain dict."""
-        return attrs.asdict(self)
 
 
 @attrs.frozen
@@ -127,7 +107,7 @@ _NEW_RUN: Final = RunIntake()
 class IntakeState:
     """Counters, per-run dedup memory (arrival order), recently evicted runs."""
 
-    counters: Counters = Counters()
+    counters: Counters = attrs.field(factory=Counters)
     runs: Mapping[str, RunIntake] = attrs.field(factory=dict)
     evicted: Mapping[str, None] = attrs.field(factory=dict)
     """Recently evicted runs, oldest first (a bounded, ordered set)."""
@@ -154,19 +134,7 @@ def _text(frame: object) -> str:
 
 def _count(state: IntakeState, **delta: int) -> IntakeState:
     """The state with counters bumped (the rare paths; the common path builds them once)."""
-    c = state.counters
-    counters = Counters(
-        c.frames + delta.get("frames", 0),
-        c.messages + delta.get("messages", 0),
-        c.heartbeats + delta.get("heartbeats", 0),
-        c.rejected + delta.get("rejected", 0),
-        c.duplicates + delta.get("duplicates", 0),
-        c.unknown + delta.get("unknown", 0),
-        c.late + delta.get("late", 0),
-        c.unknown_status + delta.get("unknown_status", 0),
-        c.violations,
-    )
-    return IntakeState(counters, state.runs, state.evicted, state.unknown_names)
+    return IntakeState(state.counters.plus(delta), state.runs, state.evicted, state.unknown_names)
 
 
 def _evict(state: IntakeState, run_id: str, reason: str) -> Result:
