@@ -34,12 +34,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import signal
 import sys
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, NoReturn, TextIO
 
 import attrs
@@ -1064,18 +1065,53 @@ def _answer(item: Mapping[str, Any], approve: bool) -> Any:
 
 
 async def _agui(args: argparse.Namespace, out: TextIO) -> int:
-    import reactivex
-    from reactivex import operators as ops
-    from reactivex.subject import Subject
-
-    from flowrx.messages import EndOfStream, Reply
     from flowrx.protocols.agui import run_input
-    from flowrx.streams.sse import SourceFailed, SSEOptions, agui_conversation, check_http_url
+    from flowrx.streams.sse import agui_conversation, check_http_url
 
     try:
         check_http_url(args.url)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    thread = args.thread or f"thread-{uuid.uuid4().hex[:12]}"
+    first = run_input(thread, f"run-{uuid.uuid4().hex[:12]}", args.prompt, state=args.state)
+
+    def source(replies: Any, status: Any, scheduler: AsyncIOScheduler, options: Any) -> Any:
+        return agui_conversation(
+            args.url,
+            first,
+            replies,
+            scheduler=scheduler,
+            headers=dict(args.header),
+            options=options,
+            status=status,
+        )
+
+    decide = None
+    if args.on_interrupt != "stop":  # answer each paused run's interrupts, once
+        decide = functools.partial(_answer, approve=args.on_interrupt == "approve")
+    return await _http_session(args, out, "agui", FlowGraph.empty(), source, decide)
+
+
+async def _http_session(
+    args: argparse.Namespace,
+    out: TextIO,
+    protocol: str,
+    graph: FlowGraph,
+    source: Callable[..., Any],
+    decide: Callable[[Mapping[str, Any]], Any] | None,
+) -> int:
+    """One conversation with an HTTP agent endpoint (``flowrx agui``, ``flowrx agno``), live or
+    ``--plain``: ``source(replies, status, scheduler, options)`` gives the frames of every leg
+    (a resume or continue for each reply); ``decide`` answers the pauses (None: leave them
+    pending). It ends when the legs are done and the display windows closed, at --seconds or
+    on a signal; a failed request is one line and exit 2."""
+    import reactivex
+    from reactivex import operators as ops
+    from reactivex.subject import Subject
+
+    from flowrx.messages import EndOfStream, Reply
+    from flowrx.streams.sse import SourceFailed, SSEOptions
+
     loop = asyncio.get_running_loop()
     scheduler = AsyncIOScheduler(loop)
     started = loop.time()
@@ -1083,8 +1119,6 @@ async def _agui(args: argparse.Namespace, out: TextIO) -> int:
     def clock() -> float:
         return loop.time() - started
 
-    thread = args.thread or f"thread-{uuid.uuid4().hex[:12]}"
-    first = run_input(thread, f"run-{uuid.uuid4().hex[:12]}", args.prompt, state=args.state)
     replies: Subject[Reply] = Subject()
     done = asyncio.Event()
     failed: list[str] = []
@@ -1101,7 +1135,7 @@ async def _agui(args: argparse.Namespace, out: TextIO) -> int:
     if args.record:
         try:
             recorder = Recorder(
-                args.record, source=redact(args.url), note="flowrx agui", protocol="agui"
+                args.record, source=redact(args.url), note=f"flowrx {protocol}", protocol=protocol
             )
         except OSError as exc:
             raise UsageError(f"cannot write {args.record}: {exc.strerror or exc}") from None
@@ -1110,31 +1144,29 @@ async def _agui(args: argparse.Namespace, out: TextIO) -> int:
         if recorder is not None and not isinstance(frame, EndOfStream):
             recorder.write(frame, clock())
 
-    frames = agui_conversation(
-        args.url,
-        first,
-        replies,
-        scheduler=scheduler,
-        headers=dict(args.header),
-        options=SSEOptions(burst=_BURST),
-        status=on_status,
-    ).pipe(
-        ops.do_action(keep, lambda _: done.set(), done.set),
-        # the failure is the command's one error line (from the status); not the log's too
-        ops.catch(
-            lambda error, _: (
-                reactivex.empty() if isinstance(error, SourceFailed) else reactivex.throw(error)
-            )
-        ),
-    )
-    sinks: list[Any] = [_printer(out, clock)] if args.plain else []
-    state, subscription = connect(
-        frames, scheduler=scheduler, faults=dict(args.fault), sinks=sinks, protocol="agui"
-    )
+    def caught(error: Exception, _: Any) -> Any:
+        # the failure is the command's one error line (a leg's from its status, a continue's
+        # from here); not the log's too
+        if not isinstance(error, SourceFailed):
+            return reactivex.throw(error)
+        if not failed:
+            failed.append(error.reason)
+        return reactivex.empty()
 
-    if args.on_interrupt != "stop":  # answer each paused run's interrupts, once
-        approve = args.on_interrupt == "approve"
-        state.answer_pauses(lambda item: _answer(item, approve))
+    frames = source(replies, on_status, scheduler, SSEOptions(burst=_BURST)).pipe(
+        ops.do_action(keep, lambda _: done.set(), done.set), ops.catch(caught)
+    )
+    sinks: list[Any] = [_printer(out, clock, graph)] if args.plain else []
+    state, subscription = connect(
+        frames,
+        scheduler=scheduler,
+        graph=graph,
+        faults=dict(args.fault),
+        sinks=sinks,
+        protocol=protocol,
+    )
+    if decide is not None:
+        state.answer_pauses(decide)
     state.replies.subscribe(replies.on_next)
     view = None
     if not args.plain:
@@ -1209,13 +1241,8 @@ async def _agno_graph(args: argparse.Namespace, kind: str, component: str) -> Fl
 
 
 async def _agno(args: argparse.Namespace, out: TextIO) -> int:
-    import reactivex
-    from reactivex import operators as ops
-    from reactivex.subject import Subject
-
-    from flowrx.messages import EndOfStream, Reply
     from flowrx.streams.agno import agentos_conversation, agentos_run, agentos_runs_url
-    from flowrx.streams.sse import SourceFailed, SSEOptions, check_http_url, checked_headers
+    from flowrx.streams.sse import check_http_url, checked_headers
 
     kind, component = next(
         (kind, value)
@@ -1238,109 +1265,25 @@ async def _agno(args: argparse.Namespace, out: TextIO) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     graph = await _agno_graph(args, kind, component)
-    loop = asyncio.get_running_loop()
-    scheduler = AsyncIOScheduler(loop)
-    started = loop.time()
 
-    def clock() -> float:
-        return loop.time() - started
+    def source(replies: Any, status: Any, scheduler: AsyncIOScheduler, options: Any) -> Any:
+        common: dict[str, Any] = {
+            "scheduler": scheduler,
+            "token": args.token,
+            "session_id": args.session,
+            "user_id": args.user,
+            "headers": dict(args.header),
+            "options": options,
+            "status": status,
+        }
+        if kind == "workflows":
+            return agentos_conversation(args.url, component, args.message, replies, **common)
+        return agentos_run(args.url, component, args.message, kind=kind, **common)
 
-    done = asyncio.Event()
-    failed: list[str] = []
-    latest: list[ConnectionStatus] = []
-
-    def on_status(status: ConnectionStatus) -> None:
-        latest[:] = [status]
-        if status.state == "failed":
-            failed.append(status.reason or "the request failed")
-        elif args.plain:
-            _line(out, f"{clock():9.3f}  {status_line(status)}")
-
-    recorder = None
-    if args.record:
-        try:
-            recorder = Recorder(
-                args.record, source=redact(args.url), note="flowrx agno", protocol="agno"
-            )
-        except OSError as exc:
-            raise UsageError(f"cannot write {args.record}: {exc.strerror or exc}") from None
-
-    def keep(frame: Any) -> None:
-        if recorder is not None and not isinstance(frame, EndOfStream):
-            recorder.write(frame, clock())
-
-    replies: Subject[Reply] = Subject()
-    common: dict[str, Any] = {
-        "scheduler": scheduler,
-        "token": args.token,
-        "session_id": args.session,
-        "user_id": args.user,
-        "headers": dict(args.header),
-        "options": SSEOptions(burst=_BURST),
-        "status": on_status,
-    }
-    if kind == "workflows":
-        source = agentos_conversation(args.url, component, args.message, replies, **common)
-    else:
-        source = agentos_run(args.url, component, args.message, kind=kind, **common)
-
-    def caught(error: Exception, _: Any) -> Any:
-        # the failure is the command's one error line (a leg's from its status, a continue's
-        # from here); not the log's too
-        if not isinstance(error, SourceFailed):
-            return reactivex.throw(error)
-        if not failed:
-            failed.append(error.reason)
-        return reactivex.empty()
-
-    frames = source.pipe(ops.do_action(keep, lambda _: done.set(), done.set), ops.catch(caught))
-    sinks: list[Any] = [_printer(out, clock, graph)] if args.plain else []
-    state, subscription = connect(
-        frames,
-        scheduler=scheduler,
-        graph=graph,
-        faults=dict(args.fault),
-        sinks=sinks,
-        protocol="agno",
-    )
+    decide = None
     if args.on_pause != "stop":  # answer each paused run's questions, once
-        approve = args.on_pause == "approve"
-        state.answer_pauses(lambda item: _pause_answer(item, approve))
-    state.replies.subscribe(replies.on_next)
-    view = None
-    if not args.plain:
-        from flowrx.sinks.terminal import TerminalView
-
-        view = TerminalView(state, title=redact(args.url))
-    deadline = None if args.seconds is None else started + args.seconds
-    with _Signals(loop) as signals:
-        try:
-            if view is not None:
-                view.start()
-            while not signals.stop.is_set():
-                if deadline is not None and loop.time() >= deadline:
-                    break
-                if done.is_set() and state.settled():
-                    break
-                if view is not None:
-                    view.refresh(latest[0] if latest else None)
-                else:
-                    out.flush()
-                await signals.wait(0.1)
-        finally:
-            if view is not None:
-                view.refresh(latest[0] if latest else None)
-                view.stop()
-            subscription.dispose()
-            if recorder is not None:
-                with contextlib.suppress(OSError):
-                    recorder.close()
-        if args.snapshot:
-            _write(state.snapshot(), args.snapshot, out)
-        if failed:
-            raise UsageError(f"request failed: {failed[0]}")
-        signals.check()
-    return 0
+        decide = functools.partial(_pause_answer, approve=args.on_pause == "approve")
+    return await _http_session(args, out, "agno", graph, source, decide)
 
 
 async def _record(args: argparse.Namespace, out: TextIO) -> int:
