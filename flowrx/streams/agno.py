@@ -99,7 +99,7 @@ from flowrx.streams.sse import (
     refusal_line,
     sse_post,
 )
-from flowrx.streams.websocket import ConnectionStatus
+from flowrx.streams.websocket import ConnectionStatus, hand_on
 
 __all__ = [
     "AGENTOS_KINDS",
@@ -249,14 +249,8 @@ class _Feed:
         """Dispose's part beyond setting :attr:`closing` (nothing, unless a feed says)."""
 
     def emit(self, item: object) -> None:
-        if self.closing:
-            return
-        try:
-            self.observer.on_next(item)
-        except Exception as exc:  # the pipeline isolates its failures; this is a last guard
-            logger.bind(concern="connection", event="handoff", run=None, node=None).opt(
-                exception=exc
-            ).error("pipeline raised on a frame: {error!r}", error=exc)
+        if not self.closing:
+            hand_on(self.observer.on_next, item)
 
     def finish(self, failure: str | None) -> None:
         """EndOfStream, then the end of the observable (unless disposed)."""

@@ -66,7 +66,7 @@ from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from flowrx.messages import EndOfStream, Reply
 from flowrx.protocols.agui import resume_input
-from flowrx.streams.websocket import ConnectionStatus, redact
+from flowrx.streams.websocket import ConnectionStatus, hand_on, redact
 
 __all__ = [
     "Frame",
@@ -492,14 +492,8 @@ class _Exchange:
             self.status(ConnectionStatus(state, 0, reason, asyncio.get_running_loop().time()))
 
     def _emit(self, item: Frame) -> None:
-        if self.closing:
-            return
-        try:
-            self.observer.on_next(item)
-        except Exception as exc:  # the pipeline isolates its failures; this is a last guard
-            logger.bind(concern="connection", event="handoff", run=None, node=None).opt(
-                exception=exc
-            ).error("pipeline raised on a frame: {error!r}", error=exc)
+        if not self.closing:
+            hand_on(self.observer.on_next, item)
 
     async def run(self) -> None:
         """Make the request, hand the answer on, and end the observable."""

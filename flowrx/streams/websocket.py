@@ -37,6 +37,8 @@ import contextlib
 import random
 import re
 import urllib.parse
+from collections.abc import Callable
+from typing import Any
 
 import attrs
 from loguru import logger
@@ -58,9 +60,23 @@ __all__ = [
     "WebSocketOptions",
     "WebSocketSource",
     "check_url",
+    "hand_on",
     "redact",
     "status_line",
 ]
+
+
+def hand_on(on_next: Callable[[Any], object], item: object) -> None:
+    """Give a source's frame (or burst) to the pipeline. The pipeline isolates its own
+    failures; one that still escapes is logged here and the source reads on: the last guard
+    every source shares."""
+    try:
+        on_next(item)
+    except Exception as exc:
+        logger.bind(concern="connection", event="handoff", run=None, node=None).opt(
+            exception=exc
+        ).error("pipeline raised on a frame: {error!r}", error=exc)
+
 
 #: Handshake answers that retrying cannot fix, with what they usually mean.
 _FATAL_HTTP = {
@@ -389,11 +405,7 @@ class WebSocketSource:
                 self.stats.frames += len(batch)
                 if len(batch) > 1:
                     self.stats.bursts += 1
-                self._frames.on_next(batch if len(batch) > 1 else batch[0])
-            except Exception as exc:  # the pipeline isolates its failures; this is a last guard
-                logger.bind(concern="connection", event="handoff", run=None, node=None).opt(
-                    exception=exc
-                ).error("pipeline raised on a frame: {error!r}", error=exc)
+                hand_on(self._frames.on_next, batch if len(batch) > 1 else batch[0])
             finally:
                 for _ in batch:
                     queue.task_done()
