@@ -15,14 +15,12 @@ flowrx's node ids do not use them). Telemetry is off.
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Callable
 
-import uvicorn
 from agno.os import AgentOS
 from agno.os.settings import AgnoAPISettings
 from agno_workflows import FACTORIES, content_team, weather_agent
-from helpers import LoopThread
+from helpers import LoopThread, serve_asgi
 
 __all__ = ["TOKEN", "AgentOSServer"]
 
@@ -51,15 +49,9 @@ class AgentOSServer(LoopThread):
             settings=AgnoAPISettings(os_security_key=TOKEN),
             telemetry=False,
         )
-        config = uvicorn.Config(
-            agent_os.get_app(), log_config=None, access_log=False, timeout_graceful_shutdown=5
-        )
-        server = uvicorn.Server(config)
-        # listening before uvicorn serves: a client that comes early waits in the backlog
-        sock = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        serving = asyncio.create_task(server.serve(sockets=[sock]))
-        ready()
-        await stop.wait()
-        server.should_exit = True
-        await serving
+
+        def listening(url: str) -> None:
+            self.url = url
+            ready()
+
+        await serve_asgi(agent_os.get_app(), listening, stop)

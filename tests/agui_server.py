@@ -37,14 +37,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-import uvicorn
 from ag_ui.core import CustomEvent, StateDeltaEvent, StateSnapshotEvent
-from helpers import LoopThread
+from helpers import LoopThread, serve_asgi
 from pydantic import BaseModel
 from pydantic_ai import Agent, DeferredToolRequests, RunContext, ToolReturn
 from pydantic_ai.messages import ModelMessage, ModelRequest, ToolReturnPart
@@ -261,18 +259,12 @@ class AguiServer(LoopThread):
 
     async def _serve(self, ready: Callable[[], None], stop: asyncio.Event) -> None:
         app = Starlette(routes=[Route("/{scenario:path}", self._endpoint, methods=["POST"])])
-        config = uvicorn.Config(
-            app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=5
-        )
-        server = uvicorn.Server(config)
-        # listening before uvicorn serves: a client that comes early waits in the backlog
-        sock = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        serving = asyncio.create_task(server.serve(sockets=[sock]))
-        ready()
-        await stop.wait()
-        server.should_exit = True
-        await serving
+
+        def listening(url: str) -> None:
+            self.url = url
+            ready()
+
+        await serve_asgi(app, listening, stop, lifespan="off")
 
 
 async def _failing(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[str]:

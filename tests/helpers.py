@@ -144,3 +144,26 @@ class LoopThread:
         self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(self._patience)
         assert not self._thread.is_alive(), "the server thread did not stop"
+
+
+async def serve_asgi(
+    app: Any, listening: Callable[[str], None], stop: asyncio.Event, **config: Any
+) -> None:
+    """Serve an ASGI ``app`` with uvicorn on 127.0.0.1, port 0, until ``stop`` is set, for a
+    :class:`LoopThread`'s serve function; ``listening(url)`` once the socket listens (a client
+    that comes before uvicorn serves waits in the backlog). ``config`` goes to
+    ``uvicorn.Config``."""
+    import socket
+
+    import uvicorn
+
+    settings = uvicorn.Config(
+        app, log_config=None, access_log=False, timeout_graceful_shutdown=5, **config
+    )
+    server = uvicorn.Server(settings)
+    sock = socket.create_server(("127.0.0.1", 0))
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    listening(f"http://127.0.0.1:{sock.getsockname()[1]}")
+    await stop.wait()
+    server.should_exit = True
+    await serving
