@@ -438,12 +438,11 @@ def _put(run: ChatRun, message: ChatMessage) -> ChatRun:
     return evolve(run, messages=assoc(run.messages, message.index, message))
 
 
-def _new(run: ChatRun, speaker: _Speaker, kind: str) -> tuple[ChatRun, ChatMessage]:
-    """Open a new message of the speaker's kind; it becomes the key's open and latest one."""
-    index = run.next_index
-    message = ChatMessage(index, speaker.node_id, speaker.role, speaker.who, _name(speaker), kind)
-    key = (speaker.node_id, speaker.who, kind)
-    run = ChatRun(
+def _opened(run: ChatRun, message: ChatMessage) -> ChatRun:
+    """The run with ``message`` (made at ``run.next_index``) as its key's open and latest one."""
+    index = message.index
+    key = message.key
+    return ChatRun(
         assoc(run.messages, index, message),
         assoc(run.open, key, index),
         assoc(run.latest, key, index),
@@ -451,7 +450,13 @@ def _new(run: ChatRun, speaker: _Speaker, kind: str) -> tuple[ChatRun, ChatMessa
         run.phase,
         index + 1,
     )
-    return run, message
+
+
+def _new(run: ChatRun, speaker: _Speaker, kind: str) -> tuple[ChatRun, ChatMessage]:
+    """Open a new message of the speaker's kind; it becomes the key's open and latest one."""
+    index = run.next_index
+    message = ChatMessage(index, speaker.node_id, speaker.role, speaker.who, _name(speaker), kind)
+    return _opened(run, message), message
 
 
 def _current(run: ChatRun, speaker: _Speaker, kind: str) -> tuple[ChatRun, ChatMessage]:
@@ -819,15 +824,7 @@ def _part(state: ChatState, msg: ChatPart) -> Step:
             return state, ()  # nothing to show: a message is made by its text or a tool call
         index = run.next_index
         name = msg.name if msg.name is not None else msg.speaker
-        made = ChatMessage(index, msg.node_id, msg.speaker, key[1], name, msg.kind)
-        run = ChatRun(
-            assoc(run.messages, index, made),
-            assoc(run.open, key, index),
-            assoc(run.latest, key, index),
-            run.nodes,
-            run.phase,
-            index + 1,
-        )
+        run = _opened(run, ChatMessage(index, msg.node_id, msg.speaker, key[1], name, msg.kind))
     message = run.messages[index]
     if op == "text":
         message = _appended(message, msg.text, None)
