@@ -29,6 +29,8 @@ import attrs
 from reactivex import Observable, abc
 from reactivex.subject import Subject
 
+from flowrx.operators._route import split_batch
+
 __all__ = ["Partition", "partition_by"]
 
 
@@ -70,14 +72,9 @@ class _Dispatch:
                     subject.on_next(value)
             return
         for accepts, on_error, subject in self.routes:
-            try:
-                kept = [item for item in value if accepts(item[0])]
-            except Exception:  # ask again item by item, to report just the failing ones
-                kept = [item for item in value if _taken(accepts, on_error, item)]
-            if len(kept) > 1:
+            kept = split_batch(accepts, on_error, value)
+            if kept is not None:
                 subject.on_next(kept)
-            elif kept:
-                subject.on_next(kept[0])
 
     def on_error(self, error: Exception) -> None:
         for _, _, subject in self.routes:
@@ -86,16 +83,6 @@ class _Dispatch:
     def on_completed(self) -> None:
         for _, _, subject in self.routes:
             subject.on_completed()
-
-
-def _taken(
-    accepts: Callable[[Any], bool], on_error: Callable[[Exception, Any], None], item: Any
-) -> bool:
-    try:
-        return accepts(item[0])
-    except Exception as exc:
-        on_error(exc, item)
-        return False
 
 
 def partition_by(

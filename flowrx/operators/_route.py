@@ -23,9 +23,30 @@ from typing import Any, TypeVar
 
 from reactivex import Observable, abc
 
-__all__ = ["route"]
+__all__ = ["route", "split_batch"]
 
 _T = TypeVar("_T")
+
+
+def split_batch(
+    accepts: Callable[[Any], bool], on_error: Callable[[Exception, Any], None], batch: list[Any]
+) -> Any | None:
+    """What one branch takes of a batch: the batch of the items ``accepts`` takes, that item
+    alone when it takes one, ``None`` when it takes none. A predicate that raises is asked
+    again item by item, so that only the failing items are reported (and not taken)."""
+    try:
+        kept = [item for item in batch if accepts(item[0])]
+    except Exception:
+        kept = []
+        for item in batch:
+            try:
+                if accepts(item[0]):
+                    kept.append(item)
+            except Exception as exc:  # counted for this branch; the stream goes on
+                on_error(exc, item)
+    if len(kept) > 1:
+        return kept
+    return kept[0] if kept else None
 
 
 def route(
@@ -38,13 +59,6 @@ def route(
         def subscribe(
             observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            def taken(item: Any) -> bool:
-                try:
-                    return accepts(item[0])
-                except Exception as exc:  # counted for this concern; the stream goes on
-                    on_error(exc, item)
-                    return False
-
             def on_next(value: Any) -> None:
                 if type(value) is not list:
                     try:
@@ -55,14 +69,9 @@ def route(
                     if take:
                         observer.on_next(value)
                     return
-                try:
-                    kept = [item for item in value if accepts(item[0])]
-                except Exception:  # ask again item by item, to report just the failing ones
-                    kept = [item for item in value if taken(item)]
-                if len(kept) > 1:
+                kept = split_batch(accepts, on_error, value)
+                if kept is not None:
                     observer.on_next(kept)
-                elif kept:
-                    observer.on_next(kept[0])
 
             return source.subscribe(
                 on_next, observer.on_error, observer.on_completed, scheduler=scheduler
