@@ -359,6 +359,62 @@ def test_a_silently_failing_parallel_branch_ends_error_and_so_do_its_groups() ->
     assert run["status"] == "error"
 
 
+def test_an_inferred_end_says_why_on_its_badge_and_an_end_agno_sent_does_not() -> None:
+    """``flaky``'s ends are flowrx's inference, each with the error the Parallel's results
+    name; every end the stream stated has no ``inferred`` key (the platform's records as
+    ``snapshot/1`` first said)."""
+    snap = _replay("agentos-sse-workflow-background.txt").finish()
+    (records,) = snap["store"].values()
+    inferred = {r["id"]: r["inferred"] for r in records if "inferred" in r}
+    flaky = "wf-loop-parallel:refine-loop/fan-out/flaky"
+    assert inferred == {
+        f"{flaky}-3": "flaky step exploded (call 2)",
+        f"{flaky}-6": "flaky step exploded (call 4)",
+    }
+
+
+def test_badges_keep_step_index_loop_iteration_branch_and_route_as_notes() -> None:
+    """A badge keeps what Agno says of the execution: ``step_index`` (a position, not an
+    order), the iteration of the loop it ran in, a condition's result and branch, a router's
+    selected steps; a node re-run by a loop has one badge per iteration."""
+    snap = _replay("agentos-sse-workflow-background.txt").finish()
+    (records,) = snap["store"].values()
+    research = [r["notes"] for r in records if r["node_id"].endswith("/research")]
+    assert research == [
+        {"step_index": [0, 0], "iteration": 1},
+        {"step_index": [0, 0], "iteration": 2},
+    ]
+    assert records[0]["notes"] == {"step_index": 0}  # the loop itself
+    snap = _replay("c-condition-router.jsonl").finish()
+    (records,) = snap["store"].values()
+    notes = {r["handle"]: r["notes"] for r in records}
+    assert notes["urgent?"] == {"step_index": 1, "condition_result": True, "branch": "if"}
+    assert notes["attachment?"] == {"step_index": 2, "condition_result": False, "branch": "else"}
+    assert notes["route"] == {"step_index": 3, "selected_steps": ["billing"]}
+
+
+def test_views_mark_an_inferred_status_as_a_guess_and_say_why() -> None:
+    """The terminal view shows ``error?`` for an inferred end, the HTML view too, with the
+    reason in the badge's title; a stated ``error`` has no mark."""
+    import io
+
+    from rich.console import Console
+
+    from flowrx.sinks.html_view import render_html
+    from flowrx.sinks.terminal import render_snapshot
+
+    snap = _replay("agentos-sse-workflow-background.txt").finish()
+    graph = graph_from_mapping({"nodes": [], "edges": []})
+    page = render_html(snap, graph)
+    assert "inferred: flaky step exploded (call 2)" in page
+    assert page.count("error?<") == 2
+    console = Console(width=160, record=True, color_system=None, file=io.StringIO())
+    console.print(render_snapshot(snap, graph))
+    text = console.export_text()
+    assert text.count("error?") == 2
+    assert "success?" not in text
+
+
 def test_a_resume_after_the_run_replays_only_duplicates() -> None:
     """SSE ``/resume`` with ``last_event_index=35`` after the whole run: its frames carry the
     original event indexes, so every one is a duplicate and nothing changes."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ def _jsonable(value: Any) -> Any:
             "type": type(value).__name__,
             **{f.name: _jsonable(getattr(value, f.name)) for f in attrs.fields(type(value))},
         }
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, frozenset | set):
         return sorted((_jsonable(v) for v in value), key=repr)

@@ -2,7 +2,11 @@
 
 * ``start_node`` → a record ``{id: "<node_id>-<order>", node_id, run_id, order, status:
   "executing", handle, type}``, handle and type from the flow graph (unknown node → ``None``).
-* ``end_node`` → the same record gets its final status; nothing else of it changes.
+* ``end_node`` → the same record gets its final status; nothing else of it changes but what
+  the end adds: ``inferred`` (why flowrx ended it, when the protocol went silent: Agno) and
+  ``notes`` (the protocol's annotations of the execution, the start's and the end's merged).
+  The snapshot lists either key only when there is one, so the platform's records are as
+  ``snapshot/1`` first said.
 * ``order`` is the **server's** order (a badge shows ``order + 1``). An older backend that omits
   it gets the run's own arrival position instead, never a position across runs.
 * ``run_end``/``resume_end`` → records still ``executing`` become ``unfinished``.
@@ -21,7 +25,7 @@ import attrs
 from flowrx._records import assoc, dissoc, evolve
 from flowrx.concerns.effects import Change, Concern, Effect, Input
 from flowrx.graph import FlowGraph
-from flowrx.messages import Evict, ExecutionEvent, Message, NodeAnnounced
+from flowrx.messages import NO_NOTES, Evict, ExecutionEvent, Message, NodeAnnounced
 
 __all__ = ["Badge", "StoreRun", "StoreState", "reduce_store", "store_concern", "store_section"]
 
@@ -39,6 +43,12 @@ class Badge:
     status: str
     handle: str | None = None
     type: str | None = None
+    inferred: str | None = None
+    """Why flowrx ended this execution itself (its protocol said nothing of the end), or
+    ``None``: a view shows an inferred status as a guess."""
+    notes: Mapping[str, Any] = NO_NOTES
+    """What the protocol said of this execution beyond its status (the start's and the end's
+    notes merged): Agno's ``step_index``, loop ``iteration``, ``branch``, ``selected_steps``."""
 
     @property
     def id(self) -> str:
@@ -56,7 +66,7 @@ class Badge:
 
     def as_json(self) -> dict[str, Any]:
         """The record as ``snapshot/1`` lists it."""
-        return {
+        record: dict[str, Any] = {
             "id": self.id,
             "node_id": self.node_id,
             "order": self.order,
@@ -64,6 +74,11 @@ class Badge:
             "handle": self.handle,
             "type": self.type,
         }
+        if self.inferred is not None:
+            record["inferred"] = self.inferred
+        if self.notes:
+            record["notes"] = dict(self.notes)
+        return record
 
 
 @attrs.frozen
@@ -143,7 +158,8 @@ def reduce_store(
         if existing is not None:
             return _put(state, run_id, run, evolve(existing, status="executing"))
         handle, kind = _names(run, graph, node_id)
-        return _put(state, run_id, run, Badge(node_id, run_id, order, "executing", handle, kind))
+        badge = Badge(node_id, run_id, order, "executing", handle, kind, notes=msg.notes)
+        return _put(state, run_id, run, badge)
     # end_node
     status = msg.status or "success"
     existing = (
@@ -153,7 +169,9 @@ def reduce_store(
         order = msg.order if msg.order is not None else len(run.records)
         handle, kind = _names(run, graph, node_id)
         existing = Badge(node_id, run_id, order, status, handle, kind)
-    return _put(state, run_id, run, evolve(existing, status=status))
+    notes = {**existing.notes, **msg.notes} if msg.notes else existing.notes
+    ended = evolve(existing, status=status, inferred=msg.inferred, notes=notes)
+    return _put(state, run_id, run, ended)
 
 
 def store_section(state: StoreState) -> dict[str, list[dict[str, Any]]]:

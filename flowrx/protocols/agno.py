@@ -29,7 +29,12 @@ messages, so that every concern works on Agno as it does on the platform's strea
   and type), from which the group and store concerns learn the flow when no graph is given.
   Agno sends nothing for a step that raises, so ends are **inferred** (``error``): when the
   enclosing container completes (or a loop's iteration), when a later sibling starts under
-  anything but a ``Parallel``, and at the run's terminal (``killed`` for a cancel).
+  anything but a ``Parallel``, and at the run's terminal (``killed`` for a cancel); such an
+  ``end_node`` says why in ``inferred`` (the step's error from its container's
+  ``step_results`` where they name it), which the store keeps on the badge. Starts and ends
+  carry ``notes`` for the badge: ``step_index`` (a position in the definition, not an
+  order), the ``iteration`` of the loop the step runs in, a condition's ``condition_result``
+  and ``branch``, a router's ``selected_steps``.
 * **Pauses**: ``StepPaused`` (``confirmation``/``user_input``), ``StepExecutorPaused`` and an
   agent's ``RunPaused`` (``confirmation``/``user_input``/``external_tool`` from the tools
   waiting), ``RouterPaused`` (``route_selection``), ``StepOutputReview`` (``output_review``),
@@ -79,6 +84,7 @@ from flowrx.config import Config
 from flowrx.graph import FlowGraph, graph_from_mapping
 from flowrx.messages import (
     MAX_DEPTH,
+    NO_NOTES,
     Answer,
     Background,
     ChatPart,
@@ -485,13 +491,15 @@ def workflow_graph(definition: Mapping[str, Any]) -> FlowGraph:
 
 @attrs.frozen
 class Open:
-    """An open step instance: its node, badge order, enclosing instance, family, name."""
+    """An open step instance: its node, badge order, enclosing instance, family, name, and
+    the iteration of the loop it runs in (a loop's own: the one it runs now)."""
 
     node: str
     order: int
     parent: str | None
     family: str
     name: str
+    iteration: int | None = None
 
 
 @attrs.frozen
@@ -685,10 +693,12 @@ class _Decoder:
         group: str | None,
         family: str,
         name: str,
+        notes: Mapping[str, Any] = NO_NOTES,
     ) -> Run:
         run = self.announce(run, node, group, name, family)
-        self.emit(ExecutionEvent("start_node", run.run_id, node, run.order, "running"))
-        opened = Open(node, run.order, parent, family, name)
+        self.emit(ExecutionEvent("start_node", run.run_id, node, run.order, "running", notes=notes))
+        iteration = notes.get("iteration")
+        opened = Open(node, run.order, parent, family, name, iteration)
         return evolve(run, open=assoc(run.open, key, opened), order=run.order + 1)
 
     def descendants(self, run: Run, key: str) -> list[str]:
@@ -707,15 +717,33 @@ class _Decoder:
             run = self.end_one(run, inner, "error", inferred="its container ended before it")
         return self.end_one(run, key, status, inferred=inferred)
 
-    def end_one(self, run: Run, key: str, status: str, *, inferred: str | None) -> Run:
+    def end_one(
+        self,
+        run: Run,
+        key: str,
+        status: str,
+        *,
+        inferred: str | None,
+        notes: Mapping[str, Any] = NO_NOTES,
+    ) -> Run:
         opened = run.open.get(key)
         if opened is None:
             return run
         if inferred is not None:
+            inferred = inferred[:200]
             self.emit(
                 Notice("inferred_end", f"{opened.node} {status}: {inferred}"[:200], run.run_id)
             )
-        self.emit(ExecutionEvent("end_node", run.run_id, opened.node, opened.order, status))
+        end = ExecutionEvent(
+            "end_node",
+            run.run_id,
+            opened.node,
+            opened.order,
+            status,
+            inferred=inferred,
+            notes=notes,
+        )
+        self.emit(end)
         return evolve(
             run,
             open=dissoc(run.open, key),
@@ -1027,6 +1055,13 @@ def _workflow_event(d: _Decoder, run: Run, event: str, data: Mapping[str, Any]) 
             d.violation("error_of_no_open_step", str(detail["step_name"]), run.run_id)
             return run
         return d.end(run, key, "error")
+    if event == "LoopIterationStarted":
+        key = _str(data, "step_id")
+        opened = run.open.get(key) if key is not None else None
+        iteration = _int(data, "iteration")
+        if opened is None or key is None or iteration is None:
+            return run
+        return evolve(run, open=assoc(run.open, key, evolve(opened, iteration=iteration)))
     if event == "LoopIterationCompleted":
         key = _str(data, "step_id")
         if key is not None and key in run.open:
@@ -1066,7 +1101,8 @@ def _start_step(d: _Decoder, run: Run, event: str, data: Mapping[str, Any]) -> R
             if other in run.open:
                 run = d.end(run, other, "error", inferred=f"{name} started after it")
     run = evolve(run, nodes=assoc(run.nodes, key, node)) if run.nodes.get(key) != node else run
-    return d.start(run, key, node, parent, group, family, name)
+    iteration = enclosing.iteration if enclosing is not None else None
+    return d.start(run, key, node, parent, group, family, name, _notes(data, iteration))
 
 
 def _complete_step(d: _Decoder, run: Run, event: str, data: Mapping[str, Any]) -> Run:
@@ -1087,7 +1123,21 @@ def _complete_step(d: _Decoder, run: Run, event: str, data: Mapping[str, Any]) -
     for inner in d.descendants(run, key):
         why = errors.get(run.open[inner].name, "its container ended before it")
         run = d.end_one(run, inner, "error", inferred=why)
-    return d.end_one(run, key, status, inferred=None)
+    return d.end_one(run, key, status, inferred=None, notes=_notes(data, None))
+
+
+_NOTED = ("step_index", "condition_result", "branch", "selected_steps")
+"""What a step's start or end says of the execution that a badge keeps as a note."""
+
+
+def _notes(data: Mapping[str, Any], iteration: int | None) -> Mapping[str, Any]:
+    """The notes a start or an end carries: Agno's ``step_index`` (a position in the
+    definition, no order: it repeats), the iteration of the loop the step runs in, a
+    condition's ``condition_result`` and ``branch``, a router's ``selected_steps``."""
+    notes = {k: data[k] for k in _NOTED if data.get(k) is not None}
+    if iteration is not None:
+        notes["iteration"] = iteration
+    return notes or NO_NOTES
 
 
 def _errors(results: object) -> dict[str, str]:

@@ -280,11 +280,13 @@ def run_rows(doc: Mapping[str, Any], runs: Sequence[str] | None = None) -> RunRo
 @attrs.frozen
 class Badge:
     """One store entry of a node: ``label`` is ``#<order+1>`` (``R<n>#…`` when the store holds
-    several runs), ``status`` the entry's status."""
+    several runs), ``status`` the entry's status, ``inferred`` why flowrx ended the execution
+    itself when its protocol said nothing (a view marks the status as a guess), else ``None``."""
 
     run_id: str
     label: str
     status: str
+    inferred: str | None = None
 
 
 @attrs.frozen
@@ -332,7 +334,10 @@ def _badges(doc: Mapping[str, Any], runs: Sequence[str]) -> dict[str, list[Badge
             label = f"#{order + 1}" if isinstance(order, int) else "#?"
             if several:
                 label = f"R{runs.index(run) + 1}{label}"
-            out.setdefault(node_id, []).append(Badge(run, label, text(entry.get("status"))))
+            why = entry.get("inferred")
+            inferred = text(why) if why is not None else None
+            badge = Badge(run, label, text(entry.get("status")), inferred)
+            out.setdefault(node_id, []).append(badge)
     return out
 
 

@@ -6,8 +6,9 @@ HTML (Jupyter's ``_repr_html_``, the :mod:`flowrx.sinks.jupyter` live widget, a 
 * **Nodes**: the flow's nodes as nested lists following group nesting. Each node's row carries
   the classes a view shows on it, exactly the editor's names from ``doc["surface"]``
   (``executing``, ``executing-tool``, ``executed-<status>``), plus its handle (or id), its type
-  and a badge per run held in the store (``#<order+1>`` and the status). Nodes the graph lacks
-  but the snapshot names are listed at the end under *unknown* (or flat, without a graph).
+  and a badge per run held in the store (``#<order+1>`` and the status; ``?`` after a status
+  flowrx inferred, the reason in the badge's title). Nodes the graph lacks but the snapshot
+  names are listed at the end under *unknown* (or flat, without a graph).
 * **Runs**: every run with its status, times and resumes; the active run and the editor lock.
 * **Chat**: the latest messages (speaker, kind, text, tool calls).
 * **Interactions**: pending pauses and prompts with a summary of their detail; resolved count.
@@ -144,9 +145,11 @@ def _glow_classes(classes: Iterable[object]) -> list[str]:
 def _badge(badge: Badge) -> str:
     status = cut(badge.status, 20)
     cls = " ".join(c for c in ("fx-badge", _status_class(status)) if c)
-    return (
-        f'<span class="{cls}" title="run {_e(badge.run_id)}">{_e(badge.label)} {_e(status)}</span>'
-    )
+    title = f"run {badge.run_id}"
+    if badge.inferred is not None:  # ended by flowrx, not by the stream: a guess, and why
+        title += f"; inferred: {cut(badge.inferred, 200)}"
+        status += "?"
+    return f'<span class="{cls}" title="{_e(title)}">{_e(badge.label)} {_e(status)}</span>'
 
 
 def _node_row(row: NodeRow) -> str:

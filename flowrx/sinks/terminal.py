@@ -5,10 +5,10 @@ view sees exactly what the ``flowrx/snapshot/1`` document says and never reaches
 concern's state):
 
 * **Nodes**: the flow's nodes as a tree following group nesting, each with its handle (or id),
-  its type, its badges (``#<order+1>`` and the status) of the latest two runs the store holds,
-  and its glow in words a person reads (``running``, ``running tool``, ``done``, ``failed``,
-  ``killed``, ``provided``) in colour. Nodes the graph lacks but the snapshot names (store or
-  surface) are listed at the end under *unknown*.
+  its type, its badges (``#<order+1>`` and the status, ``?`` after a status flowrx inferred) of
+  the latest two runs the store holds, and its glow in words a person reads (``running``,
+  ``running tool``, ``done``, ``failed``, ``killed``, ``provided``) in colour. Nodes the graph
+  lacks but the snapshot names (store or surface) are listed at the end under *unknown*.
 * **Runs**: every run with its status, start → end (``running`` while it is open), resumes and
   id; the active run and the editor lock; then the pending pauses and prompts with a summary
   of their detail, and how many were resolved.
@@ -178,7 +178,8 @@ def _badges(badges: Iterable[Badge]) -> Text:
         style = _STATUS_STYLES.get(status, "")
         out.append(" ")
         out.append(badge.label, style=f"bold {style}".strip())
-        out.append(f" {status}", style=style or None)
+        guess = "?" if badge.inferred is not None else ""  # ended by flowrx, not the stream
+        out.append(f" {status}{guess}", style=style or None)
     return out
 
 
