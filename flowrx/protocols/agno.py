@@ -1134,10 +1134,16 @@ def _notes(data: Mapping[str, Any], iteration: int | None) -> Mapping[str, Any]:
     """The notes a start or an end carries: Agno's ``step_index`` (a position in the
     definition, no order: it repeats), the iteration of the loop the step runs in, a
     condition's ``condition_result`` and ``branch``, a router's ``selected_steps``."""
-    notes = {k: data[k] for k in _NOTED if data.get(k) is not None}
+    notes = {k: _plain(data[k]) for k in _NOTED if data.get(k) is not None}
     if iteration is not None:
         notes["iteration"] = iteration
     return notes or NO_NOTES
+
+
+def _plain(value: object) -> object:
+    """A note as JSON has it: in process Agno's ``to_dict()`` keeps tuples (``step_index``
+    ``(1, 0)``) that AgentOS sends as lists; a note is the same either way."""
+    return [_plain(v) for v in value] if isinstance(value, tuple | list) else value
 
 
 def _errors(results: object) -> dict[str, str]:
