@@ -401,3 +401,22 @@ def test_the_view_never_draws_outside_any_terminal(width: int, height: int, scen
     lines = _screen(state, width, height).splitlines()
     assert len(lines) <= height
     assert all(len(line) <= width for line in lines)
+
+
+def test_a_runs_shared_state_shows_as_json_and_cut_short_says_how_much_it_left_out() -> None:
+    """AG-UI's state shows under State, run id then indented JSON; given too few lines it
+    keeps the first and says how many it left out; without state there is no State panel."""
+    doc: dict[str, Any] = {
+        "state": {"run-1": {"items": [f"item {i}" for i in range(30)], "count": 30}},
+        "lifecycle": {"runs": {"run-1": {"status": "success"}}},
+    }
+    text = _text(render_snapshot(doc, flowrx.FlowGraph.empty()))
+    assert "─ State " in text
+    assert '"count": 30,' in text
+    assert '"item 29"' in text
+    short = _text(render_snapshot(doc, flowrx.FlowGraph.empty(), height=24))
+    assert "─ State " in short
+    assert "more lines of state" in short
+    assert len(short.splitlines()) <= 24
+    del doc["state"]
+    assert "State" not in _text(render_snapshot(doc, flowrx.FlowGraph.empty()))

@@ -14,6 +14,8 @@ concern's state):
   of their detail, and how many were resolved.
 * **Chat**: the last messages of the transcript (who, kind, text; a streaming message shows
   its newest text; HTML items as their text) and their tool calls.
+* **State**: each run's shared agent state (AG-UI's ``state``) as indented JSON, only when a
+  run has one (the platform's stream never does).
 * **Health**: the connection status, frames per second, intake counters and failures per
   concern, with failures and degraded concerns in red.
 
@@ -42,6 +44,7 @@ calls :meth:`TerminalView.refresh`. Only this module (and a future Jupyter sink)
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final, Literal
 
@@ -398,6 +401,40 @@ def _waiting(doc: Mapping[str, Any], width: int) -> _Rows:
     return _Rows(len(full), draw)
 
 
+# --- state ------------------------------------------------------------------------------------
+
+
+def _state(doc: Mapping[str, Any], runs: list[str], width: int) -> _Rows:
+    """Each run's shared agent state (AG-UI's ``state``): its run id, then the document as
+    indented JSON, each line cut to the width. Nothing (no panel) when no run has state, as on
+    the platform's stream. Cut short, it keeps the first lines of each run's document in turn
+    and says how many it left out."""
+    section = doc.get("state")
+    if not isinstance(section, Mapping) or not section:
+        return _Rows(0, lambda budget: [])
+    order = [r for r in runs if r in section] + sorted(r for r in section if r not in runs)
+    blocks: list[list[Text]] = []
+    for run_id in order:
+        body = json.dumps(section[run_id], ensure_ascii=False, sort_keys=True, indent=1)
+        lines = [_line((_clean(run_id, _ID_LIMIT), "dim"))]
+        lines.extend(_line((_clean(row, width), "")) for row in body.splitlines())
+        blocks.append(lines)
+    every = [line for block in blocks for line in block]
+
+    def draw(budget: int | None) -> list[Text]:
+        if budget is None or len(every) <= budget:
+            return every
+        shown: list[Text] = []
+        for block in blocks:  # each run's id and as much of its document as fits
+            room = budget - 1 - len(shown)
+            if room <= 0:
+                break
+            shown.extend(block[:room])
+        return [*shown, _line((f"… {len(every) - len(shown)} more lines of state", "dim"))]
+
+    return _Rows(len(every), draw)
+
+
 # --- chat -------------------------------------------------------------------------------------
 
 
@@ -587,9 +624,10 @@ class _Screen:
         run_rows = _runs(doc, runs, _RUNS_WIDTH - 4)
         waiting = _waiting(doc, width - 4)
         chat = _chat(doc, runs, graph, width - 4)
+        state = _state(doc, runs, width - 4)
         row_need = max(nodes.need, run_rows.need)
         if avail is None:
-            row, wait, talk = row_need, waiting.need, chat.need
+            row, wait, talk, kept = row_need, waiting.need, chat.need, state.need
         else:
             got = _share(
                 avail,
@@ -597,18 +635,22 @@ class _Screen:
                     ("row", min(row_need, 3), row_need),
                     ("wait", min(waiting.need, 1), waiting.need),
                     ("chat", min(chat.need, 1), chat.need),
+                    ("state", min(state.need, 2), state.need),
                 ],
                 # the pending items and a few chat lines, the row its nodes (the runs compact),
-                # the chat the rest
+                # a few lines of state, the chat the rest, then the state
                 [
                     ("wait", None),
                     ("chat", 3),
                     ("row", max(nodes.need, 8)),
+                    ("state", 6),
                     ("chat", None),
                     ("row", None),
+                    ("state", None),
                 ],
             )
             row, wait, talk = got.get("row", 0), got.get("wait", 0), got.get("chat", 0)
+            kept = got.get("state", 0)
         if row:
             top = Table.grid(expand=True, padding=(0, 1))
             top.add_column(ratio=1)
@@ -621,6 +663,8 @@ class _Screen:
             yield _panel("Waiting for you", waiting.draw(wait), wait)
         if talk:
             yield _panel("Chat", chat.draw(talk), talk)
+        if kept:
+            yield _panel("State", state.draw(kept), kept)
 
     def _narrow(
         self,
@@ -636,6 +680,7 @@ class _Screen:
             "Waiting for you": _waiting(doc, inner),
             "Nodes": _nodes(doc, graph, runs, inner),
             "Chat": _chat(doc, runs, graph, inner),
+            "State": _state(doc, runs, inner),
         }
         if avail is None:
             got = {name: rows.need for name, rows in sections.items()}
@@ -648,16 +693,19 @@ class _Screen:
                     ("Waiting for you", min(need["Waiting for you"], 1), need["Waiting for you"]),
                     ("Nodes", min(need["Nodes"], 3), need["Nodes"]),
                     ("Chat", min(need["Chat"], 3), need["Chat"]),
+                    ("State", min(need["State"], 2), need["State"]),
                 ],
                 [
                     ("Waiting for you", 3),
                     ("Runs", 4),
                     ("Nodes", 8),
                     ("Chat", 6),
+                    ("State", 6),
                     ("Runs", 8),
                     ("Nodes", None),
                     ("Chat", None),
                     ("Runs", None),
+                    ("State", None),
                 ],
             )
         for name, rows in sections.items():
