@@ -652,3 +652,16 @@ def test_no_sequence_of_updates_raises_out_of_the_reducer(
         if state.patch_failed != before.patch_failed:
             assert (state.runs, effects) == (before.runs, ())
         dump_snapshot({"state": state_section(state)})  # always a writable section
+
+
+def test_a_state_changes_line_shows_the_documents_start_and_size_not_the_whole_document() -> None:
+    """``--plain`` and log lines describe a state change as compact JSON, cut at 200
+    characters with the document's size, so a megabyte of state is one short line."""
+    from flowrx.concerns.effects import Change
+
+    small = Change("state", "document", "run-1", None, {"b": [1, 2], "a": "x"})
+    assert small.describe() == 'state       document run=run-1 {"a":"x","b":[1,2]}'
+    big = Change("state", "document", "run-1", None, {"rows": ["y" * 100] * 10_000})
+    line = big.describe()
+    assert len(line) < 300
+    assert line.endswith("… (1,030,010 characters)")

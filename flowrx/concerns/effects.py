@@ -10,6 +10,7 @@ requests. This keeps every rule testable without Rx, like h11's state machine.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any, Generic, TypeAlias, TypeVar
 
@@ -90,8 +91,27 @@ class Change:
             if part
         )
         describe = getattr(self.value, "describe", None)
-        value = describe() if callable(describe) else repr(self.value)
+        if callable(describe):
+            value = describe()
+        elif isinstance(self.value, Mapping | list):  # a document (state): its start, its size
+            value = _document(self.value)
+        else:
+            value = repr(self.value)
         return f"{self.concern:<11} {self.what:<8} {where} {value}".rstrip()
+
+
+_DOCUMENT_SHOWN = 200
+"""Characters of a document a change's line shows (a state document may be a megabyte)."""
+
+
+def _document(value: Mapping[str, Any] | list[Any]) -> str:
+    """A document as compact JSON, cut to its first characters with its size said."""
+    text = json.dumps(
+        value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=repr
+    )
+    if len(text) <= _DOCUMENT_SHOWN:
+        return text
+    return f"{text[:_DOCUMENT_SHOWN]}… ({len(text):,} characters)"
 
 
 @attrs.frozen
