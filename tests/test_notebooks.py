@@ -33,7 +33,15 @@ from flowrx.sinks.snapshot import Snapshot, dump_snapshot
 from flowrx.sinks.state import FlowState
 
 NOTEBOOKS = ROOT / "notebooks"
-EXPECTED = ["01-quickstart", "02-marbles", "03-isolation", "04-live", "05-embedding", "06-agui"]
+EXPECTED = [
+    "01-quickstart",
+    "02-marbles",
+    "03-isolation",
+    "04-live",
+    "05-embedding",
+    "06-agui",
+    "07-agno-workflow",
+]
 RUN = "0e000000-0000-4000-8000-000000000001"
 PLAY = "a0000000-0000-4000-8000-000000000001"
 GROUP = "a0000000-0000-4000-8000-00000000000a"
@@ -127,8 +135,8 @@ def _doc(**sections: Any) -> dict[str, Any]:
 # --- notebooks -------------------------------------------------------------------------------
 
 
-def test_the_notebooks_folder_holds_the_five_notebooks() -> None:
-    """quickstart, marbles, isolation, live and embedding are all there."""
+def test_the_notebooks_folder_holds_exactly_the_listed_notebooks() -> None:
+    """quickstart, marbles, isolation, live, embedding, agui and agno-workflow, nothing else."""
     assert [p.stem for p in _notebooks()] == EXPECTED
 
 
