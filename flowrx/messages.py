@@ -31,7 +31,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any, Final
 
 import attrs
@@ -42,7 +41,6 @@ __all__ = [
     "EXECUTION_EVENTS",
     "KNOWN_STATUSES",
     "MAX_DEPTH",
-    "NO_NOTES",
     "AgentPaused",
     "AgnoEvent",
     "Answer",
@@ -154,10 +152,6 @@ class Rejected:
     frame: object = attrs.field(repr=False, eq=False)
 
 
-NO_NOTES: Final[Mapping[str, Any]] = MappingProxyType({})
-"""The empty, read-only notes every event without any shares."""
-
-
 @attrs.frozen
 class ExecutionEvent:
     """A node-runner frame: run, resume, node and tool starts and ends.
@@ -180,7 +174,7 @@ class ExecutionEvent:
     inferred: str | None = None
     """On an ``end_node``: why flowrx ended the node itself, when its protocol said nothing of
     its end (Agno's silent failures); ``None`` for an end the stream sent."""
-    notes: Mapping[str, Any] = NO_NOTES
+    notes: Mapping[str, Any] = attrs.field(factory=dict)
     """On a node's start or end: what its protocol says of this execution beyond the status
     (Agno's ``step_index``, a loop's ``iteration``, a condition's ``branch``, a router's
     ``selected_steps``), kept on the node's badge record; empty for the platform."""

@@ -25,7 +25,7 @@ import attrs
 from flowrx._records import assoc, dissoc, evolve
 from flowrx.concerns.effects import Change, Concern, Effect, Input
 from flowrx.graph import FlowGraph
-from flowrx.messages import NO_NOTES, Evict, ExecutionEvent, Message, NodeAnnounced
+from flowrx.messages import Evict, ExecutionEvent, Message, NodeAnnounced
 
 __all__ = ["Badge", "StoreRun", "StoreState", "reduce_store", "store_concern", "store_section"]
 
@@ -46,7 +46,7 @@ class Badge:
     inferred: str | None = None
     """Why flowrx ended this execution itself (its protocol said nothing of the end), or
     ``None``: a view shows an inferred status as a guess."""
-    notes: Mapping[str, Any] = NO_NOTES
+    notes: Mapping[str, Any] = attrs.field(factory=dict)
     """What the protocol said of this execution beyond its status (the start's and the end's
     notes merged): Agno's ``step_index``, loop ``iteration``, ``branch``, ``selected_steps``."""
 

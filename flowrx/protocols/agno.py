@@ -84,7 +84,6 @@ from flowrx.config import Config
 from flowrx.graph import FlowGraph, graph_from_mapping
 from flowrx.messages import (
     MAX_DEPTH,
-    NO_NOTES,
     Answer,
     Background,
     ChatPart,
@@ -693,8 +692,9 @@ class _Decoder:
         group: str | None,
         family: str,
         name: str,
-        notes: Mapping[str, Any] = NO_NOTES,
+        notes: Mapping[str, Any] | None = None,
     ) -> Run:
+        notes = notes or {}
         run = self.announce(run, node, group, name, family)
         self.emit(ExecutionEvent("start_node", run.run_id, node, run.order, "running", notes=notes))
         iteration = notes.get("iteration")
@@ -724,7 +724,7 @@ class _Decoder:
         status: str,
         *,
         inferred: str | None,
-        notes: Mapping[str, Any] = NO_NOTES,
+        notes: Mapping[str, Any] | None = None,
     ) -> Run:
         opened = run.open.get(key)
         if opened is None:
@@ -741,7 +741,7 @@ class _Decoder:
             opened.order,
             status,
             inferred=inferred,
-            notes=notes,
+            notes=notes or {},
         )
         self.emit(end)
         return evolve(
@@ -1137,7 +1137,7 @@ def _notes(data: Mapping[str, Any], iteration: int | None) -> Mapping[str, Any]:
     notes = {k: _plain(data[k]) for k in _NOTED if data.get(k) is not None}
     if iteration is not None:
         notes["iteration"] = iteration
-    return notes or NO_NOTES
+    return notes
 
 
 def _plain(value: object) -> object:
