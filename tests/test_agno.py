@@ -415,6 +415,28 @@ def test_views_mark_an_inferred_status_as_a_guess_and_say_why() -> None:
     assert "success?" not in text
 
 
+def test_views_show_a_groups_status_as_its_members_decide_beside_its_own_badge() -> None:
+    """The loop and the Parallel completed (their badges say ``success``) while ``flaky``
+    failed: both views show ``group error`` on them, and nothing of the kind on a step."""
+    import io
+
+    from rich.console import Console
+
+    from flowrx.sinks.html_view import render_html
+    from flowrx.sinks.terminal import render_snapshot
+
+    snap = _replay("agentos-sse-workflow-background.txt").finish()
+    graph = graph_from_mapping({"nodes": [], "edges": []})
+    console = Console(width=160, record=True, color_system=None, file=io.StringIO())
+    console.print(render_snapshot(snap, graph))
+    lines = console.export_text().splitlines()
+    assert next(line for line in lines if "refine-loop Loop" in line).count("group error") == 1
+    assert next(line for line in lines if "fan-out Parallel" in line).count("group error") == 1
+    assert not any("group" in line for line in lines if "research Step" in line)
+    page = render_html(snap, graph)
+    assert page.count('class="fx-group fx-st-error"') == 2
+
+
 def test_a_resume_after_the_run_replays_only_duplicates() -> None:
     """SSE ``/resume`` with ``last_event_index=35`` after the whole run: its frames carry the
     original event indexes, so every one is a duplicate and nothing changes."""

@@ -296,7 +296,10 @@ class NodeRow:
     ``label`` is its handle (from the graph, else the store), or its id; ``type`` its type, or
     ``"group"`` for a group without one. ``classes`` are the surface's classes for the node as
     the document holds them (untrusted, not necessarily strings). ``depth`` is the nesting level
-    in the tree (0 at the top, and for unknown nodes).
+    in the tree (0 at the top, and for unknown nodes). ``group_status`` is a group node's
+    status as its members decide it (the group section, in the latest run that holds the
+    group), which may differ from its own badge: an Agno loop completes ``success`` while a
+    member failed.
     """
 
     depth: int
@@ -307,6 +310,7 @@ class NodeRow:
     badges: tuple[Badge, ...]
     #: An enclosing group the graph names but lacks.
     missing_group: bool = False
+    group_status: str | None = None
 
 
 @attrs.frozen
@@ -389,6 +393,18 @@ def _walk(graph: FlowGraph, children: Mapping[str | None, list[str]]) -> list[tu
     return out
 
 
+def _group_statuses(doc: Mapping[str, Any], runs: Sequence[str]) -> dict[str, str]:
+    """Every group node's derived status in the latest run (of ``runs``) that holds it."""
+    section = _mapping(doc.get("group"))
+    out: dict[str, str] = {}
+    for run in runs:  # in start order: a later run's status replaces an earlier one's
+        for group_id, record in _mapping(section.get(run)).items():
+            status = _mapping(record).get("status")
+            if status is not None:
+                out[str(group_id)] = text(status)
+    return out
+
+
 def node_rows(
     doc: Mapping[str, Any], graph: FlowGraph, runs: Sequence[str] | None = None
 ) -> NodeRows:
@@ -398,6 +414,7 @@ def node_rows(
     surface = _mapping(doc.get("surface"))
     info = _store_info(doc)
     badges = _badges(doc, order)
+    groups = _group_statuses(doc, order)
     children, missing = _children(graph)
 
     def row(node_id: str, depth: int, missing_group: bool = False) -> NodeRow:
@@ -414,6 +431,7 @@ def node_rows(
             classes=tuple(_sequence(surface.get(node_id))),
             badges=tuple(badges.get(node_id, ())),
             missing_group=missing_group,
+            group_status=groups.get(node_id),
         )
 
     tree = [row(node_id, depth, node_id in missing) for node_id, depth in _walk(graph, children)]

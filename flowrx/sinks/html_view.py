@@ -7,8 +7,9 @@ HTML (Jupyter's ``_repr_html_``, the :mod:`flowrx.sinks.jupyter` live widget, a 
   the classes a view shows on it, exactly the editor's names from ``doc["surface"]``
   (``executing``, ``executing-tool``, ``executed-<status>``), plus its handle (or id), its type
   and a badge per run held in the store (``#<order+1>`` and the status; ``?`` after a status
-  flowrx inferred, the reason in the badge's title). Nodes the graph lacks but the snapshot
-  names are listed at the end under *unknown* (or flat, without a graph).
+  flowrx inferred, the reason in the badge's title), and for a group node the status its
+  members decide (``group error``: it may differ from its own badge). Nodes the graph lacks
+  but the snapshot names are listed at the end under *unknown* (or flat, without a graph).
 * **Runs**: every run with its status, times and resumes; the active run and the editor lock.
 * **Chat**: the latest messages (speaker, kind, text, tool calls).
 * **Interactions**: pending pauses and prompts with a summary of their detail; resolved count.
@@ -74,6 +75,8 @@ STYLE: Final = """
 .flowrx-view .fx-badge { font-family: ui-monospace, monospace; font-size: 11px;
   padding: 0 3px; border-radius: 3px;
   background: rgba(128, 128, 128, 0.15); }
+.flowrx-view .fx-group { font-family: ui-monospace, monospace; font-size: 11px;
+  padding: 0 3px; border-radius: 3px; border: 1px dashed rgba(128, 128, 128, 0.6); }
 .flowrx-view .fx-glow { font-family: ui-monospace, monospace; font-size: 11px; }
 .flowrx-view .executing { outline: 2px solid #f5a623; background: rgba(245, 166, 35, 0.15);
   animation: flowrx-view-pulse 1.2s ease-in-out infinite; }
@@ -162,6 +165,10 @@ def _node_row(row: NodeRow) -> str:
     if row.missing_group:
         parts.append(_span("(not in the graph)", "fx-dim"))
     parts.extend(_badge(badge) for badge in row.badges)
+    if row.group_status is not None:
+        status = cut(row.group_status, 20)
+        cls = " ".join(c for c in ("fx-group", _status_class(status)) if c)
+        parts.append(f'<span class="{cls}" title="as its members decide">group {_e(status)}</span>')
     for name in row.classes:
         shown = _e(name, 40)
         parts.append(f'<span class="fx-glow" data-glow="{shown}">{shown}</span>')

@@ -6,7 +6,8 @@ concern's state):
 
 * **Nodes**: the flow's nodes as a tree following group nesting, each with its handle (or id),
   its type, its badges (``#<order+1>`` and the status, ``?`` after a status flowrx inferred) of
-  the latest two runs the store holds, and its glow in words a person reads (``running``,
+  the latest two runs the store holds, a group's status as its members decide it (``group
+  error``, beside its own badge), and its glow in words a person reads (``running``,
   ``running tool``, ``done``, ``failed``, ``killed``, ``provided``) in colour. Nodes the graph
   lacks but the snapshot names (store or surface) are listed at the end under *unknown*.
 * **Runs**: every run with its status, start → end (``running`` while it is open), resumes and
@@ -208,6 +209,9 @@ def _node_line(row: NodeRow, prefix: str, width: int) -> Text:
         if row.missing_group:
             line.append(" (not in the graph)", style="dim italic")
         line.append_text(_badges(row.badges[-badges:] if badges else ()))
+        if row.group_status is not None:  # as its members decide, beside its own badge
+            status = _status_word(row.group_status)
+            line.append(f" group {status}", style=_STATUS_STYLES.get(status) or None)
         line.append_text(_glows(row.classes))
         candidates.append(line)
     return _first_fitting(width, *candidates)
