@@ -87,6 +87,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
+from flowrx._text import one_line
 from flowrx.messages import EndOfStream, Reply
 from flowrx.protocols.agno import continue_requirements
 from flowrx.streams.sse import (
@@ -166,13 +167,8 @@ def _inline(objects: object, entries: object) -> None:
             _inline(getattr(step, key, None), entry.get(key))
 
 
-def _one_line(text: str, limit: int = 200) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[:limit] + "..."
-
-
 def _raised(exc: BaseException) -> str:
-    said = _one_line(str(exc))
+    said = one_line(str(exc))
     return f"the workflow raised {type(exc).__name__}" + (f": {said}" if said else "")
 
 
@@ -556,9 +552,9 @@ async def agentos_definition(
         async with httpx.AsyncClient(timeout=timeout) as client:
             answer = await client.get(target, headers=sent)
     except httpx.HTTPError as exc:
-        raise SourceFailed(f"{type(exc).__name__}: {_one_line(str(exc)) or 'no detail'}") from None
+        raise SourceFailed(f"{type(exc).__name__}: {one_line(str(exc)) or 'no detail'}") from None
     if answer.status_code != 200:
-        said = _one_line(answer.content[:1024].decode("utf-8", "replace"))
+        said = one_line(answer.content[:1024].decode("utf-8", "replace"))
         raise SourceFailed(refusal_line(answer.status_code, answer.reason_phrase, said))
     try:
         definition = answer.json()
