@@ -7,7 +7,9 @@ the server have been relayed: the relay aborts the client's TCP connection (no c
 the client sees code 1006, as after a network drop) and closes its upstream connection (code
 1001, as a client that went away), so the server notices the client is gone. Every later
 connection waits for :attr:`admit` before it goes upstream: a test decides what happens on the
-server meanwhile (a run finishing, say). What was relayed is kept, per connection, in
+server meanwhile (a run finishing, say); with ``refuse_later`` they are refused at the
+handshake instead (HTTP 503: a server that is away for a while). What was relayed is kept,
+per connection, in
 :attr:`downstream` (server frames) and :attr:`upstream` (client frames). It runs on its own
 loop in a daemon thread (:class:`helpers.LoopThread`); the events a test waits on are
 ``threading.Event`` objects, never a sleep.
@@ -20,11 +22,13 @@ import contextlib
 import json
 import threading
 from collections.abc import Callable
+from http import HTTPStatus
 
 from helpers import LoopThread
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
 
 __all__ = ["Relay"]
 
@@ -38,8 +42,18 @@ class Relay(LoopThread):
     cut; :attr:`answered` once a later connection relayed AgentOS's answer to a reconnect
     (``replay``, ``catch_up`` or ``subscribed``)."""
 
-    def __init__(self, upstream: str, cut_after: int, patience: float = 300.0) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        cut_after: int,
+        *,
+        refuse_later: bool = False,
+        patience: float = 300.0,
+    ) -> None:
         self.url = ""
+        self.refused = 0
+        """Connections refused at the handshake (``refuse_later``)."""
+        self._refuse_later = refuse_later
         self.cut = threading.Event()
         self.admit = threading.Event()
         self.answered = threading.Event()
@@ -51,11 +65,25 @@ class Relay(LoopThread):
         super().__init__(self._serve, patience)
 
     async def _serve(self, ready: Callable[[], None], stop: asyncio.Event) -> None:
-        async with serve(self._relay, "127.0.0.1", 0, logger=None, ping_interval=None) as server:
+        async with serve(
+            self._relay,
+            "127.0.0.1",
+            0,
+            logger=None,
+            ping_interval=None,
+            process_request=self._refuse,
+        ) as server:
             port = next(iter(server.sockets)).getsockname()[1]
             self.url = f"ws://127.0.0.1:{port}"
             ready()
             await stop.wait()
+
+    def _refuse(self, client: ServerConnection, request: Request) -> Response | None:
+        """With ``refuse_later``, every connection after the first: HTTP 503."""
+        if not self._refuse_later or not self.cut.is_set():
+            return None
+        self.refused += 1
+        return client.respond(HTTPStatus.SERVICE_UNAVAILABLE, "away for a while\n")
 
     async def _relay(self, client: ServerConnection) -> None:
         number = len(self.downstream)
