@@ -65,7 +65,9 @@ which :func:`~flowrx.protocols.agno.workflow_graph` derives the flow graph.
 :func:`agentos_continue` continues a paused workflow run with answered step requirements
 (``POST /workflows/{id}/runs/{run_id}/continue``), and :func:`agentos_conversation` chains
 the continues the host's answers ask for (``FlowState.replies``) after the first run, as
-:func:`~flowrx.streams.sse.agui_conversation` does for AG-UI.
+:func:`~flowrx.streams.sse.agui_conversation` does for AG-UI. The chaining itself,
+:func:`chain_continues`, does not care what carries the legs: AgentOS's WebSocket
+(:mod:`flowrx.streams.agentos_ws`) chains its own legs with it.
 """
 
 from __future__ import annotations

@@ -43,7 +43,8 @@ that is not asyncio's) raise :class:`ValueError` or :class:`TypeError` with one 
 The exchange itself (the POST, the status, the bounds, the hand-off, the end) is
 :func:`sse_post`, which other SSE sources share: AgentOS's runs
 (:func:`flowrx.streams.agno.agentos_run`) take form data and name each event on its
-``event:`` line.
+``event:`` line. How an exchange runs on the loop, ends its observable and is disposed
+(:class:`LoopTask`, :func:`loop_source`) is shared with AgentOS's WebSocket source.
 """
 
 from __future__ import annotations

@@ -28,6 +28,13 @@ and pushes every frame, on the loop's thread, into a hot observable (:attr:`fram
   stops reading, and TCP flow control slows the server; every such wait is counted.
   Compression is off by default: inflating a compressed read happens before websockets can
   pause, so one read of highly compressible frames could take hundreds of MiB.
+
+The pieces that are the same in every source of flowrx live here, and the SSE sources and
+AgentOS's WebSocket source (:mod:`flowrx.streams.agentos_ws`) use them too: :func:`hand_on`
+(the last guard around the pipeline's ``on_next``), :class:`HandOff` (the bounded queue,
+backpressure and bursts), :func:`report` (a status logged and published), and, for the
+WebSocket sources, :class:`SocketOptions`, :func:`open_socket`, :func:`connect_failure` and
+:func:`closed_why`.
 """
 
 from __future__ import annotations
