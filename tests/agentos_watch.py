@@ -14,6 +14,8 @@ from typing import Any
 
 import agno_workflows as wf
 import attrs
+import pytest
+from agentos_server import TOKEN
 from reactivex import Observable
 from reactivex import operators as ops
 from reactivex.scheduler.eventloop import AsyncIOScheduler
@@ -24,13 +26,55 @@ from flowrx.messages import Reply
 from flowrx.streams.agno import events
 from flowrx.streams.websocket import ConnectionStatus
 
-__all__ = ["PATIENCE", "SECTIONS", "Watched", "clean", "in_process", "same_sections", "watch"]
+__all__ = [
+    "ANSWERED_PAUSES",
+    "PATIENCE",
+    "SECTIONS",
+    "Watched",
+    "clean",
+    "continued_once",
+    "converse",
+    "in_process",
+    "same_sections",
+    "watch",
+    "watch_run",
+]
 
 PATIENCE = 300.0
 """How long a test waits for a condition before calling it a hang (a guard, not a measure)."""
 
 SECTIONS = ("store", "group", "chat", "interaction")
 """The snapshot's sections that say what a run showed, keyed by run id (compared by value)."""
+
+ANSWERED_PAUSES = [
+    pytest.param(
+        "wf-confirm",
+        True,
+        [("gather", "success"), ("delete", "success"), ("report", "success")],
+        id="confirm-yes",
+    ),
+    pytest.param(
+        "wf-confirm",
+        {"approved": False},
+        [("gather", "success"), ("report", "success")],
+        id="confirm-no",
+    ),
+    pytest.param(
+        "wf-executor-pause",
+        True,
+        [("gather", "success"), ("mail", "success"), ("report", "success")],
+        id="tool-confirm",
+    ),
+    pytest.param(
+        "wf-router-pause",
+        "slow",
+        [("lane", "success"), ("slow", "success"), ("report", "success")],
+        id="route-slow",
+    ),
+]
+"""Paused workflows, the host's answer and the badges the continued run ends with (a refused
+step is skipped, Agno's ``on_reject`` default; a chosen route runs): ``workflow_id, payload,
+badges`` for ``pytest.mark.parametrize``."""
 
 Make = Callable[[AsyncIOScheduler, Callable[[ConnectionStatus], object], Subject[Reply]], Any]
 """Builds the source: ``(scheduler, status callback, the host's replies) -> observable``."""
@@ -82,6 +126,63 @@ def watch(
         return Watched(state.snapshot(), items, statuses, error)
 
     return asyncio.run(body())
+
+
+def watch_run(
+    source: Callable[..., Any],
+    url: str,
+    workflow_id: str,
+    *,
+    during: Callable[[], Awaitable[None]] | None = None,
+    **options: Any,
+) -> Watched:
+    """Run ``workflow_id`` (an agent or team with ``kind=`` over SSE) on the AgentOS at
+    ``url`` through ``source`` (``agentos_run``, ``agentos_ws_run``) with its usual prompt,
+    the test key unless ``token`` says otherwise, and the ``options`` given; watched."""
+    options.setdefault("token", TOKEN)
+    return watch(
+        lambda scheduler, status, _: source(
+            url,
+            workflow_id,
+            wf.PROMPTS.get(workflow_id, "go"),
+            scheduler=scheduler,
+            status=status,
+            **options,
+        ),
+        during=during,
+    )
+
+
+def converse(
+    conversation: Callable[..., Any], url: str, workflow_id: str, decide: Callable[[Any], Any]
+) -> Watched:
+    """Run ``workflow_id`` as a conversation (``agentos_conversation``,
+    ``agentos_ws_conversation``): each pause answered with ``decide(item)`` and continued
+    (``FlowState.answer_pauses`` → ``replies`` → the conversation's continue)."""
+    return watch(
+        lambda scheduler, status, replies: conversation(
+            url,
+            workflow_id,
+            wf.PROMPTS[workflow_id],
+            replies,
+            scheduler=scheduler,
+            token=TOKEN,
+            status=status,
+        ),
+        decide=decide,
+    )
+
+
+def continued_once(watched: Watched, badges: list[tuple[str, str]]) -> None:
+    """The conversation ended well: clean, one run resumed once and ended success, its one
+    item resolved, the badges ``(handle, status)`` in order."""
+    assert watched.error is None
+    clean(watched.snap)
+    (run,) = watched.snap["lifecycle"]["runs"].values()
+    assert (run["status"], run["resumes"]) == ("success", 1)
+    assert watched.snap["interaction"] == {"pending": [], "resolved": 1}
+    (records,) = watched.snap["store"].values()
+    assert [(r["handle"], r["status"]) for r in records] == badges
 
 
 def in_process(workflow_id: str) -> dict[str, Any]:

@@ -735,6 +735,7 @@ PROMPTS = {
     "wf-cancel": "Start and stop",
     "wf-nested": "Refund me",
     "wf-failing": "Post the ledger",
+    "wf-slow": "go slow",
 }
 """The message each workflow is run with."""
 

@@ -13,11 +13,20 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import agno_workflows as wf
 import httpx
 import pytest
 from agentos_server import TOKEN, AgentOSServer
-from agentos_watch import PATIENCE, Watched, clean, in_process, same_sections, watch
+from agentos_watch import (
+    ANSWERED_PAUSES,
+    PATIENCE,
+    Watched,
+    clean,
+    continued_once,
+    converse,
+    in_process,
+    same_sections,
+    watch_run,
+)
 from helpers import EXAMPLES
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
@@ -44,17 +53,7 @@ def server() -> Iterator[AgentOSServer]:
 def _watch(url: str, workflow_id: str, **options: Any) -> Watched:
     """Run ``workflow_id`` (an agent or team with ``kind=``) on the AgentOS at ``url`` and
     watch it into ``connect``."""
-    options.setdefault("token", TOKEN)
-    return watch(
-        lambda scheduler, status, _: agentos_run(
-            url,
-            workflow_id,
-            wf.PROMPTS.get(workflow_id, "go"),
-            scheduler=scheduler,
-            status=status,
-            **options,
-        )
-    )
+    return watch_run(agentos_run, url, workflow_id, **options)
 
 
 @pytest.mark.parametrize(
@@ -229,40 +228,11 @@ def test_bad_arguments_are_one_line_errors_before_any_request() -> None:
 
 
 def _converse(url: str, workflow_id: str, decide: Any) -> Watched:
-    """Run ``workflow_id`` as a conversation: each pause answered with ``decide(item)`` and
-    continued (``FlowState.answer_pauses`` → ``replies`` → ``agentos_conversation``)."""
-    return watch(
-        lambda scheduler, status, replies: agentos_conversation(
-            url,
-            workflow_id,
-            wf.PROMPTS[workflow_id],
-            replies,
-            scheduler=scheduler,
-            token=TOKEN,
-            status=status,
-        ),
-        decide=decide,
-    )
+    """Run ``workflow_id`` as a conversation over SSE (``agentos_conversation``)."""
+    return converse(agentos_conversation, url, workflow_id, decide)
 
 
-@pytest.mark.parametrize(
-    ("workflow_id", "payload", "badges"),
-    [
-        ("wf-confirm", True, [("gather", "success"), ("delete", "success"), ("report", "success")]),
-        ("wf-confirm", {"approved": False}, [("gather", "success"), ("report", "success")]),
-        (
-            "wf-executor-pause",
-            True,
-            [("gather", "success"), ("mail", "success"), ("report", "success")],
-        ),
-        (
-            "wf-router-pause",
-            "slow",
-            [("lane", "success"), ("slow", "success"), ("report", "success")],
-        ),
-    ],
-    ids=["confirm-yes", "confirm-no", "tool-confirm", "route-slow"],
-)
+@pytest.mark.parametrize(("workflow_id", "payload", "badges"), ANSWERED_PAUSES)
 def test_a_pause_answered_continues_the_same_run_on_agentos(
     server: AgentOSServer, workflow_id: str, payload: Any, badges: list[tuple[str, str]]
 ) -> None:
@@ -270,13 +240,7 @@ def test_a_pause_answered_continues_the_same_run_on_agentos(
     its WorkflowPaused, answered): the same run resumes once and ends success, the item
     resolved; a refused step is skipped (Agno's ``on_reject`` default), a chosen route runs."""
     watched = _converse(server.url, workflow_id, lambda item: payload)
-    assert watched.error is None
-    clean(watched.snap)
-    (run,) = watched.snap["lifecycle"]["runs"].values()
-    assert (run["status"], run["resumes"]) == ("success", 1)
-    assert watched.snap["interaction"] == {"pending": [], "resolved": 1}
-    (records,) = watched.snap["store"].values()
-    assert [(r["handle"], r["status"]) for r in records] == badges
+    continued_once(watched, badges)
     # two requests: the continue may start before the first body has closed
     states = [s.state for s in watched.statuses]
     assert sorted(states) == sorted(["connecting", "open", "closed"] * 2)

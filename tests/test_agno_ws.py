@@ -24,8 +24,17 @@ import attrs
 import httpx
 import pytest
 from agentos_server import TOKEN, AgentOSServer
-from agentos_watch import PATIENCE, Watched, clean, in_process, same_sections, watch
-from helpers import EXAMPLES
+from agentos_watch import (
+    ANSWERED_PAUSES,
+    PATIENCE,
+    Watched,
+    clean,
+    continued_once,
+    converse,
+    in_process,
+    same_sections,
+    watch_run,
+)
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 from ws_relay import Relay
 
@@ -87,26 +96,12 @@ def shut(served: Served) -> Iterator[wf.Gate]:
 
 def _ws(url: str, workflow_id: str, **options: Any) -> Watched:
     """Run ``workflow_id`` over the WebSocket of the AgentOS at ``url``, watched."""
-    options.setdefault("token", TOKEN)
-    return watch(
-        lambda scheduler, status, _: agentos_ws_run(
-            url,
-            workflow_id,
-            wf.PROMPTS.get(workflow_id, "go slow"),
-            scheduler=scheduler,
-            status=status,
-            **options,
-        )
-    )
+    return watch_run(agentos_ws_run, url, workflow_id, **options)
 
 
 def _sse(url: str, workflow_id: str) -> Watched:
     """The same run over SSE, watched."""
-    return watch(
-        lambda scheduler, status, _: agentos_run(
-            url, workflow_id, wf.PROMPTS[workflow_id], scheduler=scheduler, token=TOKEN
-        )
-    )
+    return watch_run(agentos_run, url, workflow_id)
 
 
 def _states(watched: Watched) -> list[str]:
@@ -162,7 +157,9 @@ def test_control_frames_are_counted_as_heartbeats_and_routed_nowhere(served: Ser
 
 
 def _slow(url: str, session: str, **options: Any) -> Watched:
-    """wf-slow over ``url`` (the AgentOS, or a relay in front of it) in ``session``."""
+    """wf-slow over ``url`` (the AgentOS, or a relay in front of it) in ``session``,
+    reconnecting at once (``options``, ``during``, ... as :func:`agentos_watch.watch_run`
+    takes them)."""
     options.setdefault("options", AT_ONCE)
     return _ws(url, "wf-slow", session_id=session, **options)
 
@@ -195,19 +192,7 @@ def test_a_dropped_connection_is_resumed_where_it_broke_and_ends_as_an_undropped
             await _waited(relay.answered)  # the reconnect was answered: the run is going on
             shut.open()
 
-        watched = watch(
-            lambda scheduler, status, _: agentos_ws_run(
-                relay.url,
-                "wf-slow",
-                "go slow",
-                scheduler=scheduler,
-                token=TOKEN,
-                session_id="ws-drop-running",
-                options=AT_ONCE,
-                status=status,
-            ),
-            during=during,
-        )
+        watched = _slow(relay.url, "ws-drop-running", during=during)
     assert watched.error is None
     clean(watched.snap)
     assert _states(watched) == ["connecting", "open", "reconnecting", "open", "closed"]
@@ -268,19 +253,7 @@ def test_a_reconnect_to_a_run_that_has_ended_replays_it_and_the_replay_counts_as
             await _until_over(served.url, _run_id(relay.downstream[0]), "ws-drop-ended")
             relay.admit.set()
 
-        watched = watch(
-            lambda scheduler, status, _: agentos_ws_run(
-                relay.url,
-                "wf-slow",
-                "go slow",
-                scheduler=scheduler,
-                token=TOKEN,
-                session_id="ws-drop-ended",
-                options=AT_ONCE,
-                status=status,
-            ),
-            during=during,
-        )
+        watched = _slow(relay.url, "ws-drop-ended", during=during)
     assert watched.error is None
     clean(watched.snap)
     assert _states(watched) == ["connecting", "open", "reconnecting", "open", "closed"]
@@ -376,48 +349,15 @@ def test_disposing_closes_the_socket_at_once_and_nothing_comes_after(
 # --- pauses, refusals, mistakes ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("workflow_id", "payload", "badges"),
-    [
-        ("wf-confirm", True, [("gather", "success"), ("delete", "success"), ("report", "success")]),
-        (
-            "wf-executor-pause",
-            True,
-            [("gather", "success"), ("mail", "success"), ("report", "success")],
-        ),
-        (
-            "wf-router-pause",
-            "slow",
-            [("lane", "success"), ("slow", "success"), ("report", "success")],
-        ),
-    ],
-    ids=["confirm-yes", "tool-confirm", "route-slow"],
-)
+@pytest.mark.parametrize(("workflow_id", "payload", "badges"), ANSWERED_PAUSES)
 def test_a_pause_over_the_websocket_answered_continues_the_same_run(
     served: Served, workflow_id: str, payload: Any, badges: list[tuple[str, str]]
 ) -> None:
     """The first leg ends at AgentOS's WorkflowPaused (``the run paused``); the host's answer
     becomes a ``continue-workflow`` on a socket of its own: the same run resumes once and ends
-    success, the item resolved, as over SSE."""
-    watched = watch(
-        lambda scheduler, status, replies: agentos_ws_conversation(
-            served.url,
-            workflow_id,
-            wf.PROMPTS[workflow_id],
-            replies,
-            scheduler=scheduler,
-            token=TOKEN,
-            status=status,
-        ),
-        decide=lambda item: payload,
-    )
-    assert watched.error is None
-    clean(watched.snap)
-    (run,) = watched.snap["lifecycle"]["runs"].values()
-    assert (run["status"], run["resumes"]) == ("success", 1)
-    assert watched.snap["interaction"] == {"pending": [], "resolved": 1}
-    (records,) = watched.snap["store"].values()
-    assert [(r["handle"], r["status"]) for r in records] == badges
+    success, the item resolved, as over SSE (a refused step skipped, a chosen route run)."""
+    watched = converse(agentos_ws_conversation, served.url, workflow_id, lambda item: payload)
+    continued_once(watched, badges)
     ends = [item.reason for item in watched.items if isinstance(item, EndOfStream)]
     assert ends == ["the run paused", "the run ended"]
     assert watched.snap["diagnostics"]["heartbeats"] == 4
@@ -535,64 +475,3 @@ def test_flowrx_agno_ws_shows_what_sse_shows_and_its_recording_replays_the_same(
     replayed = tmp_path / "replayed.json"
     assert main(["replay", str(record), "--instant", "--snapshot", str(replayed)]) == 0
     same_sections(json.loads(replayed.read_text(encoding="utf-8")), over_ws)
-
-
-def test_flowrx_agno_ws_on_pause_approve_continues_the_run_over_the_socket(
-    served: Served, tmp_path: Path
-) -> None:
-    """``--ws --on-pause approve`` on wf-confirm: the confirmation answered yes, the run
-    continued over the WebSocket: one run, resumed once, success, delete and report ran."""
-    code, snap = _agno(
-        served.url,
-        tmp_path,
-        "snap.json",
-        *("--workflow", "wf-confirm", "--message", "Clean up", "--token", TOKEN),
-        *("--ws", "--on-pause", "approve"),
-    )
-    assert code == 0
-    (run,) = snap["lifecycle"]["runs"].values()
-    assert (run["status"], run["resumes"]) == ("success", 1)
-    assert snap["interaction"] == {"pending": [], "resolved": 1}
-    (records,) = snap["store"].values()
-    assert [r["handle"] for r in records] == ["gather", "delete", "report"]
-
-
-@pytest.mark.parametrize(
-    ("extra", "line"),
-    [
-        (
-            ("--agent", "weather-agent"),
-            "flowrx: error: --ws runs a workflow (AgentOS's WebSocket serves workflows only)",
-        ),
-        (
-            ("--team", "content-team"),
-            "flowrx: error: --ws runs a workflow (AgentOS's WebSocket serves workflows only)",
-        ),
-        (
-            (
-                "--workflow",
-                "wf-sequential",
-                "--token",
-                "wrong",
-                "--graph",
-                str(EXAMPLES / "agno" / "agentos-definition-wf-sequential.json"),
-            ),
-            "flowrx: error: request failed: authentication refused (bad token?): Invalid token",
-        ),
-    ],
-    ids=["agent", "team", "bad-token"],
-)
-def test_flowrx_agno_ws_mistakes_are_one_line_and_exit_2(
-    served: Served,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    extra: tuple[str, ...],
-    line: str,
-) -> None:
-    """``--ws`` with an agent or a team (the socket runs workflows only), a refused key (the
-    graph given, so the socket is the first to ask): one line on stderr, exit 2."""
-    capsys.readouterr()
-    code, _ = _agno(served.url, tmp_path, "snap.json", "--message", "hi", "--ws", *extra)
-    assert code == 2
-    errors = [x for x in capsys.readouterr().err.splitlines() if x.startswith("flowrx:")]
-    assert errors == [line]
