@@ -15,7 +15,7 @@ import asyncio
 import io
 import json
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,9 @@ from agentos_watch import (
     same_sections,
     watch_run,
 )
+from helpers import LoopThread
 from reactivex.scheduler.eventloop import AsyncIOScheduler
+from websockets.asyncio.server import ServerConnection, serve
 from ws_relay import Relay
 
 from flowrx.cli import main
@@ -414,6 +416,37 @@ def test_a_socket_that_cannot_be_opened_fails_at_once_without_a_retry() -> None:
     assert watched.error.reason.startswith("ConnectionRefusedError: ")
     assert _states(watched) == ["connecting", "failed"]
     assert (stats.attempts, stats.connections, watched.items) == (1, 0, [])
+
+
+class _Silent(LoopThread):
+    """A WebSocket server on 127.0.0.1, port 0, that accepts and says nothing."""
+
+    def __init__(self) -> None:
+        self.url = ""
+        super().__init__(self._serve, PATIENCE)
+
+    async def _serve(self, ready: Callable[[], None], stop: asyncio.Event) -> None:
+        async def handler(connection: ServerConnection) -> None:
+            await connection.wait_closed()
+
+        async with serve(handler, "127.0.0.1", 0, logger=None) as server:
+            self.url = f"ws://127.0.0.1:{next(iter(server.sockets)).getsockname()[1]}"
+            ready()
+            await stop.wait()
+
+
+def test_a_websocket_that_does_not_greet_is_not_agentos_and_fails_with_one_line() -> None:
+    """A server that accepts the socket and says nothing: no greeting within the open
+    timeout (the source's parameter), one line naming the URL, no retry."""
+    stats = SourceStats()
+    options = attrs.evolve(AT_ONCE, open_timeout=0.05)
+    with _Silent() as silent:
+        watched = _ws(silent.url, "wf-sequential", stats=stats, options=options)
+    reason = f"no greeting within 0.05s: is {silent.url}/workflows/ws AgentOS's /workflows/ws?"
+    assert isinstance(watched.error, SourceFailed)
+    assert watched.error.reason == reason
+    assert _states(watched) == ["connecting", "open", "failed"]
+    assert (stats.attempts, watched.items) == (1, [EndOfStream(reason=reason)])
 
 
 def test_bad_arguments_are_one_line_errors_before_any_connection() -> None:

@@ -37,18 +37,21 @@ with the same :func:`~flowrx.streams.agno.chain_continues`. Its promises:
   ``catch_up`` with the missed events, then ``subscribed`` and the live tail; a run that is
   over sends ``replay`` with **all** its events (AgentOS ignores ``last_event_index`` then),
   which the decoder counts as duplicates. At most ``options.reconnects`` attempts in a row
-  (the count starts again once a reconnect is answered); each failed one is a
-  ``reconnecting`` status (attempt, reason, the wait before the next), as the platform's
-  source reports them. A first connection that cannot be opened, and a drop after the run
-  was asked for but before its first event (its id unknown, it cannot be found again), fail
-  at once: retrying would start a second run.
+  (the count starts again once a connection brings a new event, so a frame that breaks the
+  connection every time it is sent, one over ``max_frame`` say, cannot make it reconnect for
+  ever); each failed one is a ``reconnecting`` status (attempt, reason, the wait before the
+  next), as the platform's source reports them. A first connection that cannot be opened
+  fails at once (nothing was asked yet: a wrong port is one line, not a wait); so does a drop
+  after the run was asked for but before its first event (its id unknown, it cannot be found
+  again, and asking again would start a second run).
 * **One-line failures** (:class:`~flowrx.streams.sse.SourceFailed`, status ``failed``):
   ``authentication refused (bad token?): Invalid token`` (``auth_error``), ``AgentOS asks
   for a token`` (none given), ``AgentOS refused the request: Workflow x not found`` (an
   ``error`` frame: an unknown workflow, a run not found on reconnect, a run not paused on
-  continue), a refused connection, a handshake answered with an HTTP error, the reconnects
-  used up. The frames read before (the ``auth_error`` itself) are handed on first, then
-  ``EndOfStream`` once a socket was open.
+  continue), ``no greeting within 10s`` (a WebSocket that is not AgentOS's: it says nothing
+  within ``options.open_timeout``), a refused connection, a handshake answered with an HTTP
+  error, the reconnects used up. The frames read before (the ``auth_error`` itself) are
+  handed on first, then ``EndOfStream`` once a socket was open.
 * **Status, bounds, backpressure, bursts, dispose** as every source of flowrx: the
   :class:`~flowrx.streams.websocket.ConnectionStatus` values through ``status``
   (``connecting``, ``open`` per connection, ``reconnecting``, ``closed``, ``failed``), frames
@@ -351,10 +354,10 @@ class _Socket(LoopTask):
         self.stats = stats
         self.replay_left: int | None = None
         """Frames a ``replay`` announced that have not come yet."""
-        self.answered = False
-        """Whether this connection's reconnect was answered (the attempts count again)."""
         self.over: str | None = None
         """Why the leg is over (its end came), once it is."""
+        self.greeted = False
+        """Whether this connection's first frame (AgentOS's greeting) has come."""
 
     async def work(self) -> str | None:
         self._set("connecting")
@@ -362,7 +365,7 @@ class _Socket(LoopTask):
         rng = random.Random(self.options.seed)
         while True:
             self.stats.attempts += 1
-            self.answered = False
+            before = self.last
             try:
                 async with open_socket(self.url, self.headers, self.options) as ws:
                     self.opened = True
@@ -377,8 +380,8 @@ class _Socket(LoopTask):
                     return reason
             if self.first is None and self.run_id is None:
                 return f"the connection broke before the run's first event ({reason})"
-            if self.answered:
-                attempt = 0
+            if self.last != before:
+                attempt = 0  # the run went on: this is a new drop
             if attempt >= self.options.reconnects:
                 return f"the connection broke and {attempt} reconnects failed ({reason})"
             delay = self.options.backoff.delay(attempt, rng)
@@ -394,26 +397,43 @@ class _Socket(LoopTask):
         stats.open_sockets += 1
         stats.max_open_sockets = max(stats.max_open_sockets, stats.open_sockets)
         self._set("open")
+        self.greeted = False
         options = self.options
         try:
             async with HandOff(self._emit, options.queue_size, options.burst, stats) as hand:
                 try:
-                    async for frame in ws:
+                    while self.over is None:
+                        frame = await self._next(ws)
                         text = frame if isinstance(frame, str) else frame.decode("utf-8", "replace")
                         await hand.put(text)
                         await self._follow(ws, text)
-                        if self.over is not None:
-                            self.ended = self.over
-                            return None
                 except ConnectionClosed:
                     pass
                 finally:
                     if not self.closing:
                         await hand.drain()  # what was read is handed on first
-            return closed_why(ws, stats, options.max_frame)
+            if self.over is None:
+                return closed_why(ws, stats, options.max_frame)
+            self.ended = self.over
+            return None
         finally:
             await ws.close(_GOING_AWAY)  # nothing when the connection has ended already
             stats.open_sockets -= 1
+
+    async def _next(self, ws: ClientConnection) -> str | bytes:
+        """The connection's next frame; AgentOS's greeting within ``open_timeout`` seconds
+        (a WebSocket server that says nothing is not AgentOS's route)."""
+        if self.greeted:
+            return await ws.recv()
+        try:
+            frame = await asyncio.wait_for(ws.recv(), self.options.open_timeout)
+        except TimeoutError:
+            raise _Refused(
+                f"no greeting within {self.options.open_timeout:g}s: is {redact(self.url)} "
+                "AgentOS's /workflows/ws?"
+            ) from None
+        self.greeted = True
+        return frame
 
     async def _follow(self, ws: ClientConnection, text: str) -> None:
         """What a frame asks of the client: authenticate, send the request, fail, note the
@@ -437,13 +457,10 @@ class _Socket(LoopTask):
         elif event == "error":
             raise _Refused(f"AgentOS refused the request: {_said(data)}")
         elif event == "replay":
-            self.answered = True
             total = data.get("total_events")
             self.replay_left = total if type(total) is int else None
             if self.replay_left == 0:
                 self.over = "the run ended"
-        elif event in ("catch_up", "subscribed"):
-            self.answered = True
         elif event == "queued" and self.run_id is None and isinstance(data.get("run_id"), str):
             self.run_id = data["run_id"]
         elif event not in CONTROL_EVENTS:
