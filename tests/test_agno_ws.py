@@ -295,6 +295,29 @@ def test_reconnects_are_bounded_and_the_run_is_left_paused_with_one_line(
     assert run["status"] == "paused"
 
 
+def test_a_frame_over_max_frame_breaks_each_connection_and_the_reconnects_give_up(
+    served: Served,
+) -> None:
+    """wf-sequential with a 900-byte bound: its ToolCallStarted (about 1 KB) closes the
+    connection (counted as oversized), and again on each reconnect, which brings nothing
+    new: after two reconnects the source fails with one line instead of looping."""
+    stats = SourceStats()
+    options = attrs.evolve(AT_ONCE, max_frame=900, reconnects=2)
+    watched = _ws(served.url, "wf-sequential", stats=stats, options=options)
+    assert isinstance(watched.error, SourceFailed)
+    assert watched.error.reason == (
+        "the connection broke and 2 reconnects failed (frame larger than 900 bytes)"
+    )
+    assert (stats.attempts, stats.connections, stats.oversized) == (3, 3, 3)
+    assert _states(watched) == [
+        "connecting",
+        *["open", "reconnecting"] * 2,
+        "open",
+        "failed",
+    ]
+    clean(watched.snap)
+
+
 def test_disposing_closes_the_socket_at_once_and_nothing_comes_after(
     served: Served, shut: wf.Gate
 ) -> None:
