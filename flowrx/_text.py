@@ -22,9 +22,16 @@ from __future__ import annotations
 import re
 from typing import Final
 
-__all__ = ["join_surrogates", "json_text", "printable", "replaced"]
+__all__ = ["join_surrogates", "json_text", "one_line", "printable", "replaced"]
 
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """``text`` as one line for a person (what a server said, an exception's message): its
+    whitespace runs as single spaces, cut at ``limit`` characters with ``...``."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[:limit] + "..."
 
 
 def join_surrogates(text: str) -> str:

@@ -11,10 +11,11 @@
   token goes in ``?token=`` as the platform reads it (``--token-in-header`` for a header).
 * ``flowrx record URL -o FILE`` writes ``recording/1`` until interrupted or ``--seconds N``.
 * ``flowrx agno URL --workflow ID --message TEXT [--token KEY]`` runs a workflow (``--agent``,
-  ``--team``) on an Agno AgentOS and shows it live from Agno's own events (SSE), the graph
-  derived from the workflow's served definition; ``--on-pause approve|reject`` continues a
-  paused workflow run; ``--plain``, ``--snapshot``, ``--record`` as ``watch`` has them. A
-  refused key, an unknown workflow or a failed request: one line, exit 2.
+  ``--team``) on an Agno AgentOS and shows it live from Agno's own events (SSE; ``--ws``: a
+  workflow over AgentOS's WebSocket, resumed after a dropped connection), the graph derived
+  from the workflow's served definition; ``--on-pause approve|reject`` continues a paused
+  workflow run; ``--plain``, ``--snapshot``, ``--record`` as ``watch`` has them. A refused
+  key, an unknown workflow or a failed request: one line, exit 2.
 * ``flowrx serve`` is a stand-in platform server on 127.0.0.1 playing the simulator or a
   recording; its first line of output is the URL to connect to (``--write-graph PATH`` writes
   the simulated flow's graph for ``watch --graph``).
@@ -409,7 +410,9 @@ def _add_live_commands(sub: Any) -> None:
         "nodes and groups, agents and teams chatting, tools, pauses. For a workflow the graph\n"
         "comes from its definition (GET /workflows/ID) unless --graph gives one. A workflow's\n"
         "pauses are answered by --on-pause approve|reject (a continue of the same run) or left\n"
-        "pending (stop, the default). It ends when the run is done.",
+        "pending (stop, the default). With --ws a workflow runs over AgentOS's WebSocket\n"
+        "(/workflows/ws) instead of SSE, and a dropped connection is resumed where it broke.\n"
+        "It ends when the run is done.",
     )
     agno.add_argument("url", help="the AgentOS: http(s)://HOST[:PORT] (its root)")
     target = agno.add_mutually_exclusive_group(required=True)
@@ -425,7 +428,15 @@ def _add_live_commands(sub: Any) -> None:
         "(refuse) and continue the run, or stop with them pending (default)",
     )
     agno.add_argument(
-        "--token", help="AgentOS's security key or a JWT, sent as Authorization: Bearer"
+        "--ws",
+        action="store_true",
+        help="run the workflow over AgentOS's WebSocket (ws(s)://HOST/workflows/ws, from the "
+        "URL) instead of SSE; reconnects after a drop (workflows only)",
+    )
+    agno.add_argument(
+        "--token",
+        help="AgentOS's security key or a JWT, sent as Authorization: Bearer (with --ws: in "
+        "the socket's authenticate action)",
     )
     agno.add_argument("--session", metavar="ID", help="the session id (default: a new one)")
     agno.add_argument("--user", metavar="ID", help="the user id")
@@ -1241,6 +1252,7 @@ async def _agno_graph(args: argparse.Namespace, kind: str, component: str) -> Fl
 
 
 async def _agno(args: argparse.Namespace, out: TextIO) -> int:
+    from flowrx.streams.agentos_ws import AgentOSSocketOptions, agentos_ws_conversation
     from flowrx.streams.agno import agentos_conversation, agentos_run, agentos_runs_url
     from flowrx.streams.sse import check_http_url, checked_headers
 
@@ -1253,6 +1265,8 @@ async def _agno(args: argparse.Namespace, out: TextIO) -> int:
         )
         if value is not None
     )
+    if args.ws and kind != "workflows":
+        raise UsageError("--ws runs a workflow (AgentOS's WebSocket serves workflows only)")
     if args.on_pause != "stop" and kind != "workflows":
         raise UsageError("--on-pause continues a workflow's pauses; not an agent's or a team's")
     sent = dict(args.header)
@@ -1276,6 +1290,9 @@ async def _agno(args: argparse.Namespace, out: TextIO) -> int:
             "options": options,
             "status": status,
         }
+        if args.ws:
+            common["options"] = AgentOSSocketOptions(burst=options.burst)
+            return agentos_ws_conversation(args.url, component, args.message, replies, **common)
         if kind == "workflows":
             return agentos_conversation(args.url, component, args.message, replies, **common)
         return agentos_run(args.url, component, args.message, kind=kind, **common)

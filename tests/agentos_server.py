@@ -15,10 +15,11 @@ flowrx's node ids do not use them). Telemetry is off.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from agno.os import AgentOS
 from agno.os.settings import AgnoAPISettings
+from agno.workflow import Workflow
 from agno_workflows import FACTORIES, content_team, weather_agent
 from helpers import LoopThread, serve_asgi
 
@@ -30,10 +31,12 @@ TOKEN = "devkey"
 
 class AgentOSServer(LoopThread):
     """Every workflow of ``agno_workflows``, ``weather-agent`` and ``content-team`` behind
-    AgentOS on 127.0.0.1; :attr:`url` is its root."""
+    AgentOS on 127.0.0.1 (and the ``extra`` workflows given, ``wf-slow`` with a test's gate
+    say); :attr:`url` is its root."""
 
-    def __init__(self, patience: float = 300.0) -> None:
+    def __init__(self, patience: float = 300.0, extra: Sequence[Workflow] = ()) -> None:
         self.url = ""
+        self._extra = list(extra)
         super().__init__(self._serve, patience)
 
     def runs_url(self, workflow_id: str) -> str:
@@ -43,7 +46,7 @@ class AgentOSServer(LoopThread):
     async def _serve(self, ready: Callable[[], None], stop: asyncio.Event) -> None:
         agent_os = AgentOS(
             id="flowrx-tests",
-            workflows=[make() for make in FACTORIES.values()],
+            workflows=[make() for make in FACTORIES.values()] + self._extra,
             agents=[weather_agent()],
             teams=[content_team()],
             settings=AgnoAPISettings(os_security_key=TOKEN),

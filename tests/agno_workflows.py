@@ -21,7 +21,11 @@ test can run them for real, in process or behind AgentOS, and compare with the s
 * :func:`cancelled` (``wf-cancel``): the second step cancels its own run;
 * :func:`nested` (``wf-nested``): a step that runs a whole inner workflow (``wf-inner``);
 * :func:`failing` (``wf-failing``): a step that raises with ``on_error="fail"`` (``StepError``,
-  ``WorkflowError``, and the iterator raises).
+  ``WorkflowError``, and the iterator raises);
+* :func:`slow_run` (``wf-slow``, sample ``agentos-ws-reconnect-and-hitl``): prepare, an agent that
+  writes twelve chunks and stops after the fourth at a :class:`Gate` until the test opens it
+  (a run that is surely still going while a test drops and resumes its connection; no
+  clock), summarize. Not in :data:`FACTORIES`: it needs its gate.
 
 Every factory returns a fresh workflow (its own agents and models, an in-memory db for its
 sessions, which a pause needs), so two runs share nothing but what Agno itself keeps. Agno's
@@ -34,10 +38,12 @@ the answer after a tool's result, ...), the same in every mode Agno calls it in
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from agno.agent import Agent
 from agno.db.in_memory import InMemoryDb
@@ -64,6 +70,8 @@ from agno.workflow import (
 __all__ = [
     "FACTORIES",
     "PROMPTS",
+    "Gate",
+    "Gated",
     "Scripted",
     "Turn",
     "cancelled",
@@ -77,6 +85,7 @@ __all__ = [
     "nested",
     "router_pause",
     "sequential",
+    "slow_run",
     "team",
     "weather_agent",
 ]
@@ -154,6 +163,54 @@ class Scripted(Model):
 
     def _parse_provider_response_delta(self, response: Any) -> ModelResponse:
         return response  # type: ignore[no-any-return]
+
+
+class Gate:
+    """A door a served workflow waits at until the test opens it: a ``threading.Event`` (the
+    server runs on a loop in another thread), waited for in a worker thread so the server's
+    loop goes on serving. Every copy of the workflow shares it (AgentOS deep-copies the
+    workflow for each run). A wait longer than ``patience`` raises (a hang guard)."""
+
+    def __init__(self, patience: float = 300.0) -> None:
+        self._open = threading.Event()
+        self._patience = patience
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
+        return self
+
+    def __copy__(self) -> Self:
+        return self
+
+    def open(self) -> None:
+        """Let every waiting and later run through."""
+        self._open.set()
+
+    def close(self) -> None:
+        """Make the next runs wait again."""
+        self._open.clear()
+
+    async def passed(self) -> None:
+        """Wait (without blocking the loop) until the gate is open."""
+        if not await asyncio.to_thread(self._open.wait, self._patience):
+            raise TimeoutError("the test never opened the gate")
+
+
+@dataclass
+class Gated(Scripted):
+    """A :class:`Scripted` model whose streamed answer stops after ``hold_after`` chunks until
+    ``gate`` is open (the async path: AgentOS runs ``arun``)."""
+
+    gate: Gate | None = None
+    hold_after: int = 0
+
+    async def ainvoke_stream(
+        self, messages: Sequence[Message], *args: Any, **kwargs: Any
+    ) -> AsyncIterator[ModelResponse]:
+        """The turn chunk by chunk, waiting at the gate after ``hold_after`` of them."""
+        for index, delta in enumerate(self._deltas(messages)):
+            if index == self.hold_after and self.gate is not None:
+                await self.gate.passed()
+            yield delta
 
 
 def _calls(turn: Turn) -> list[dict[str, Any]]:
@@ -626,6 +683,33 @@ def failing() -> Workflow:
     )
 
 
+# --- a slow run -----------------------------------------------------------------------------
+
+
+def slow_run(gate: Gate) -> Workflow:
+    """``wf-slow``: prepare; ``slow-writer`` writes `` word0`` ... `` word11`` and waits at
+    ``gate`` after the fourth chunk; summarize."""
+    writer = Agent(
+        telemetry=False,
+        id="slow-agent",
+        name="Slow Agent",
+        model=Gated(
+            turns=(Turn(text=tuple(f" word{i}" for i in range(12))),), gate=gate, hold_after=4
+        ),
+    )
+    return Workflow(
+        telemetry=False,
+        db=InMemoryDb(),
+        id="wf-slow",
+        name="Slow Demo",
+        steps=[
+            Step(name="prepare", executor=prepare, step_id="step-prepare"),
+            Step(name="slow-writer", agent=writer, step_id="step-slow-writer"),
+            Step(name="summarize", executor=summarize, step_id="step-summarize"),
+        ],
+    )
+
+
 FACTORIES = {
     "wf-sequential": sequential,
     "wf-loop-parallel": loop_parallel,
@@ -651,6 +735,7 @@ PROMPTS = {
     "wf-cancel": "Start and stop",
     "wf-nested": "Refund me",
     "wf-failing": "Post the ledger",
+    "wf-slow": "go slow",
 }
 """The message each workflow is run with."""
 

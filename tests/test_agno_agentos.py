@@ -13,35 +13,34 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import agno_workflows as wf
-import attrs
 import httpx
 import pytest
 from agentos_server import TOKEN, AgentOSServer
+from agentos_watch import (
+    ANSWERED_PAUSES,
+    PATIENCE,
+    Watched,
+    clean,
+    continued_once,
+    converse,
+    in_process,
+    same_sections,
+    watch_run,
+)
 from helpers import EXAMPLES
-from reactivex import operators as ops
 from reactivex.scheduler.eventloop import AsyncIOScheduler
-from reactivex.subject import Subject
 
-from flowrx import VirtualClock, connect
-from flowrx.messages import Answer, EndOfStream, Reply
+from flowrx.messages import Answer, EndOfStream
 from flowrx.protocols.agno import continue_requirements, transcript_frames, workflow_graph
 from flowrx.streams.agno import (
     agentos_conversation,
     agentos_run,
     agentos_runs_url,
-    events,
     sse_text,
 )
 from flowrx.streams.sse import SourceFailed
-from flowrx.streams.websocket import ConnectionStatus
-
-PATIENCE = 300.0
-"""How long a test waits for a condition before calling it a hang (a guard, not a measure)."""
 
 pytestmark = pytest.mark.timeout(2 * PATIENCE)
-
-SECTIONS = ("store", "group", "chat", "interaction")
 
 
 @pytest.fixture(scope="module")
@@ -51,75 +50,10 @@ def server() -> Iterator[AgentOSServer]:
         yield served
 
 
-@attrs.define
-class Watched:
-    """One run watched: the settled snapshot, the source's items, statuses and error."""
-
-    snap: dict[str, Any]
-    items: list[Any]
-    statuses: list[ConnectionStatus]
-    error: BaseException | None
-
-
 def _watch(url: str, workflow_id: str, **options: Any) -> Watched:
     """Run ``workflow_id`` (an agent or team with ``kind=``) on the AgentOS at ``url`` and
     watch it into ``connect``."""
-
-    async def body() -> Watched:
-        loop = asyncio.get_running_loop()
-        clock = VirtualClock()
-        ended: asyncio.Future[BaseException | None] = loop.create_future()
-        items: list[Any] = []
-        statuses: list[ConnectionStatus] = []
-        options.setdefault("token", TOKEN)
-        source = agentos_run(
-            url,
-            workflow_id,
-            wf.PROMPTS.get(workflow_id, "go"),
-            scheduler=AsyncIOScheduler(loop),
-            status=statuses.append,
-            **options,
-        ).pipe(
-            ops.do_action(items.append, ended.set_result, lambda: ended.set_result(None)),
-        )
-        state, _ = connect(source, scheduler=clock, protocol="agno")
-        error = await asyncio.wait_for(ended, PATIENCE)
-        clock.run()
-        return Watched(state.snapshot(), items, statuses, error)
-
-    return asyncio.run(body())
-
-
-def _in_process(workflow_id: str) -> dict[str, Any]:
-    """The same workflow run in process by ``arun`` (as AgentOS runs it), settled."""
-
-    async def body() -> dict[str, Any]:
-        loop = asyncio.get_running_loop()
-        clock = VirtualClock()
-        ended: asyncio.Future[None] = loop.create_future()
-        stream = wf.FACTORIES[workflow_id]().arun(
-            wf.PROMPTS[workflow_id], stream=True, stream_events=True
-        )
-        source = events(stream, scheduler=AsyncIOScheduler(loop)).pipe(
-            ops.do_action(
-                on_error=lambda _: ended.set_result(None),
-                on_completed=lambda: ended.set_result(None),
-            )
-        )
-        state, _ = connect(source, scheduler=clock, protocol="agno")
-        await asyncio.wait_for(ended, PATIENCE)
-        clock.run()
-        return state.snapshot()
-
-    return asyncio.run(body())
-
-
-def _clean(snap: dict[str, Any]) -> None:
-    """Nothing rejected, unknown or violated, no concern failed, every frame counted once."""
-    diag = snap["diagnostics"]
-    assert (diag["rejected"], diag["violations"], diag["unknown"]) == (0, 0, 0)
-    assert not any(diag["failed"].values())
-    assert diag["frames"] == diag["messages"] + diag["heartbeats"] + diag["duplicates"]
+    return watch_run(agentos_run, url, workflow_id, **options)
 
 
 @pytest.mark.parametrize(
@@ -133,13 +67,8 @@ def test_a_workflow_watched_over_agentos_shows_what_it_shows_run_in_process(
     copy of the workflow; node ids do not depend on them), and the same run outcome."""
     watched = _watch(server.url, workflow_id)
     assert watched.error is None
-    _clean(watched.snap)
-    local = _in_process(workflow_id)
-    for section in SECTIONS:
-        assert list(watched.snap[section].values()) == list(local[section].values()), section
-    assert [r["status"] for r in watched.snap["lifecycle"]["runs"].values()] == [
-        r["status"] for r in local["lifecycle"]["runs"].values()
-    ]
+    clean(watched.snap)
+    same_sections(watched.snap, in_process(workflow_id))
 
 
 def test_the_source_reports_its_status_and_hands_on_each_event_as_sse_text(
@@ -166,7 +95,7 @@ def test_a_pause_over_agentos_is_pending_with_the_requirements_a_continue_needs(
     (named on its ``event`` line only): the run paused, one confirmation pending on
     ``delete``, AgentOS's step requirements kept verbatim."""
     watched = _watch(server.url, "wf-confirm")
-    _clean(watched.snap)
+    clean(watched.snap)
     names = [f.split("\n", 1)[0] for f in watched.items if isinstance(f, str)]
     assert names[-3:] == ["event: StepPaused", "event: WorkflowPaused", "event: WorkflowRunOutput"]
     (item,) = watched.snap["interaction"]["pending"]
@@ -186,7 +115,7 @@ def test_a_workflow_error_over_agentos_ends_the_run_in_error_and_the_body_cleanl
     stays on the server): the run ends ``error``, the source completes."""
     watched = _watch(server.url, "wf-failing")
     assert watched.error is None
-    _clean(watched.snap)
+    clean(watched.snap)
     (records,) = watched.snap["store"].values()
     assert [(r["handle"], r["status"]) for r in records] == [
         ("gather", "success"),
@@ -248,7 +177,7 @@ def test_an_agent_or_a_team_run_alone_is_one_run_with_one_node(
     team; its speakers by name (a team's members join the team's run), clean and settled."""
     watched = _watch(server.url, component, kind=kind)
     assert watched.error is None
-    _clean(watched.snap)
+    clean(watched.snap)
     (records,) = watched.snap["store"].values()
     assert [(r["node_id"], r["status"]) for r in records] == [(component, "success")]
     (messages,) = watched.snap["chat"].values()
@@ -299,53 +228,11 @@ def test_bad_arguments_are_one_line_errors_before_any_request() -> None:
 
 
 def _converse(url: str, workflow_id: str, decide: Any) -> Watched:
-    """Run ``workflow_id`` as a conversation: each pause answered with ``decide(item)`` and
-    continued (``FlowState.answer_pauses`` → ``replies`` → ``agentos_conversation``)."""
-
-    async def body() -> Watched:
-        loop = asyncio.get_running_loop()
-        clock = VirtualClock()
-        ended: asyncio.Future[BaseException | None] = loop.create_future()
-        items: list[Any] = []
-        statuses: list[ConnectionStatus] = []
-        replies: Subject[Reply] = Subject()
-        source = agentos_conversation(
-            url,
-            workflow_id,
-            wf.PROMPTS[workflow_id],
-            replies,
-            scheduler=AsyncIOScheduler(loop),
-            token=TOKEN,
-            status=statuses.append,
-        ).pipe(ops.do_action(items.append, ended.set_result, lambda: ended.set_result(None)))
-        state, _ = connect(source, scheduler=clock, protocol="agno")
-        state.answer_pauses(decide)
-        state.replies.subscribe(replies.on_next)
-        error = await asyncio.wait_for(ended, PATIENCE)
-        clock.run()
-        return Watched(state.snapshot(), items, statuses, error)
-
-    return asyncio.run(body())
+    """Run ``workflow_id`` as a conversation over SSE (``agentos_conversation``)."""
+    return converse(agentos_conversation, url, workflow_id, decide)
 
 
-@pytest.mark.parametrize(
-    ("workflow_id", "payload", "badges"),
-    [
-        ("wf-confirm", True, [("gather", "success"), ("delete", "success"), ("report", "success")]),
-        ("wf-confirm", {"approved": False}, [("gather", "success"), ("report", "success")]),
-        (
-            "wf-executor-pause",
-            True,
-            [("gather", "success"), ("mail", "success"), ("report", "success")],
-        ),
-        (
-            "wf-router-pause",
-            "slow",
-            [("lane", "success"), ("slow", "success"), ("report", "success")],
-        ),
-    ],
-    ids=["confirm-yes", "confirm-no", "tool-confirm", "route-slow"],
-)
+@pytest.mark.parametrize(("workflow_id", "payload", "badges"), ANSWERED_PAUSES)
 def test_a_pause_answered_continues_the_same_run_on_agentos(
     server: AgentOSServer, workflow_id: str, payload: Any, badges: list[tuple[str, str]]
 ) -> None:
@@ -353,13 +240,7 @@ def test_a_pause_answered_continues_the_same_run_on_agentos(
     its WorkflowPaused, answered): the same run resumes once and ends success, the item
     resolved; a refused step is skipped (Agno's ``on_reject`` default), a chosen route runs."""
     watched = _converse(server.url, workflow_id, lambda item: payload)
-    assert watched.error is None
-    _clean(watched.snap)
-    (run,) = watched.snap["lifecycle"]["runs"].values()
-    assert (run["status"], run["resumes"]) == ("success", 1)
-    assert watched.snap["interaction"] == {"pending": [], "resolved": 1}
-    (records,) = watched.snap["store"].values()
-    assert [(r["handle"], r["status"]) for r in records] == badges
+    continued_once(watched, badges)
     # two requests: the continue may start before the first body has closed
     states = [s.state for s in watched.statuses]
     assert sorted(states) == sorted(["connecting", "open", "closed"] * 2)

@@ -13,12 +13,16 @@ from typing import Any
 
 import pytest
 from agentos_server import TOKEN, AgentOSServer
+from helpers import EXAMPLES
 
 from flowrx import read_recording
 from flowrx.cli import main
 from flowrx.testing import run_frames
 
 PATIENCE = 300.0
+
+DEFINITION = str(EXAMPLES / "agno" / "agentos-definition-wf-sequential.json")
+"""wf-sequential's definition as AgentOS serves it (``--graph``: no request for it)."""
 
 pytestmark = pytest.mark.timeout(2 * PATIENCE)
 
@@ -94,11 +98,13 @@ def test_a_paused_workflow_ends_with_its_question_pending(
     assert (item["kind"], item["node_id"]) == ("confirmation", "wf-confirm:delete")
 
 
+@pytest.mark.parametrize("transport", [(), ("--ws",)], ids=["sse", "ws"])
 def test_on_pause_approve_continues_the_paused_run_to_its_end(
-    server: AgentOSServer, tmp_path: Path
+    server: AgentOSServer, tmp_path: Path, transport: tuple[str, ...]
 ) -> None:
-    """``--on-pause approve``: the confirmation is answered yes and the run continued (AgentOS's
-    continue): one run, resumed once, success, ``delete`` and ``report`` ran."""
+    """``--on-pause approve`` (over SSE, and over the WebSocket with ``--ws``): the
+    confirmation is answered yes and the run continued (AgentOS's continue): one run, resumed
+    once, success, ``delete`` and ``report`` ran."""
     code, snap, _ = _agno(
         server,
         tmp_path,
@@ -110,6 +116,7 @@ def test_on_pause_approve_continues_the_paused_run_to_its_end(
         TOKEN,
         "--on-pause",
         "approve",
+        *transport,
     )
     assert code == 0
     (run,) = snap["lifecycle"]["runs"].values()
@@ -149,6 +156,18 @@ def test_on_pause_approve_continues_the_paused_run_to_its_end(
             ("--team", "content-team", "--on-pause", "approve"),
             "flowrx: error: --on-pause continues a workflow's pauses; not an agent's or a team's",
         ),
+        (
+            ("--agent", "weather-agent", "--ws"),
+            "flowrx: error: --ws runs a workflow (AgentOS's WebSocket serves workflows only)",
+        ),
+        (
+            ("--team", "content-team", "--ws"),
+            "flowrx: error: --ws runs a workflow (AgentOS's WebSocket serves workflows only)",
+        ),
+        (
+            ("--workflow", "wf-sequential", "--token", "wrong", "--ws", "--graph", DEFINITION),
+            "flowrx: error: request failed: authentication refused (bad token?): Invalid token",
+        ),
     ],
     ids=[
         "bad-token",
@@ -157,6 +176,9 @@ def test_on_pause_approve_continues_the_paused_run_to_its_end(
         "bad-token-text",
         "two-targets",
         "on-pause-for-a-team",
+        "ws-for-an-agent",
+        "ws-for-a-team",
+        "ws-bad-token",
     ],
 )
 def test_a_mistake_is_one_line_and_exit_2(
@@ -167,7 +189,9 @@ def test_a_mistake_is_one_line_and_exit_2(
     line: str,
 ) -> None:
     """A refused key, an unknown workflow or agent, a key a header cannot carry, two targets
-    at once, --on-pause for a team: one line on stderr, no traceback, exit 2."""
+    at once, --on-pause for a team, --ws for an agent or a team (AgentOS's socket runs
+    workflows only), a key the socket refuses (the graph given, so the socket is the first to
+    ask): one line on stderr, no traceback, exit 2."""
     capsys.readouterr()
     code, _, _ = _agno(server, tmp_path, "--message", "hi", *extra)
     assert code == 2

@@ -65,7 +65,9 @@ which :func:`~flowrx.protocols.agno.workflow_graph` derives the flow graph.
 :func:`agentos_continue` continues a paused workflow run with answered step requirements
 (``POST /workflows/{id}/runs/{run_id}/continue``), and :func:`agentos_conversation` chains
 the continues the host's answers ask for (``FlowState.replies``) after the first run, as
-:func:`~flowrx.streams.sse.agui_conversation` does for AG-UI.
+:func:`~flowrx.streams.sse.agui_conversation` does for AG-UI. The chaining itself,
+:func:`chain_continues`, does not care what carries the legs: AgentOS's WebSocket
+(:mod:`flowrx.streams.agentos_ws`) chains its own legs with it.
 """
 
 from __future__ import annotations
@@ -87,8 +89,9 @@ from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
+from flowrx._text import one_line
 from flowrx.messages import EndOfStream, Reply
-from flowrx.protocols.agno import continue_requirements
+from flowrx.protocols.agno import continue_requirements, frame_data
 from flowrx.streams.sse import (
     Frame,
     SourceFailed,
@@ -103,13 +106,17 @@ from flowrx.streams.websocket import ConnectionStatus, hand_on
 
 __all__ = [
     "AGENTOS_KINDS",
+    "PausedRun",
     "agentos_continue",
     "agentos_conversation",
     "agentos_definition",
     "agentos_run",
     "agentos_runs_url",
+    "chain_continues",
     "events",
     "frame_of",
+    "new_session",
+    "paused_run",
     "sse_text",
     "workflow_definition",
 ]
@@ -166,13 +173,8 @@ def _inline(objects: object, entries: object) -> None:
             _inline(getattr(step, key, None), entry.get(key))
 
 
-def _one_line(text: str, limit: int = 200) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[:limit] + "..."
-
-
 def _raised(exc: BaseException) -> str:
-    said = _one_line(str(exc))
+    said = one_line(str(exc))
     return f"the workflow raised {type(exc).__name__}" + (f": {said}" if said else "")
 
 
@@ -556,9 +558,9 @@ async def agentos_definition(
         async with httpx.AsyncClient(timeout=timeout) as client:
             answer = await client.get(target, headers=sent)
     except httpx.HTTPError as exc:
-        raise SourceFailed(f"{type(exc).__name__}: {_one_line(str(exc)) or 'no detail'}") from None
+        raise SourceFailed(f"{type(exc).__name__}: {one_line(str(exc)) or 'no detail'}") from None
     if answer.status_code != 200:
-        said = _one_line(answer.content[:1024].decode("utf-8", "replace"))
+        said = one_line(answer.content[:1024].decode("utf-8", "replace"))
         raise SourceFailed(refusal_line(answer.status_code, answer.reason_phrase, said))
     try:
         definition = answer.json()
@@ -620,46 +622,49 @@ def _with_token(headers: Mapping[str, str] | None, token: str | None) -> dict[st
     return sent
 
 
-def _paused_requirements(frame: object) -> tuple[str, list[Any]] | None:
-    """The run id and step requirements of an AgentOS ``WorkflowPaused`` frame (SSE text)."""
-    if not isinstance(frame, str) or not frame.startswith("event: WorkflowPaused\n"):
+@attrs.frozen
+class PausedRun:
+    """What a continue needs of a paused AgentOS workflow run, from its ``WorkflowPaused``."""
+
+    run_id: str
+    step_requirements: list[Any]
+    """The requirements to answer (:func:`~flowrx.protocols.agno.continue_requirements`)."""
+    event_index: int | None = None
+    """The ``WorkflowPaused``'s ``event_index`` (on AgentOS's resumable paths, the WebSocket
+    say): the continue leg's events come after it."""
+
+
+def paused_run(frame: object) -> PausedRun | None:
+    """The paused run an AgentOS ``WorkflowPaused`` frame names (SSE text, flat JSON or a
+    mapping, as :func:`~flowrx.protocols.agno.frame_data` reads them); None for any other
+    frame or one without a run id and step requirements."""
+    if isinstance(frame, str) and "WorkflowPaused" not in frame:
+        return None  # most frames: not parsed twice
+    data = frame_data(frame)
+    if isinstance(data, str) or data["event"] != "WorkflowPaused":
         return None
-    data = "\n".join(
-        line[6:] if line.startswith("data: ") else line[5:]
-        for line in frame.split("\n")[1:]
-        if line.startswith("data:")
-    )
-    try:
-        event = json.loads(data)
-    except ValueError:
-        return None
-    run_id = event.get("run_id") if isinstance(event, dict) else None
-    requirements = event.get("step_requirements") if isinstance(event, dict) else None
+    run_id = data.get("run_id")
+    requirements = data.get("step_requirements")
     if not isinstance(run_id, str) or not isinstance(requirements, list):
         return None
-    return run_id, requirements
+    index = data.get("event_index")
+    return PausedRun(run_id, requirements, index if type(index) is int else None)
 
 
-def agentos_conversation(
-    url: str,
-    workflow_id: str,
-    message: str,
+def new_session(session_id: str | None) -> str:
+    """``session_id``, or a new one for a conversation (a continue must name its session)."""
+    return session_id if session_id is not None else f"flowrx-{uuid.uuid4()}"
+
+
+def chain_continues(
+    first: Observable[Frame],
     replies: Observable[Reply],
-    *,
-    scheduler: AsyncIOScheduler,
-    token: str | None = None,
-    session_id: str | None = None,
-    user_id: str | None = None,
-    headers: Mapping[str, str] | None = None,
-    options: SSEOptions = SSEOptions(),
-    status: Callable[[ConnectionStatus], object] | None = None,
-    stats: SSEStats | None = None,
+    follow: Callable[[PausedRun, list[dict[str, Any]]], Observable[Frame]],
 ) -> Observable[Frame]:
-    """A workflow run on AgentOS and its continues: :func:`agentos_run`, then
-    :func:`agentos_continue` for each :class:`~flowrx.messages.Reply` (``FlowState.replies``:
-    a paused run's answers), their frames in one stream for
-    ``flowrx.connect(..., protocol="agno")``. The run's session is ``session_id`` or a new
-    one (a continue must name it).
+    """A workflow run and its continues as one stream of frames, whatever carries them: the
+    ``first`` leg, then, for each :class:`~flowrx.messages.Reply` (``FlowState.replies``: a
+    paused run's answers), the leg ``follow(paused run, answered requirements)`` builds (over
+    SSE, :func:`agentos_continue`; over the WebSocket, ``agentos_ws_continue``).
 
     A continue is sent once AgentOS's ``WorkflowPaused`` of that run has come (it carries the
     step requirements, and AgentOS sends it once the paused run is saved): a reply given at
@@ -669,25 +674,14 @@ def agentos_conversation(
     started has ended and no reply waits; an error of a leg, answers that make no
     requirements, or a reply whose leg ended without a ``WorkflowPaused`` end it with
     :class:`~flowrx.streams.sse.SourceFailed` (one line)."""
-    session = session_id if session_id is not None else f"flowrx-{uuid.uuid4()}"
-    common: dict[str, Any] = {
-        "scheduler": scheduler,
-        "token": token,
-        "user_id": user_id,
-        "headers": headers,
-        "options": options,
-        "status": status,
-        "stats": stats,
-    }
-    first = agentos_run(url, workflow_id, message, session_id=session, **common)
 
     def subscribe(
         observer: abc.ObserverBase[Frame], _: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
         legs = CompositeDisposable()
         running = [0]
-        known: dict[str, list[Any]] = {}
-        """The latest WorkflowPaused requirements of each run."""
+        known: dict[str, PausedRun] = {}
+        """The latest WorkflowPaused of each run."""
         waiting: dict[str, Reply] = {}
         """Replies for runs whose WorkflowPaused has not come yet."""
         ended = [False]
@@ -698,12 +692,10 @@ def agentos_conversation(
                 observer.on_error(SourceFailed(reason))
 
         def send(reply: Reply) -> None:
-            requirements = known.pop(reply.run_id)
+            paused = known.pop(reply.run_id)
             try:
-                answered = continue_requirements(reply.answers, requirements)
-                leg = agentos_continue(
-                    url, workflow_id, reply.run_id, answered, session_id=session, **common
-                )
+                answered = continue_requirements(reply.answers, paused.step_requirements)
+                leg = follow(paused, answered)
             except ValueError as exc:
                 fail(f"cannot continue run {reply.run_id}: {exc}")
                 return
@@ -711,9 +703,9 @@ def agentos_conversation(
 
         def on_frame(frame: Frame) -> None:
             for each in frame if isinstance(frame, list) else [frame]:
-                paused = _paused_requirements(each)
+                paused = paused_run(each)
                 if paused is not None:
-                    known[paused[0]] = paused[1]
+                    known[paused.run_id] = paused
             observer.on_next(frame)
             for run_id in [r for r in waiting if r in known]:
                 send(waiting.pop(run_id))
@@ -752,3 +744,44 @@ def agentos_conversation(
         return legs
 
     return reactivex.create(subscribe)
+
+
+def agentos_conversation(
+    url: str,
+    workflow_id: str,
+    message: str,
+    replies: Observable[Reply],
+    *,
+    scheduler: AsyncIOScheduler,
+    token: str | None = None,
+    session_id: str | None = None,
+    user_id: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    options: SSEOptions = SSEOptions(),
+    status: Callable[[ConnectionStatus], object] | None = None,
+    stats: SSEStats | None = None,
+) -> Observable[Frame]:
+    """A workflow run on AgentOS over SSE and its continues: :func:`agentos_run`, then
+    :func:`agentos_continue` for each :class:`~flowrx.messages.Reply` (``FlowState.replies``:
+    a paused run's answers), their frames in one stream for
+    ``flowrx.connect(..., protocol="agno")``, chained by :func:`chain_continues` (when a
+    continue is sent, when it ends, how it fails). The run's session is ``session_id`` or a
+    new one (a continue must name it)."""
+    session = new_session(session_id)
+    common: dict[str, Any] = {
+        "scheduler": scheduler,
+        "token": token,
+        "user_id": user_id,
+        "headers": headers,
+        "options": options,
+        "status": status,
+        "stats": stats,
+    }
+    first = agentos_run(url, workflow_id, message, session_id=session, **common)
+
+    def follow(paused: PausedRun, answered: list[dict[str, Any]]) -> Observable[Frame]:
+        return agentos_continue(
+            url, workflow_id, paused.run_id, answered, session_id=session, **common
+        )
+
+    return chain_continues(first, replies, follow)

@@ -43,7 +43,8 @@ that is not asyncio's) raise :class:`ValueError` or :class:`TypeError` with one 
 The exchange itself (the POST, the status, the bounds, the hand-off, the end) is
 :func:`sse_post`, which other SSE sources share: AgentOS's runs
 (:func:`flowrx.streams.agno.agentos_run`) take form data and name each event on its
-``event:`` line.
+``event:`` line. How an exchange runs on the loop, ends its observable and is disposed
+(:class:`LoopTask`, :func:`loop_source`) is shared with AgentOS's WebSocket source.
 """
 
 from __future__ import annotations
@@ -64,12 +65,14 @@ from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
+from flowrx._text import one_line
 from flowrx.messages import EndOfStream, Reply
 from flowrx.protocols.agui import resume_input
-from flowrx.streams.websocket import ConnectionStatus, hand_on, redact
+from flowrx.streams.websocket import ConnectionStatus, HandOff, hand_on, redact, report
 
 __all__ = [
     "Frame",
+    "LoopTask",
     "SSEOptions",
     "SSEStats",
     "SourceFailed",
@@ -78,6 +81,7 @@ __all__ = [
     "check_http_url",
     "checked_headers",
     "data_only",
+    "loop_source",
     "refusal_line",
     "sse_post",
 ]
@@ -232,10 +236,29 @@ def sse_post(
     sent = _headers(headers or {}, content_type)
     counted = stats if stats is not None else SSEStats()
 
+    return loop_source(
+        lambda observer: _Exchange(
+            url, body, sent, options, observer, status, counted, frame, endpoint
+        ),
+        scheduler,
+        f"flowrx-sse {redact(url)}",
+    )
+
+
+def loop_source(
+    make: Callable[[abc.ObserverBase[Frame]], LoopTask],
+    scheduler: AsyncIOScheduler,
+    name: str,
+) -> Observable[Frame]:
+    """An observable whose every subscription runs ``make(observer)`` as a task named ``name``
+    on ``scheduler``'s loop (see :class:`LoopTask`): the request starts on subscription, and
+    dispose stops it at once, from the loop's thread or any other (the task is cancelled, so
+    the connection is closed; no task is left)."""
+
     def subscribe(
         observer: abc.ObserverBase[Frame], _: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
-        exchange = _Exchange(url, body, sent, options, observer, status, counted, frame, endpoint)
+        exchange = make(observer)
         task: asyncio.Task[None] | None = None
         loop: asyncio.AbstractEventLoop | None = None
 
@@ -244,7 +267,7 @@ def sse_post(
             if exchange.closing:
                 return
             loop = asyncio.get_running_loop()
-            task = loop.create_task(exchange.run(), name=f"flowrx-sse {redact(url)}")
+            task = loop.create_task(exchange.run(), name=name)
 
         scheduled = scheduler.schedule(start)
 
@@ -390,11 +413,6 @@ def _headers(given: Mapping[str, str], content_type: str) -> dict[str, str]:
     return sent
 
 
-def _one_line(text: str, limit: int = 200) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[:limit] + "..."
-
-
 def _oversized(data: str, limit: int) -> bool:
     """Whether ``data`` is over ``limit`` bytes in UTF-8 (encoded only when it could be)."""
     if len(data) > limit:
@@ -451,7 +469,72 @@ class _MeteredTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-class _Exchange:
+class LoopTask:
+    """One subscription's exchange with a server, run on the loop by :func:`loop_source`: what
+    the SSE sources and AgentOS's WebSocket source share. A subclass's :meth:`work` does the
+    I/O (reporting ``connecting``/``open``/... with :meth:`_set`, handing frames on with
+    :meth:`_emit`, setting :attr:`opened` once a run may be open) and says why it failed;
+    :meth:`run` ends every one the same way: ``EndOfStream`` if :attr:`opened` (its reason the
+    failure, else :attr:`ended`), then ``closed`` or ``failed`` and the observable's end
+    (:class:`SourceFailed` carrying the one line). Nothing reaches the observer after a dispose
+    (:attr:`closing`)."""
+
+    kind = "SSE"
+    """What the source is called in the log line of an unexpected failure."""
+
+    def __init__(
+        self,
+        observer: abc.ObserverBase[Frame],
+        status: Callable[[ConnectionStatus], object] | None,
+    ) -> None:
+        self.observer = observer
+        self.status = status
+        self.closing = False
+        """Set by dispose: nothing more reaches the observer."""
+        self.opened = False
+        """Whether an answer came (so a run may have been open)."""
+        self.ended = "the response ended"
+        """How it ended when it did not fail: the EndOfStream's and the ``closed`` reason."""
+
+    def _set(self, state: str, reason: str | None = None, attempt: int = 0) -> None:
+        """Publish a status and log it, as the WebSocket source does."""
+        report(state, attempt, reason, self.status)
+
+    def _emit(self, item: Frame) -> None:
+        if not self.closing:
+            hand_on(self.observer.on_next, item)
+
+    async def work(self) -> str | None:
+        """Do the exchange; why it failed (None: it did not)."""
+        raise NotImplementedError
+
+    async def run(self) -> None:
+        """Do the exchange, hand the answer on, and end the observable."""
+        if self.closing:  # disposed from another thread while the task was being made
+            return
+        try:
+            failure = await self.work()
+        except asyncio.CancelledError:
+            self._set("closed", "closed by the caller")
+            raise
+        except Exception as exc:  # a bug must still end the observable, with a reason
+            failure = f"unexpected {type(exc).__name__}: {one_line(str(exc))}"
+            logger.bind(concern="connection", event="failed", run=None, node=None).opt(
+                exception=exc
+            ).error("the {kind} source failed: {error!r}", kind=self.kind, error=exc)
+        if self.opened:
+            self._emit(EndOfStream(reason=failure or self.ended))
+        if self.closing:
+            self._set("closed", "closed by the caller")
+        elif failure is not None:
+            self._set("failed", failure)
+            self.observer.on_error(SourceFailed(failure))
+        else:
+            self._set("closed", self.ended)
+            self.observer.on_completed()
+
+
+class _Exchange(LoopTask):
     """One subscription's request, read into the observer on the loop."""
 
     def __init__(
@@ -466,59 +549,17 @@ class _Exchange:
         frame: FrameOf,
         endpoint: str,
     ) -> None:
+        super().__init__(observer, status)
         self.url = url
         self.frame = frame
         self.endpoint = endpoint
         self.body = body
         self.headers = headers
         self.options = options
-        self.observer = observer
-        self.status = status
         self.stats = stats
-        self.closing = False
-        """Set by dispose: nothing more reaches the observer."""
-        self.opened = False
-        """Whether an SSE answer came (so a run may have been open)."""
 
-    def _set(self, state: str, reason: str | None = None) -> None:
-        """Publish a status and log it, as the WebSocket source does."""
-        logger.bind(concern="connection", event=state, run=None, node=None).log(
-            "ERROR" if state == "failed" else "INFO",
-            "connection {state}{why}",
-            state=state,
-            why=f": {reason}" if reason else "",
-        )
-        if self.status is not None:
-            self.status(ConnectionStatus(state, 0, reason, asyncio.get_running_loop().time()))
-
-    def _emit(self, item: Frame) -> None:
-        if not self.closing:
-            hand_on(self.observer.on_next, item)
-
-    async def run(self) -> None:
-        """Make the request, hand the answer on, and end the observable."""
-        if self.closing:  # disposed from another thread while the task was being made
-            return
-        try:
-            failure = await self._exchange()
-        except asyncio.CancelledError:
-            self._set("closed", "closed by the caller")
-            raise
-        except Exception as exc:  # a bug must still end the observable, with a reason
-            failure = f"unexpected {type(exc).__name__}: {_one_line(str(exc))}"
-            logger.bind(concern="connection", event="failed", run=None, node=None).opt(
-                exception=exc
-            ).error("the SSE source failed: {error!r}", error=exc)
-        if self.opened:
-            self._emit(EndOfStream(reason=failure or "the response ended"))
-        if self.closing:
-            self._set("closed", "closed by the caller")
-        elif failure is not None:
-            self._set("failed", failure)
-            self.observer.on_error(SourceFailed(failure))
-        else:
-            self._set("closed", "the response ended")
-            self.observer.on_completed()
+    async def work(self) -> str | None:
+        return await self._exchange()
 
     async def _exchange(self) -> str | None:
         """Make the request and read the answer; why it failed (None: it did not)."""
@@ -551,7 +592,7 @@ class _Exchange:
         except _TooLarge:
             return self._too_large()
         except (httpx.HTTPError, SSEError) as exc:
-            why = f"{type(exc).__name__}: {_one_line(str(exc)) or 'no detail'}"
+            why = f"{type(exc).__name__}: {one_line(str(exc)) or 'no detail'}"
             return f"the response broke off: {why}" if self.opened else why
         return None
 
@@ -564,11 +605,10 @@ class _Exchange:
         return f"an event larger than {limit} bytes (max_frame): response closed"
 
     async def _read(self, answer: httpx.Response, meter: _Meter) -> None:
-        """Queue every event's data for the pump; hand off what was read before returning."""
-        queue: asyncio.Queue[str] = asyncio.Queue(self.options.queue_size)
-        pump = asyncio.create_task(self._pump(queue))
-        limit = self.options.max_frame
-        try:
+        """Hand on every event's frame; what was read is handed on before returning."""
+        options = self.options
+        limit = options.max_frame
+        async with HandOff(self._emit, options.queue_size, options.burst, self.stats) as hand:
             try:
                 async for event in EventSource(answer).aiter_sse():
                     meter.since_event = 0
@@ -578,32 +618,10 @@ class _Exchange:
                         continue
                     if _oversized(data, limit):
                         raise _TooLarge
-                    if queue.full():
-                        self.stats.backpressure_waits += 1
-                    await queue.put(self.frame(event.event, data))
+                    await hand.put(self.frame(event.event, data))
             finally:
                 if not self.closing:
-                    await asyncio.shield(queue.join())  # what was read is handed on first
-        finally:
-            pump.cancel()
-            await asyncio.gather(pump, return_exceptions=True)
-
-    async def _pump(self, queue: asyncio.Queue[str]) -> None:
-        """Hand the frames to the pipeline: one by one while it keeps up; a backlog as one
-        list of at most ``burst`` frames."""
-        limit = self.options.burst
-        while True:
-            batch = [await queue.get()]
-            while len(batch) < limit and not queue.empty():
-                batch.append(queue.get_nowait())
-            try:
-                self.stats.frames += len(batch)
-                if len(batch) > 1:
-                    self.stats.bursts += 1
-                self._emit(batch if len(batch) > 1 else batch[0])
-            finally:
-                for _ in batch:
-                    queue.task_done()
+                    await hand.drain()
 
 
 def refusal_line(code: int, phrase: str, said: str = "") -> str:
@@ -633,4 +651,4 @@ async def _start_of(answer: httpx.Response, most: int = 1024) -> str:
         got += chunk
         if len(got) >= most:
             break
-    return _one_line(got[:most].decode("utf-8", "replace"))
+    return one_line(got[:most].decode("utf-8", "replace"))

@@ -28,17 +28,25 @@ and pushes every frame, on the loop's thread, into a hot observable (:attr:`fram
   stops reading, and TCP flow control slows the server; every such wait is counted.
   Compression is off by default: inflating a compressed read happens before websockets can
   pause, so one read of highly compressible frames could take hundreds of MiB.
+
+The pieces that are the same in every source of flowrx live here, and the SSE sources and
+AgentOS's WebSocket source (:mod:`flowrx.streams.agentos_ws`) use them too: :func:`hand_on`
+(the last guard around the pipeline's ``on_next``), :class:`HandOff` (the bounded queue,
+backpressure and bursts), :func:`report` (a status logged and published), and, for the
+WebSocket sources, :class:`SocketOptions`, :func:`open_socket`, :func:`connect_failure` and
+:func:`closed_why`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import re
 import urllib.parse
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 import attrs
 from loguru import logger
@@ -54,14 +62,21 @@ from websockets.exceptions import (
 from websockets.uri import parse_uri
 
 __all__ = [
+    "CONNECT_ERRORS",
     "Backoff",
     "ConnectionStatus",
+    "HandOff",
+    "SocketOptions",
     "SourceStats",
     "WebSocketOptions",
     "WebSocketSource",
     "check_url",
+    "closed_why",
+    "connect_failure",
     "hand_on",
+    "open_socket",
     "redact",
+    "report",
     "status_line",
 ]
 
@@ -112,15 +127,9 @@ class Backoff:
 
 
 @attrs.frozen
-class WebSocketOptions:
-    """How to connect: token placement, limits, heartbeat, backoff."""
+class SocketOptions:
+    """What every WebSocket source of flowrx takes: limits, the hand-off, backoff, timeouts."""
 
-    token: str | None = None
-    token_in_query: bool = True
-    """Send ``token`` as ``?token=`` (what the platform reads); False: as a Bearer header."""
-    heartbeat: float | None = None
-    """Send the text ``ping`` this often (seconds); None: the platform heartbeat is off."""
-    heartbeat_timeout: float = 5.0
     max_frame: int = 16 * 1024 * 1024
     """Largest frame accepted, in bytes (a RunCompleted carries whole transcripts)."""
     queue_size: int = 1024
@@ -131,8 +140,6 @@ class WebSocketOptions:
     takes as one batch: same rules, less wiring per frame). ``flowrx watch`` uses 256; the
     default 1 hands every frame on by itself."""
     backoff: Backoff = Backoff()
-    stable_after: float = 5.0
-    """A connection open this long counts as good: the next reconnect starts from scratch."""
     open_timeout: float = 10.0
     protocol_ping: float | None = 20.0
     """websockets' own protocol ping interval (None: off)."""
@@ -141,6 +148,21 @@ class WebSocketOptions:
     compression: str | None = None
     """``"deflate"`` or None (default). With deflate one 256 KiB socket read can inflate about
     1000x before websockets can pause reading, which would defeat the memory bound."""
+
+
+@attrs.frozen
+class WebSocketOptions(SocketOptions):
+    """How to connect to the platform: token placement and heartbeat, besides the limits,
+    backoff and timeouts every WebSocket source takes (:class:`SocketOptions`)."""
+
+    token: str | None = None
+    token_in_query: bool = True
+    """Send ``token`` as ``?token=`` (what the platform reads); False: as a Bearer header."""
+    heartbeat: float | None = None
+    """Send the text ``ping`` this often (seconds); None: the platform heartbeat is off."""
+    heartbeat_timeout: float = 5.0
+    stable_after: float = 5.0
+    """A connection open this long counts as good: the next reconnect starts from scratch."""
 
 
 @attrs.frozen
@@ -203,6 +225,133 @@ def check_url(url: str) -> None:
         raise ValueError(f"{redact(url)!r} is not a ws:// or wss:// URL ({exc.msg})") from None
     except ValueError as exc:
         raise ValueError(f"{redact(url)!r} is not a ws:// or wss:// URL ({exc})") from None
+
+
+def report(
+    state: str,
+    attempt: int = 0,
+    reason: str | None = None,
+    publish: Callable[[ConnectionStatus], object] | None = None,
+) -> ConnectionStatus:
+    """Log a connection status the way every source does (``connecting``, ``open`` and
+    ``closed`` at INFO, ``failed`` at ERROR, anything else, a ``reconnecting``, at WARNING),
+    stamped with the running loop's time, and hand it to ``publish``."""
+    level = "ERROR" if state == "failed" else "WARNING"
+    if state in ("connecting", "open", "closed"):
+        level = "INFO"
+    logger.bind(concern="connection", event=state, run=None, node=None).log(
+        level, "connection {state}{why}", state=state, why=f": {reason}" if reason else ""
+    )
+    status = ConnectionStatus(state, attempt, reason, asyncio.get_running_loop().time())
+    if publish is not None:
+        publish(status)
+    return status
+
+
+class _Counted(Protocol):
+    """The counters a :class:`HandOff` keeps (both :class:`SourceStats` and the SSE stats)."""
+
+    frames: int
+    bursts: int
+    backpressure_waits: int
+
+
+class HandOff:
+    """The bounded hand-off from a reader to the pipeline that every source shares: the reader
+    :meth:`put`s each frame in a queue of ``size`` and *waits* when it is full (nothing is
+    dropped; counted in ``backpressure_waits``); a pump task gives the frames to ``emit`` on the
+    loop, one by one while the pipeline keeps up, a backlog as one list of at most ``burst``
+    frames (a burst, counted in ``bursts``), which ``flowrx.connect`` takes as one batch.
+    ``async with`` runs the pump; :meth:`drain` waits until what was put has been handed on."""
+
+    def __init__(
+        self, emit: Callable[[Any], object], size: int, burst: int, stats: _Counted
+    ) -> None:
+        self._emit = emit
+        self._queue: asyncio.Queue[Any] = asyncio.Queue(size)
+        self._burst = burst
+        self._stats = stats
+        self._pump: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> HandOff:
+        self._pump = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._pump is not None:
+            self._pump.cancel()
+            await asyncio.gather(self._pump, return_exceptions=True)
+
+    async def put(self, frame: Any) -> None:
+        """Queue ``frame`` for the pipeline, waiting while the queue is full."""
+        if self._queue.full():
+            self._stats.backpressure_waits += 1
+        await self._queue.put(frame)
+
+    async def drain(self) -> None:
+        """Wait until every frame put so far has been handed on."""
+        await self._queue.join()
+
+    async def _run(self) -> None:
+        queue = self._queue
+        while True:
+            batch = [await queue.get()]
+            while len(batch) < self._burst and not queue.empty():
+                batch.append(queue.get_nowait())
+            try:
+                self._stats.frames += len(batch)
+                if len(batch) > 1:
+                    self._stats.bursts += 1
+                self._emit(batch if len(batch) > 1 else batch[0])
+            finally:
+                for _ in batch:
+                    queue.task_done()
+
+
+def open_socket(url: str, headers: Mapping[str, str], options: SocketOptions) -> connect:
+    """websockets' connection to ``url`` as every source opens one: ``options``' frame bound,
+    timeout, protocol ping and compression, no proxy, websockets' own logging off."""
+    return connect(
+        url,
+        additional_headers=dict(headers),
+        max_size=options.max_frame,
+        open_timeout=options.open_timeout,
+        ping_interval=options.protocol_ping,
+        ping_timeout=options.protocol_ping,
+        proxy=None,
+        logger=None,
+        compression=options.compression,
+    )
+
+
+CONNECT_ERRORS = (OSError, InvalidHandshake, InvalidURI, TimeoutError, ConnectionClosed)
+"""What opening (or reading) a connection raises when it does not work out."""
+
+
+def connect_failure(exc: BaseException) -> tuple[str, bool]:
+    """Why a connection attempt failed (one line, no token), and whether retrying cannot fix
+    it: HTTP 401/403 (a refused token), 404/410 (a wrong path) at the handshake, a bad URL."""
+    if isinstance(exc, InvalidStatus):
+        code = exc.response.status_code
+        if code in _FATAL_HTTP:
+            return f"HTTP {code} at the handshake ({_FATAL_HTTP[code]})", True
+        return f"HTTP {code} at the handshake", False
+    if isinstance(exc, InvalidURI):
+        return f"bad URL: {exc.msg}", True
+    return f"{type(exc).__name__}: {exc}", False
+
+
+def closed_why(ws: ClientConnection, stats: SourceStats, max_frame: int) -> str:
+    """Why a connection ended: a frame over ``max_frame`` (websockets closed it with 1009;
+    counted in ``oversized`` and logged), else the close code and reason."""
+    sent = ws.protocol.close_sent
+    if sent is not None and sent.code == 1009:
+        stats.oversized += 1
+        logger.bind(concern="connection", event="oversized", run=None, node=None).error(
+            "a frame exceeded max_frame ({limit} bytes): connection closed", limit=max_frame
+        )
+        return f"frame larger than {max_frame} bytes"
+    return f"closed (code {ws.close_code}, {ws.close_reason or 'no reason'})"
 
 
 class WebSocketSource:
@@ -280,14 +429,7 @@ class WebSocketSource:
         current = self._status.value
         if (current.state, current.attempt, current.reason) == (state, attempt, reason):
             return
-        loop = self._loop or asyncio.get_running_loop()
-        level = "ERROR" if state == "failed" else "WARNING"
-        if state in ("connecting", "open", "closed"):
-            level = "INFO"
-        logger.bind(concern="connection", event=state, run=None, node=None).log(
-            level, "connection {state}{why}", state=state, why=f": {reason}" if reason else ""
-        )
-        self._status.on_next(ConnectionStatus(state, attempt, reason, loop.time()))
+        report(state, attempt, reason, self._status.on_next)
 
     def _target(self) -> tuple[str, dict[str, str]]:
         token = self.options.token
@@ -315,32 +457,14 @@ class WebSocketSource:
             opened_at: float | None = None
             reason: str
             try:
-                async with connect(
-                    url,
-                    additional_headers=headers,
-                    max_size=self.options.max_frame,
-                    open_timeout=self.options.open_timeout,
-                    ping_interval=self.options.protocol_ping,
-                    ping_timeout=self.options.protocol_ping,
-                    proxy=None,
-                    logger=None,
-                    compression=self.options.compression,
-                ) as ws:
+                async with open_socket(url, headers, self.options) as ws:
                     opened_at = asyncio.get_running_loop().time()
                     reason = await self._session(ws)
-            except InvalidStatus as exc:
-                code = exc.response.status_code
-                if code in _FATAL_HTTP:
-                    self._set(
-                        "failed", attempt, f"HTTP {code} at the handshake ({_FATAL_HTTP[code]})"
-                    )
+            except CONNECT_ERRORS as exc:
+                reason, fatal = connect_failure(exc)
+                if fatal:
+                    self._set("failed", attempt, reason)
                     return
-                reason = f"HTTP {code} at the handshake"
-            except InvalidURI as exc:
-                self._set("failed", attempt, f"bad URL: {exc.msg}")
-                return
-            except (OSError, InvalidHandshake, TimeoutError, ConnectionClosed) as exc:
-                reason = f"{type(exc).__name__}: {exc}"
             if self._closing:
                 return
             now = asyncio.get_running_loop().time()
@@ -358,57 +482,25 @@ class WebSocketSource:
         self.stats.open_sockets += 1
         self.stats.max_open_sockets = max(self.stats.max_open_sockets, self.stats.open_sockets)
         self._set("open")
-        queue: asyncio.Queue[str | bytes] = asyncio.Queue(self.options.queue_size)
-        pump = asyncio.create_task(self._pump(queue))
-        beat = asyncio.create_task(self._heartbeat(ws)) if self.options.heartbeat else None
-        try:
-            async for frame in ws:
-                if frame == "pong":
-                    self._pong.set()
-                if queue.full():
-                    self.stats.backpressure_waits += 1
-                await queue.put(frame)
-            return self._why(ws)
-        except ConnectionClosed:
-            return self._why(ws)
-        finally:
-            self.stats.open_sockets -= 1
-            for task in (beat,):
-                if task is not None:
-                    task.cancel()
-            if not self._closing:
-                await queue.join()  # hand off what was read before the next socket opens
-            pump.cancel()
-            await asyncio.gather(pump, *(t for t in (beat,) if t), return_exceptions=True)
-
-    def _why(self, ws: ClientConnection) -> str:
-        sent = ws.protocol.close_sent
-        if sent is not None and sent.code == 1009:
-            self.stats.oversized += 1
-            logger.bind(concern="connection", event="oversized", run=None, node=None).error(
-                "a frame exceeded max_frame ({limit} bytes): connection closed, reconnecting",
-                limit=self.options.max_frame,
-            )
-            return f"frame larger than {self.options.max_frame} bytes"
-        return f"closed (code {ws.close_code}, {ws.close_reason or 'no reason'})"
-
-    async def _pump(self, queue: asyncio.Queue[str | bytes]) -> None:
-        """Hand the frames to the pipeline: one by one while it keeps up; when frames have
-        queued up behind it (a backlog), all of them at once as one burst (a list, at most
-        ``burst`` frames), which crosses the pipeline as a batch."""
-        limit = self.options.burst
-        while True:
-            batch = [await queue.get()]
-            while len(batch) < limit and not queue.empty():
-                batch.append(queue.get_nowait())
+        options = self.options
+        emit = functools.partial(hand_on, self._frames.on_next)
+        beat = asyncio.create_task(self._heartbeat(ws)) if options.heartbeat else None
+        async with HandOff(emit, options.queue_size, options.burst, self.stats) as hand:
             try:
-                self.stats.frames += len(batch)
-                if len(batch) > 1:
-                    self.stats.bursts += 1
-                hand_on(self._frames.on_next, batch if len(batch) > 1 else batch[0])
+                async for frame in ws:
+                    if frame == "pong":
+                        self._pong.set()
+                    await hand.put(frame)
+            except ConnectionClosed:
+                pass
             finally:
-                for _ in batch:
-                    queue.task_done()
+                self.stats.open_sockets -= 1
+                if beat is not None:
+                    beat.cancel()
+                    await asyncio.gather(beat, return_exceptions=True)
+                if not self._closing:
+                    await hand.drain()  # hand off what was read before the next socket opens
+        return closed_why(ws, self.stats, options.max_frame)
 
     async def _heartbeat(self, ws: ClientConnection) -> None:
         assert self.options.heartbeat is not None
