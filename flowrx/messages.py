@@ -174,7 +174,7 @@ class ExecutionEvent:
     inferred: str | None = None
     """On an ``end_node``: why flowrx ended the node itself, when its protocol said nothing of
     its end (Agno's silent failures); ``None`` for an end the stream sent."""
-    notes: Mapping[str, Any] = attrs.field(factory=dict)
+    notes: Mapping[str, Any] = attrs.field(factory=dict, hash=False)
     """On a node's start or end: what its protocol says of this execution beyond the status
     (Agno's ``step_index``, a loop's ``iteration``, a condition's ``branch``, a router's
     ``selected_steps``), kept on the node's badge record; empty for the platform."""

@@ -411,3 +411,19 @@ def test_a_node_the_graph_lacks_takes_the_handle_and_type_its_protocol_announced
     assert record(state, "wf:step", 0).status == "success"
     assert (record(state, "n1", 1).handle, record(state, "n1", 1).type) == ("fetch", "HttpRequest")
     assert record(state, "wf:step", 0, run="r2").handle is None
+
+
+def test_a_badge_with_notes_is_still_a_hashable_record() -> None:
+    """Badges (and node events) carry a dict of notes, yet stay hashable values that hosts
+    may put in sets or count, as before the notes came."""
+    from collections import Counter
+
+    from flowrx.concerns.store import Badge
+    from flowrx.messages import ExecutionEvent
+
+    noted = Badge("n", "r", 0, "success", notes={"step_index": [1, 0]})
+    assert Counter([noted, Badge("n", "r", 0, "success", notes={"step_index": [1, 0]})]) == {
+        noted: 2
+    }
+    event = ExecutionEvent("end_node", "r", "n", 0, "error", inferred="why", notes={"x": [1]})
+    assert event in {event}

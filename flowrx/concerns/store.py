@@ -46,7 +46,7 @@ class Badge:
     inferred: str | None = None
     """Why flowrx ended this execution itself (its protocol said nothing of the end), or
     ``None``: a view shows an inferred status as a guess."""
-    notes: Mapping[str, Any] = attrs.field(factory=dict)
+    notes: Mapping[str, Any] = attrs.field(factory=dict, hash=False)
     """What the protocol said of this execution beyond its status (the start's and the end's
     notes merged): Agno's ``step_index``, loop ``iteration``, ``branch``, ``selected_steps``."""
 
