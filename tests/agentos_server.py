@@ -4,8 +4,10 @@ on 127.0.0.1, port 0.
 
 Its routes are AgentOS's: ``POST /workflows/{id}/runs`` (form data: ``message``, ``stream``,
 ``session_id``, ...) answers with SSE (``event: <Name>`` / ``data: <to_dict() as JSON>``),
-``GET /workflows/{id}`` serves a definition, ``.../runs/{run_id}/continue`` and
-``/cancel`` act on a run, and so on. Every request must carry ``Authorization: Bearer TOKEN``
+``GET /workflows/{id}`` serves a definition, ``.../runs/{run_id}/continue``, ``/resume`` and
+``/cancel`` act on a run, and so on. Every workflow, the agents that pause and the teams have
+a database, so AgentOS can run them in the background (``background=true``) and keep a
+paused run to continue. Every request must carry ``Authorization: Bearer TOKEN``
 (AgentOS's ``OS_SECURITY_KEY``, as in the samples' captures). It runs on its own loop in a
 daemon thread (:class:`helpers.LoopThread`), so every task on a test's loop is the client's.
 AgentOS copies a workflow for each request and gives its steps fresh step ids (the reason
@@ -15,11 +17,22 @@ flowrx's node ids do not use them). Telemetry is off.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 
+from agno.db.in_memory import InMemoryDb
 from agno.os import AgentOS
 from agno.os.settings import AgnoAPISettings
-from agno_workflows import FACTORIES, content_team, weather_agent
+from agno_workflows import (
+    FACTORIES,
+    archive_agent,
+    content_team,
+    gated,
+    mail_team,
+    mailer_agent,
+    shell_agent,
+    weather_agent,
+)
 from helpers import LoopThread, serve_asgi
 
 __all__ = ["TOKEN", "AgentOSServer"]
@@ -29,11 +42,14 @@ TOKEN = "devkey"
 
 
 class AgentOSServer(LoopThread):
-    """Every workflow of ``agno_workflows``, ``weather-agent`` and ``content-team`` behind
-    AgentOS on 127.0.0.1; :attr:`url` is its root."""
+    """Every workflow of ``agno_workflows`` and ``wf-gated`` (its runs pass
+    :attr:`turnstile` one by one: ``turnstile.release()`` lets one through), the agents
+    ``weather-agent``, ``mailer-agent``, ``archive-agent``, ``shell-agent`` and the teams
+    ``content-team``, ``mail-team`` behind AgentOS on 127.0.0.1; :attr:`url` is its root."""
 
     def __init__(self, patience: float = 300.0) -> None:
         self.url = ""
+        self.turnstile = threading.Semaphore(0)
         super().__init__(self._serve, patience)
 
     def runs_url(self, workflow_id: str) -> str:
@@ -43,9 +59,12 @@ class AgentOSServer(LoopThread):
     async def _serve(self, ready: Callable[[], None], stop: asyncio.Event) -> None:
         agent_os = AgentOS(
             id="flowrx-tests",
-            workflows=[make() for make in FACTORIES.values()],
-            agents=[weather_agent()],
-            teams=[content_team()],
+            workflows=[
+                *(make() for make in FACTORIES.values()),
+                gated(self.turnstile, self._patience),
+            ],
+            agents=[weather_agent(), mailer_agent(InMemoryDb()), archive_agent(), shell_agent()],
+            teams=[content_team(), mail_team()],
             settings=AgnoAPISettings(os_security_key=TOKEN),
             telemetry=False,
         )

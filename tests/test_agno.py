@@ -372,6 +372,31 @@ def test_a_resume_after_the_run_replays_only_duplicates() -> None:
     assert list(snap["lifecycle"]["runs"]) == list(alone["lifecycle"]["runs"])
 
 
+def test_a_background_body_cut_after_event_35_and_its_resume_make_the_whole_run() -> None:
+    """The background capture cut where ``agentos-sse-resume-after35`` picks up (its frames up
+    to ``event_index`` 35), then that resume: the same sections as the whole body, the
+    ``replay`` header a heartbeat, nothing duplicated and nothing missing."""
+    whole = _replay("agentos-sse-workflow-background.txt").finish()
+    timed = transcript_frames(
+        (AGNO_DIR / "agentos-sse-workflow-background.txt").read_text(encoding="utf-8")
+    )
+    cut = [(t, f) for t, f in timed if json.loads(f.split("data: ", 1)[1])["event_index"] <= 35]
+    assert len(cut) == 36
+    resumed = transcript_frames(
+        (AGNO_DIR / "agentos-sse-resume-after35.txt").read_text(encoding="utf-8")
+    )
+    frames = [RecordedFrame(t, f) for t, f in cut]
+    frames += [RecordedFrame(frames[-1].t + 1.0 + t, f) for t, f in resumed]
+    snap = run_frames(frames, protocol="agno").finish()
+    diag = _clean(snap)
+    assert (diag["heartbeats"], diag["duplicates"]) == (1, 0)
+    assert diag["messages"] == whole["diagnostics"]["messages"]
+    for section in ("store", "group", "chat", "interaction"):
+        assert snap[section] == whole[section], section
+    (run,) = snap["lifecycle"]["runs"].values()
+    assert (run["status"], run["resumes"]) == ("error", 0)  # one unbroken run: no pause
+
+
 def test_a_websocket_reconnect_to_a_finished_run_is_all_duplicates() -> None:
     """WS ``reconnect`` to a finished run replays everything (flat JSON): all duplicates."""
     snap = _replay("agentos-ws-workflow.txt").finish()
