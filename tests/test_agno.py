@@ -925,6 +925,40 @@ def test_pending_items_of_one_leg_merge_into_one() -> None:
     assert [m.outcome for m in ends] == ["paused"]
 
 
+def test_a_team_member_pausing_pauses_its_bare_team_run_once_at_the_team_pause() -> None:
+    """A bare team run whose member's tool waits for a confirmation: the member's
+    ``RunPaused``, the leader's delegation ending and ``TeamRunPaused`` are one pause (no
+    leg starts in between): one item, its kind from the team's requirements (its ``tools``
+    name only the delegation), the requirements kept verbatim for the continue."""
+    waiting = {"tool_call_id": "c1", "tool_name": "send", "requires_confirmation": True}
+    requirements = [{"id": "q1", "member_agent_id": "m", "tool_execution": waiting}]
+    delegation = {"tool_call_id": "d1", "tool_name": "delegate_task_to_member", "tool_args": {}}
+    frames = [
+        agno_event("TeamRunStarted", run_id="t1", team_id="team", team_name="Team"),
+        agno_event("TeamToolCallStarted", run_id="t1", team_id="team", tool=delegation),
+        agno_event("RunStarted", run_id="m1", parent_run_id="t1", agent_id="m", agent_name="M"),
+        agno_event("RunPaused", run_id="m1", parent_run_id="t1", agent_id="m", tools=[waiting]),
+        agno_event("TeamToolCallCompleted", run_id="t1", team_id="team", tool=delegation),
+        agno_event(
+            "TeamRunPaused",
+            run_id="t1",
+            team_id="team",
+            tools=[delegation],
+            requirements=requirements,
+        ),
+    ]
+    state, out = AgnoState(), []
+    for frame in frames:
+        state, more = reduce_agno(state, frame, 0.0)
+        out.extend(more)
+    (item,) = {m.interaction_id: m for m in out if isinstance(m, Pending)}.values()
+    assert (item.kind, item.node_id) == ("confirmation", "team")
+    assert item.detail["requirements"] == requirements
+    assert [t["tool_name"] for t in item.detail["tools"]] == ["send"]
+    events = [m.event for m in out if isinstance(m, ExecutionEvent) and m.node_id is None]
+    assert events == ["run_start", "run_end"]
+
+
 # --- the command line -----------------------------------------------------------------------
 
 

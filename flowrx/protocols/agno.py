@@ -1300,7 +1300,7 @@ def _executor_event(d: _Decoder, run: Run, event: str, data: Mapping[str, Any]) 
         run = d.close(run, who)
     elif base == "RunCompleted" or base == "RunError" or base == "RunCancelled":
         run = _executor_end(d, run, who, speaker, base, data, node)
-    elif base == "RunPaused":
+    elif base == "RunPaused" and speaker.role != "member":  # a member's: its team's follows
         kind, listed = _tools_pause(_waiting_tools(data))
         detail = {
             "tools": listed,
@@ -1495,7 +1495,10 @@ def _choices(answer: Answer, requirement: Mapping[str, Any]) -> list[str]:
 
 
 def _needs(what: str, answer: Answer) -> ValueError:
-    return ValueError(f"a {what} is answered with {_ANSWER_SHAPES[what]}, not {answer.payload!r}")
+    article = "an" if what in ("output review", "external tool") else "a"
+    return ValueError(
+        f"{article} {what} is answered with {_ANSWER_SHAPES[what]}, not {answer.payload!r}"
+    )
 
 
 _ANSWER_SHAPES: Final = {
