@@ -26,6 +26,7 @@ from agno.os.settings import AgnoAPISettings
 from agno_workflows import (
     FACTORIES,
     archive_agent,
+    ask_input,
     content_team,
     gated,
     mail_team,
@@ -42,7 +43,7 @@ TOKEN = "devkey"
 
 
 class AgentOSServer(LoopThread):
-    """Every workflow of ``agno_workflows`` and ``wf-gated`` (its runs pass
+    """Every workflow of ``agno_workflows``, ``wf-input`` and ``wf-gated`` (its runs pass
     :attr:`turnstile` one by one: ``turnstile.release()`` lets one through), the agents
     ``weather-agent``, ``mailer-agent``, ``archive-agent``, ``shell-agent`` and the teams
     ``content-team``, ``mail-team`` behind AgentOS on 127.0.0.1; :attr:`url` is its root."""
@@ -61,6 +62,7 @@ class AgentOSServer(LoopThread):
             id="flowrx-tests",
             workflows=[
                 *(make() for make in FACTORIES.values()),
+                ask_input(),
                 gated(self.turnstile, self._patience),
             ],
             agents=[weather_agent(), mailer_agent(InMemoryDb()), archive_agent(), shell_agent()],

@@ -18,6 +18,7 @@ test can run them for real, in process or behind AgentOS, and compare with the s
   leg d1); :func:`executor_pause` (``wf-executor-pause``): an agent whose tool asks for one
   (leg d2); :func:`router_pause` (``wf-router-pause``): a Router that lets the user choose
   (leg d3);
+* :func:`ask_input` (``wf-input``): a step that asks a person for two fields' values;
 * :func:`gated` (``wf-gated``): a step that waits until the test lets it through, so that a
   run in the background is still running while a test drops and resumes its stream;
 * :func:`mailer_agent`, :func:`archive_agent`, :func:`shell_agent` and :func:`mail_team`,
@@ -75,6 +76,7 @@ __all__ = [
     "Scripted",
     "Turn",
     "archive_agent",
+    "ask_input",
     "cancelled",
     "condition_router",
     "confirm",
@@ -617,6 +619,42 @@ def router_pause() -> Workflow:
                     Step(name="slow", executor=slow, step_id="step-slow"),
                 ],
                 human_review=HumanReview(requires_user_input=True),
+            ),
+            Step(name="report", executor=report, step_id="step-report"),
+        ],
+    )
+
+
+def archive_for(step_input: StepInput) -> StepOutput:
+    """Archives the records, for the reason the person gave."""
+    given = (step_input.additional_data or {}).get("user_input") or {}
+    return StepOutput(
+        content=f"archived: {given.get('reason')} (keep_days={given.get('keep_days')!r})"
+    )
+
+
+def ask_input() -> Workflow:
+    """``wf-input``: gather; ``archive`` asks a person why and for how many days (Agno's
+    step user input, a ``str`` and an ``int`` field) before it runs; report."""
+    return Workflow(
+        telemetry=False,
+        db=InMemoryDb(),
+        id="wf-input",
+        name="Input Demo",
+        steps=[
+            Step(name="gather", executor=gather, step_id="step-gather"),
+            Step(
+                name="archive",
+                executor=archive_for,
+                step_id="step-archive",
+                human_review=HumanReview(
+                    requires_user_input=True,
+                    user_input_message="Why archive?",
+                    user_input_schema=[
+                        {"name": "reason", "field_type": "str", "required": True},
+                        {"name": "keep_days", "field_type": "int", "required": True},
+                    ],
+                ),
             ),
             Step(name="report", executor=report, step_id="step-report"),
         ],

@@ -328,3 +328,41 @@ def test_background_resumes_a_dropped_stream_and_the_run_ends_as_if_nothing_happ
         ("summarize", "success"),
     ]
     assert snap["diagnostics"]["heartbeats"] == 1  # the resume's replay header
+
+
+def test_a_workflow_step_asking_for_input_takes_the_typed_values_and_runs(
+    server: AgentOSServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``wf-input``'s ``archive`` asks why and for how many days: ``--input`` gives both, the
+    ``int`` field as a number (the step's output, in the recording, says so), the run
+    continues to success."""
+    capsys.readouterr()
+    record = tmp_path / "run.jsonl"
+    code, snap, _ = _agno(
+        server,
+        tmp_path,
+        "--record",
+        str(record),
+        "--workflow",
+        "wf-input",
+        "--message",
+        "Archive",
+        "--token",
+        TOKEN,
+        "--input",
+        "reason=old",
+        "--input",
+        "keep_days=30",
+    )
+    assert code == 0
+    assert _errors(capsys) == []
+    (run,) = snap["lifecycle"]["runs"].values()
+    assert (run["status"], run["resumes"]) == ("success", 1)
+    (records,) = snap["store"].values()
+    assert [(r["handle"], r["status"]) for r in records] == [
+        ("gather", "success"),
+        ("archive", "success"),
+        ("report", "success"),
+    ]
+    said = [f.data for f in read_recording(record).frames if "StepCompleted" in str(f.data)]
+    assert any('"content":"archived: old (keep_days=30)"' in str(data) for data in said)
