@@ -31,15 +31,17 @@ messages, so that every concern works on Agno as it does on the platform's strea
   enclosing container completes (or a loop's iteration), when a later sibling starts under
   anything but a ``Parallel``, and at the run's terminal (``killed`` for a cancel).
 * **Pauses**: ``StepPaused`` (``confirmation``/``user_input``), ``StepExecutorPaused`` and an
-  agent's ``RunPaused`` (``confirmation``/``user_input``/``external_tool`` from the tools
-  waiting), ``RouterPaused`` (``route_selection``), ``StepOutputReview`` (``output_review``),
-  ``WorkflowPaused`` (``error_decision`` after a ``StepError``; otherwise it adds its
-  ``step_requirements``, verbatim, for the host to continue with): the leg ends ``paused``
-  with one :class:`~flowrx.messages.Pending` item on the paused step's node; later pause
-  events of the leg update that item. A source's :class:`~flowrx.messages.EndOfStream` with a
-  run still open pauses it the same way (the in-process iterator just stops at a pause). Any
-  other event of a paused run (``StepContinued``, ``StepExecutorContinued``, ``RunContinued``,
-  a router's start, ...) begins its next leg: ``resume_start`` of the same run, which resolves
+  agent's or team's ``RunPaused`` (``confirmation``/``user_input``/``external_tool`` from the
+  tools waiting, its ``requirements`` kept for the continue; a team member's ``RunPaused``
+  makes no pause of its own: the team's ``TeamRunPaused`` follows), ``RouterPaused``
+  (``route_selection``), ``StepOutputReview`` (``output_review``), ``WorkflowPaused``
+  (``error_decision`` after a ``StepError``; otherwise it adds its ``step_requirements``,
+  verbatim, for the host to continue with): the leg ends ``paused`` with one
+  :class:`~flowrx.messages.Pending` item on the paused step's node; later pause events of the
+  leg update that item. A source's :class:`~flowrx.messages.EndOfStream` with a run still
+  open pauses it the same way (the in-process iterator just stops at a pause). Any other
+  event of a paused run (``StepContinued``, ``StepExecutorContinued``, ``RunContinued``, a
+  router's start, ...) begins its next leg: ``resume_start`` of the same run, which resolves
   the item. Open steps survive the pause.
 * **Tools**: ``ToolCall*`` and ``TeamToolCall*`` glow on the step's node (``start_tool``, a
   team's ``delegate_task_to_member`` ``start_tool_or_member``), keyed by ``tool_call_id``.
@@ -1693,4 +1695,5 @@ AGNO: Protocol[AgnoState] = Protocol(
 )
 """Agno's own events (``agno.md``): workflows, agents and teams, in process or from AgentOS.
 It talks back: ``FlowState.resolve`` gathers a paused run's answers into one ``Reply``, from
-which :func:`continue_requirements` builds AgentOS's continue (in process: ``continue_run``)."""
+which :func:`continue_requirements` (a workflow) or :func:`continue_run_requirements` (an
+agent or team) builds AgentOS's continue (in process: ``continue_run``)."""

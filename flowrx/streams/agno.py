@@ -62,10 +62,26 @@ answer that is not SSE, ...) as :class:`~flowrx.streams.sse.SourceFailed`, bound
 backpressure, bursts, and dispose closing the request (AgentOS then cancels the run's task).
 :func:`agentos_definition` fetches a workflow's definition (``GET /workflows/{id}``), from
 which :func:`~flowrx.protocols.agno.workflow_graph` derives the flow graph.
-:func:`agentos_continue` continues a paused workflow run with answered step requirements
-(``POST /workflows/{id}/runs/{run_id}/continue``), and :func:`agentos_conversation` chains
-the continues the host's answers ask for (``FlowState.replies``) after the first run, as
-:func:`~flowrx.streams.sse.agui_conversation` does for AG-UI.
+
+**Background runs resume.** With ``background=True`` AgentOS runs the run detached (it needs
+a database) and numbers every frame (``event_index``); when the response breaks off, or ends
+before the run's end or pause, :func:`agentos_run` resumes it by itself (:func:`resumable`,
+bounded by :class:`ResumeOptions`, the waits on the given scheduler, ``reconnecting`` in the
+status): ``POST .../runs/{run_id}/resume`` after the last ``event_index`` handed on, whose
+``replay``/``catch_up`` header the decoder counts as a heartbeat and whose frames it dedupes
+by ``(run, event_index)``. Resuming is automatic for background runs and never happens for
+others (their frames carry no index). :func:`agentos_resume` is one such request, for a host
+that reconnects by itself.
+
+**Answers go back.** :func:`agentos_continue` continues a paused run with its requirements
+answered (``POST .../runs/{run_id}/continue``): a workflow's step requirements
+(:func:`~flowrx.protocols.agno.continue_requirements`), an agent's or a team's tool
+requirements from its ``RunPaused`` (:func:`~flowrx.protocols.agno.continue_run_requirements`:
+a confirmation, a person's input, an external tool's result). :func:`agentos_conversation`
+chains the continues the host's answers ask for (``FlowState.replies``) after the first run, as
+:func:`~flowrx.streams.sse.agui_conversation` does for AG-UI; a workflow paused in the
+background (no ``WorkflowPaused`` is sent then) is continued with the requirements AgentOS
+stored (:func:`agentos_paused_requirements`).
 """
 
 from __future__ import annotations
