@@ -11,7 +11,8 @@ paused run to continue. Every request must carry ``Authorization: Bearer TOKEN``
 (AgentOS's ``OS_SECURITY_KEY``, as in the samples' captures). It runs on its own loop in a
 daemon thread (:class:`helpers.LoopThread`), so every task on a test's loop is the client's.
 AgentOS copies a workflow for each request and gives its steps fresh step ids (the reason
-flowrx's node ids do not use them). Telemetry is off.
+flowrx's node ids do not use them). Telemetry is off. :func:`watch` runs a source against it
+into ``connect``, as the tests do.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
+from typing import Any
 
+import attrs
 from agno.db.in_memory import InMemoryDb
 from agno.os import AgentOS
 from agno.os.settings import AgnoAPISettings
@@ -35,8 +38,17 @@ from agno_workflows import (
     weather_agent,
 )
 from helpers import LoopThread, serve_asgi
+from reactivex import Observable
+from reactivex import operators as ops
+from reactivex.scheduler.eventloop import AsyncIOScheduler
+from reactivex.subject import Subject
 
-__all__ = ["TOKEN", "AgentOSServer"]
+from flowrx import VirtualClock, connect
+from flowrx.messages import Reply
+from flowrx.streams.sse import Frame
+from flowrx.streams.websocket import ConnectionStatus
+
+__all__ = ["TOKEN", "AgentOSServer", "Watched", "watch"]
 
 TOKEN = "devkey"
 """The security key every request must bear (the samples' ``OS_SECURITY_KEY``)."""
@@ -76,3 +88,48 @@ class AgentOSServer(LoopThread):
             ready()
 
         await serve_asgi(agent_os.get_app(), listening, stop)
+
+
+@attrs.define
+class Watched:
+    """One run watched: the settled snapshot, the source's items, statuses and error."""
+
+    snap: dict[str, Any]
+    items: list[Any]
+    statuses: list[ConnectionStatus]
+    error: BaseException | None
+
+
+Source = Callable[
+    [AsyncIOScheduler, Callable[[ConnectionStatus], None], Observable[Reply]], Observable[Frame]
+]
+"""A source of a test: made on the loop's scheduler, with where it reports its status and the
+replies (``FlowState.replies``) it may continue a run with."""
+
+
+def watch(source: Source, decide: Any = None, patience: float = 300.0) -> Watched:
+    """The frames ``source`` makes, watched into ``connect(..., protocol="agno")`` on a fresh
+    loop: real I/O on asyncio, the pipeline's timers on a virtual clock run once the source
+    ended (so the display windows settle without waiting); with ``decide``, each pause is
+    answered (``FlowState.answer_pauses``) and the replies go back to the source. Waits at most
+    ``patience`` seconds for the end (a hang guard, not a measure)."""
+
+    async def body() -> Watched:
+        loop = asyncio.get_running_loop()
+        clock = VirtualClock()
+        ended: asyncio.Future[BaseException | None] = loop.create_future()
+        items: list[Any] = []
+        statuses: list[ConnectionStatus] = []
+        replies: Subject[Reply] = Subject()
+        frames = source(AsyncIOScheduler(loop), statuses.append, replies).pipe(
+            ops.do_action(items.append, ended.set_result, lambda: ended.set_result(None))
+        )
+        state, _ = connect(frames, scheduler=clock, protocol="agno")
+        if decide is not None:
+            state.answer_pauses(decide)
+            state.replies.subscribe(replies.on_next)
+        error = await asyncio.wait_for(ended, patience)
+        clock.run()
+        return Watched(state.snapshot(), items, statuses, error)
+
+    return asyncio.run(body())

@@ -498,20 +498,30 @@ def send_email(to: str, body: str) -> str:
     return f"sent to {to}"
 
 
+def _tool_agent(
+    agent_id: str,
+    name: str,
+    call: Any,
+    args: dict[str, Any],
+    answer: Sequence[str],
+    db: InMemoryDb | None,
+) -> Agent:
+    """An agent that calls its one tool ``call`` with ``args``, then says ``answer``."""
+    return Agent(
+        telemetry=False,
+        id=agent_id,
+        name=name,
+        db=db,
+        model=_model(Turn(calls=[(call.name, args)]), Turn(text=tuple(answer))),
+        tools=[call],
+    )
+
+
 def mailer_agent(db: InMemoryDb | None = None) -> Agent:
     """``mailer-agent``: its ``send_email`` asks for a confirmation, then it says "Email
     sent." (served alone with a ``db``: AgentOS keeps a paused agent run there)."""
-    return Agent(
-        telemetry=False,
-        id="mailer-agent",
-        name="Mailer Agent",
-        db=db,
-        model=_model(
-            Turn(calls=[("send_email", {"to": "ops@example.com", "body": "done"})]),
-            Turn(text=("Email", " sent.")),
-        ),
-        tools=[send_email],
-    )
+    args = {"to": "ops@example.com", "body": "done"}
+    return _tool_agent("mailer-agent", "Mailer Agent", send_email, args, ("Email", " sent."), db)
 
 
 @tool(requires_user_input=True, user_input_fields=["reason"])
@@ -523,13 +533,9 @@ def archive_records(count: int, reason: str) -> str:
 def archive_agent() -> Agent:
     """``archive-agent``: its ``archive_records`` call asks a person for ``reason`` (Agno's
     user input), then it says "Archived."."""
-    return Agent(
-        telemetry=False,
-        id="archive-agent",
-        name="Archive Agent",
-        db=InMemoryDb(),
-        model=_model(Turn(calls=[("archive_records", {"count": 3})]), Turn(text=("Archived", "."))),
-        tools=[archive_records],
+    args = {"count": 3}
+    return _tool_agent(
+        "archive-agent", "Archive Agent", archive_records, args, ("Archived", "."), InMemoryDb()
     )
 
 
@@ -542,14 +548,8 @@ def run_shell(command: str) -> str:
 def shell_agent() -> Agent:
     """``shell-agent``: its ``run_shell`` call is run by the caller (Agno's external
     execution), then it says "Listed."."""
-    return Agent(
-        telemetry=False,
-        id="shell-agent",
-        name="Shell Agent",
-        db=InMemoryDb(),
-        model=_model(Turn(calls=[("run_shell", {"command": "ls"})]), Turn(text=("Listed", "."))),
-        tools=[run_shell],
-    )
+    args = {"command": "ls"}
+    return _tool_agent("shell-agent", "Shell Agent", run_shell, args, ("Listed", "."), InMemoryDb())
 
 
 def mail_team() -> Team:

@@ -14,17 +14,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import agno_workflows as wf
-import attrs
 import httpx
 import pytest
-from agentos_server import TOKEN, AgentOSServer
+from agentos_server import TOKEN, AgentOSServer, Watched, watch
 from helpers import EXAMPLES
 from reactivex import operators as ops
 from reactivex.scheduler.eventloop import AsyncIOScheduler
-from reactivex.subject import Subject
 
 from flowrx import VirtualClock, connect
-from flowrx.messages import Answer, EndOfStream, Reply
+from flowrx.messages import Answer, EndOfStream
 from flowrx.protocols.agno import (
     continue_requirements,
     continue_run_requirements,
@@ -39,7 +37,6 @@ from flowrx.streams.agno import (
     sse_text,
 )
 from flowrx.streams.sse import SourceFailed
-from flowrx.streams.websocket import ConnectionStatus
 
 PATIENCE = 300.0
 """How long a test waits for a condition before calling it a hang (a guard, not a measure)."""
@@ -56,43 +53,17 @@ def server() -> Iterator[AgentOSServer]:
         yield served
 
 
-@attrs.define
-class Watched:
-    """One run watched: the settled snapshot, the source's items, statuses and error."""
-
-    snap: dict[str, Any]
-    items: list[Any]
-    statuses: list[ConnectionStatus]
-    error: BaseException | None
-
-
-def _watch(url: str, workflow_id: str, **options: Any) -> Watched:
-    """Run ``workflow_id`` (an agent or team with ``kind=``) on the AgentOS at ``url`` and
-    watch it into ``connect``."""
-
-    async def body() -> Watched:
-        loop = asyncio.get_running_loop()
-        clock = VirtualClock()
-        ended: asyncio.Future[BaseException | None] = loop.create_future()
-        items: list[Any] = []
-        statuses: list[ConnectionStatus] = []
-        options.setdefault("token", TOKEN)
-        source = agentos_run(
-            url,
-            workflow_id,
-            wf.PROMPTS.get(workflow_id, "go"),
-            scheduler=AsyncIOScheduler(loop),
-            status=statuses.append,
-            **options,
-        ).pipe(
-            ops.do_action(items.append, ended.set_result, lambda: ended.set_result(None)),
-        )
-        state, _ = connect(source, scheduler=clock, protocol="agno")
-        error = await asyncio.wait_for(ended, PATIENCE)
-        clock.run()
-        return Watched(state.snapshot(), items, statuses, error)
-
-    return asyncio.run(body())
+def _watch(url: str, component_id: str, **options: Any) -> Watched:
+    """Run ``component_id`` (a workflow; an agent or team with ``kind=``) on the AgentOS at
+    ``url`` and watch it into ``connect``."""
+    options.setdefault("token", TOKEN)
+    prompt = wf.PROMPTS.get(component_id, "go")
+    return watch(
+        lambda scheduler, status, _: agentos_run(
+            url, component_id, prompt, scheduler=scheduler, status=status, **options
+        ),
+        patience=PATIENCE,
+    )
 
 
 def _in_process(workflow_id: str) -> dict[str, Any]:
@@ -307,32 +278,21 @@ def _converse(url: str, component_id: str, decide: Any, **options: Any) -> Watch
     """Run ``component_id`` (a workflow, or an agent or team with ``kind=``) as a
     conversation: each pause answered with ``decide(item)`` and continued
     (``FlowState.answer_pauses`` → ``replies`` → ``agentos_conversation``)."""
-
-    async def body() -> Watched:
-        loop = asyncio.get_running_loop()
-        clock = VirtualClock()
-        ended: asyncio.Future[BaseException | None] = loop.create_future()
-        items: list[Any] = []
-        statuses: list[ConnectionStatus] = []
-        replies: Subject[Reply] = Subject()
-        source = agentos_conversation(
+    prompt = wf.PROMPTS.get(component_id, "go")
+    return watch(
+        lambda scheduler, status, replies: agentos_conversation(
             url,
             component_id,
-            wf.PROMPTS.get(component_id, "go"),
+            prompt,
             replies,
-            scheduler=AsyncIOScheduler(loop),
+            scheduler=scheduler,
             token=TOKEN,
-            status=statuses.append,
+            status=status,
             **options,
-        ).pipe(ops.do_action(items.append, ended.set_result, lambda: ended.set_result(None)))
-        state, _ = connect(source, scheduler=clock, protocol="agno")
-        state.answer_pauses(decide)
-        state.replies.subscribe(replies.on_next)
-        error = await asyncio.wait_for(ended, PATIENCE)
-        clock.run()
-        return Watched(state.snapshot(), items, statuses, error)
-
-    return asyncio.run(body())
+        ),
+        decide,
+        PATIENCE,
+    )
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,6 @@ wait on conditions (a future, a status) with a generous timeout. The resume rule
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -21,14 +20,13 @@ import agno_workflows as wf
 import attrs
 import pytest
 import reactivex
-from agentos_server import TOKEN, AgentOSServer
+from agentos_server import TOKEN, AgentOSServer, Watched, watch
 from helpers import Relay
 from reactivex import Observable, abc
-from reactivex import operators as ops
 from reactivex.disposable import Disposable
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
-from flowrx import VirtualClock, connect
+from flowrx import VirtualClock
 from flowrx.messages import EndOfStream
 from flowrx.streams.agno import Leg, ResumeOptions, Status, agentos_run, resumable
 from flowrx.streams.sse import Frame, SourceFailed
@@ -52,16 +50,6 @@ def server() -> Iterator[AgentOSServer]:
         yield served
 
 
-@attrs.define
-class Watched:
-    """One run watched: the settled snapshot, the source's items, statuses and error."""
-
-    snap: dict[str, Any]
-    items: list[Any]
-    statuses: list[ConnectionStatus]
-    error: BaseException | None
-
-
 def _watch(
     url: str,
     workflow_id: str,
@@ -72,32 +60,19 @@ def _watch(
     """Run ``workflow_id`` on the AgentOS at ``url`` and watch it into ``connect``; every
     status also goes to ``on_status``."""
 
-    async def body() -> Watched:
-        loop = asyncio.get_running_loop()
-        clock = VirtualClock()
-        ended: asyncio.Future[BaseException | None] = loop.create_future()
-        items: list[Any] = []
-        statuses: list[ConnectionStatus] = []
-
-        def status(given: ConnectionStatus) -> None:
-            statuses.append(given)
+    def source(
+        scheduler: AsyncIOScheduler, status: Callable[[ConnectionStatus], None], _: Any
+    ) -> Observable[Frame]:
+        def both(given: ConnectionStatus) -> None:
+            status(given)
             on_status(given)
 
-        source = agentos_run(
-            url,
-            workflow_id,
-            wf.PROMPTS.get(workflow_id, "go"),
-            scheduler=AsyncIOScheduler(loop),
-            token=TOKEN,
-            status=status,
-            **options,
-        ).pipe(ops.do_action(items.append, ended.set_result, lambda: ended.set_result(None)))
-        state, _ = connect(source, scheduler=clock, protocol="agno")
-        error = await asyncio.wait_for(ended, PATIENCE)
-        clock.run()
-        return Watched(state.snapshot(), items, statuses, error)
+        prompt = wf.PROMPTS.get(workflow_id, "go")
+        return agentos_run(
+            url, workflow_id, prompt, scheduler=scheduler, token=TOKEN, status=both, **options
+        )
 
-    return asyncio.run(body())
+    return watch(source, patience=PATIENCE)
 
 
 def _indexes(items: list[Any]) -> list[int | None]:
