@@ -328,6 +328,23 @@ def test_a_response_is_not_resumed_without_event_index_or_once_the_run_is_settle
     ]
 
 
+def test_a_replay_that_breaks_off_is_resumed_again_and_a_whole_one_ends_the_stream() -> None:
+    """A resume answered with ``replay`` (the run is over) that breaks off after event 1 is
+    resumed from there; the next replay, whole, ends the stream though the run's own end
+    never came (a run whose terminal AgentOS did not keep)."""
+    first = [_frame("WorkflowStarted", 0, nested_depth=0)]
+    cut = [_frame("replay", status="COMPLETED"), _frame("StepStarted", 1)]
+    rest = [_frame("replay", status="COMPLETED"), _frame("StepCompleted", 2)]
+    done = _resumed(
+        _leg(first, "the response broke off: cut"),
+        _leg(cut, "the response broke off: again"),
+        _leg(rest, None),
+        options=BACKOFF,
+    )
+    assert done.calls == [("r1", 0, "s1"), ("r1", 1, "s1")]
+    assert done.items == [*first, *cut, *rest, EndOfStream(reason="the response ended"), "|"]
+
+
 def test_an_error_frame_of_a_resume_ends_the_stream_at_once() -> None:
     """AgentOS answers the resume of a run it no longer has with an ``error`` frame: no more
     resumes; the stream fails with what AgentOS said."""

@@ -761,7 +761,8 @@ def resumable(
     The run is ``run_id`` or the run of the first frame with an ``event_index`` (its
     ``workflow_run_id`` or ``run_id``; its ``session_id`` is passed on too). A response ends
     *early* when the run's own terminal or pause has not come (``WorkflowCompleted``,
-    ``RunPaused``, ...) and no ``replay`` header said the run is over; then, unless the last
+    ``RunPaused``, ...) and it is not a whole replay (a ``replay`` header says the run is over
+    and its missed frames follow: one that breaks off is resumed again); then, unless the last
     resume said ``error`` or was refused with an HTTP 4xx, it is resumed after
     ``options.backoff.delay(n)`` seconds on ``scheduler``, at most ``options.attempts`` times in
     a row without a new ``event_index``. Frames without ``event_index`` (a run not in the
@@ -817,7 +818,9 @@ class _Resuming:
         self.index: int | None = None
         """The highest ``event_index`` handed on."""
         self.settled = False
-        """The run's own end or pause came, or a replay said the run is over."""
+        """The run's own end or pause came."""
+        self.replayed = False
+        """This response is a replay: the run is over, its missed frames follow."""
         self.refused: str | None = None
         """What a resume's ``error`` frame said."""
         self.failures = 0
@@ -838,6 +841,7 @@ class _Resuming:
     def attach(self, leg: Leg) -> None:
         self.held_end = None
         self.held_status = None
+        self.replayed = False
         holder = SingleAssignmentDisposable()
         self.current.disposable = holder  # before subscribing: the leg may end at once
         holder.disposable = leg(self.on_status).subscribe(
@@ -864,7 +868,7 @@ class _Resuming:
             return
         name, data = parsed
         if name == "replay":
-            self.settled = True
+            self.replayed = True
         elif name == "error" and self.resumes:
             self.refused = _one_line(str(data.get("error") or data.get("message") or name))
         index = data.get("event_index")
@@ -891,6 +895,8 @@ class _Resuming:
 
     def resumable(self, why: str | None) -> bool:
         if self.closing or self.settled or self.refused is not None:
+            return False
+        if self.replayed and why is None:  # the whole replay came: there is no more
             return False
         if self.run_id is None or self.index is None:
             return False
@@ -936,7 +942,7 @@ class _Resuming:
         if end is None and self.resumes:  # the last request got no answer: the run's end
             end = EndOfStream(reason=reason or "the response ended")
         if end is not None:
-            self.observer.on_next(end)
+            hand_on(self.observer.on_next, end)
         held = self.held_status
         if held is not None and self.status is not None:
             if reason is not None:
@@ -1176,7 +1182,7 @@ def agentos_conversation(
         **common,
     )
     answer = continue_requirements if kind == "workflows" else continue_run_requirements
-    again = resume if background else None
+    again = resume if background and kind != "workflows" else None  # (a workflow's: no index)
 
     def continued(reply: Reply, requirements: list[Any]) -> Observable[Frame]:
         try:
