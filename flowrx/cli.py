@@ -13,17 +13,24 @@
 * ``flowrx agno URL --workflow ID --message TEXT [--token KEY]`` runs a workflow (``--agent``,
   ``--team``) on an Agno AgentOS and shows it live from Agno's own events (SSE; ``--ws``: a
   workflow over AgentOS's WebSocket, resumed after a dropped connection), the graph derived
-  from the workflow's served definition; ``--on-pause approve|reject`` continues a paused
-  workflow run; ``--plain``, ``--snapshot``, ``--record`` as ``watch`` has them. A refused
-  key, an unknown workflow or a failed request: one line, exit 2.
+  from the workflow's served definition; a paused run (a workflow's, an agent's or a team's)
+  is answered and continued by ``--on-pause approve|reject`` (confirmations, reviews, the
+  first route), ``--input FIELD=VALUE`` (a person's input) and ``--tool-result TEXT`` (a tool
+  the caller runs); ``--background`` runs it detached on AgentOS and resumes its stream by
+  ``event_index`` if the connection drops; ``--plain``, ``--snapshot``, ``--record`` as
+  ``watch`` has them. A refused key, an unknown workflow, a failed request or an ``--input``
+  its field cannot take: one line, exit 2. A pause the flags do not answer: one line saying
+  what the run waits for and which flag answers it, the run left paused; exit 3 when the
+  flags asked to answer pauses, 0 with ``--on-pause stop`` (the default) alone.
 * ``flowrx serve`` is a stand-in platform server on 127.0.0.1 playing the simulator or a
   recording; its first line of output is the URL to connect to (``--write-graph PATH`` writes
   the simulated flow's graph for ``watch --graph``).
 
 How it ends, the same in every command: 0 done; 2 a user mistake (bad arguments, a missing
 file, a bad graph, a malformed URL, a refused token or a wrong flow id), one line, never a
-traceback; 1 it did not work (never connected, cannot write), one line; 130 on Ctrl-C (143 on
-SIGTERM), one line, the snapshot still written. Connection trouble is reported once, by the
+traceback; 1 it did not work (never connected, cannot write), one line; 3 (``agno``) a run
+paused for an answer the flags did not give, one line; 130 on Ctrl-C (143 on SIGTERM), one
+line, the snapshot still written. Connection trouble is reported once, by the
 CLI (the view's health line, ``--plain`` status lines, ``record``'s lines on stderr), one line
 per attempt. Everything printed from the wire (ids, handles, text, close reasons, log
 messages) has its control characters escaped. :func:`main` changes no process-wide setting;
@@ -408,11 +415,15 @@ def _add_live_commands(sub: Any) -> None:
         "POST your message to an AgentOS run endpoint (/workflows/ID/runs, or /agents/...,\n"
         "/teams/...) and show the run live from Agno's own events: steps and containers as\n"
         "nodes and groups, agents and teams chatting, tools, pauses. For a workflow the graph\n"
-        "comes from its definition (GET /workflows/ID) unless --graph gives one. A workflow's\n"
-        "pauses are answered by --on-pause approve|reject (a continue of the same run) or left\n"
-        "pending (stop, the default). With --ws a workflow runs over AgentOS's WebSocket\n"
-        "(/workflows/ws) instead of SSE, and a dropped connection is resumed where it broke.\n"
-        "It ends when the run is done.",
+        "comes from its definition (GET /workflows/ID) unless --graph gives one. Pauses (a\n"
+        "workflow's, an agent's or a team's) are answered and the run continued: confirmations\n"
+        "by --on-pause approve|reject, a person's input by --input FIELD=VALUE, a tool the\n"
+        "caller runs by --tool-result TEXT; or left pending (stop, the default). It ends when\n"
+        "the run is done or paused; a pause the flags do not answer is one line on stderr\n"
+        "(exit 3 when asked to answer pauses, 0 with --on-pause stop). --background runs it\n"
+        "in AgentOS's background and resumes its stream by event_index if the connection drops.\n"
+        "With --ws a workflow runs over AgentOS's WebSocket (/workflows/ws) instead of SSE, and\n"
+        "a dropped connection is resumed where it broke.",
     )
     agno.add_argument("url", help="the AgentOS: http(s)://HOST[:PORT] (its root)")
     target = agno.add_mutually_exclusive_group(required=True)
@@ -424,8 +435,28 @@ def _add_live_commands(sub: Any) -> None:
         "--on-pause",
         choices=("approve", "reject", "stop"),
         default="stop",
-        help="a workflow's pauses: approve (confirm, take the first route offered) or reject "
-        "(refuse) and continue the run, or stop with them pending (default)",
+        help="pauses: approve (confirm, take the first route offered) or reject (refuse) and "
+        "continue the run, or stop with them pending (default)",
+    )
+    agno.add_argument(
+        "--input",
+        type=_field_value,
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="a value a pause asks a person for (repeatable): a step's or a tool's user-input "
+        "field, typed by the field (int, float, bool, list, dict: VALUE is JSON)",
+    )
+    agno.add_argument(
+        "--tool-result",
+        metavar="TEXT",
+        help="the result of a tool the caller runs (Agno's external execution)",
+    )
+    agno.add_argument(
+        "--background",
+        action="store_true",
+        help="run in AgentOS's background (needs a database there): the run survives a "
+        "dropped connection, whose stream is resumed by event_index",
     )
     agno.add_argument(
         "--ws",
@@ -515,6 +546,13 @@ def _json_value(text: str) -> Any:
         return json.loads(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+
+
+def _field_value(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"an input is FIELD=VALUE, not {text[:40]!r}")
+    return name.strip(), value
 
 
 def _header(text: str) -> tuple[str, str]:
@@ -1215,19 +1253,128 @@ async def _http_session(
     return 0
 
 
-def _pause_answer(item: Mapping[str, Any], approve: bool) -> Any:
-    """What ``--on-pause approve|reject`` says to one of a workflow's pending questions: a
-    confirmation or review yes or no; a route selection, approved, the first route offered;
-    anything else (an input to type, a tool to run elsewhere) is left pending."""
-    kind = item.get("kind")
-    if kind in ("confirmation", "output_review"):
-        return approve
-    detail = item.get("detail") or {}
-    if kind == "route_selection" and approve and isinstance(detail, Mapping):
-        offered = detail.get("available_choices")
-        if isinstance(offered, list) and offered and isinstance(offered[0], str):
-            return [offered[0]]
-    return None
+_TYPES: Final[dict[str, type | tuple[type, ...]]] = {
+    "int": int,
+    "float": (int, float),
+    "bool": bool,
+    "list": list,
+    "dict": dict,
+}
+"""The JSON types of Agno's user-input field types (``str`` and others: the text as given)."""
+
+
+class _Answers:
+    """How ``flowrx agno`` answers a run's pauses: ``--on-pause approve|reject`` a
+    confirmation or output review (yes or no) and, approved, a route selection (the first
+    route offered); ``--input`` a person's input (the fields the pause names, each typed as
+    its field says); ``--tool-result`` a tool the caller runs. A pause the flags cannot
+    answer stays pending and is kept (:attr:`unanswered`), as is a value of the wrong type
+    (:attr:`mistake`), for the command's last line."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.decision = None if args.on_pause == "stop" else args.on_pause == "approve"
+        self.inputs: dict[str, str] = dict(args.input)
+        self.result: str | None = args.tool_result
+        self.unanswered: dict[str, str] = {}
+        """Each pending item left unanswered, by id: what it waits for and how to answer."""
+        self.mistake: str | None = None
+
+    @property
+    def asked(self) -> bool:
+        """Whether the flags ask to answer pauses at all (else they are left pending)."""
+        return self.decision is not None or bool(self.inputs) or self.result is not None
+
+    def __call__(self, item: Mapping[str, Any]) -> Any:
+        kind = item.get("kind")
+        detail = item.get("detail")
+        detail = detail if isinstance(detail, Mapping) else {}
+        try:
+            payload = self._payload(kind, detail)
+        except ValueError as exc:
+            self.mistake = self.mistake or str(exc)
+            return None
+        key = str(item.get("id"))
+        if payload is None:  # (asked again as the item changes: the latest word stays)
+            self.unanswered[key] = self._waits(item, kind, detail)
+        else:
+            self.unanswered.pop(key, None)
+        return payload
+
+    def _payload(self, kind: Any, detail: Mapping[str, Any]) -> Any:
+        if kind in ("confirmation", "output_review"):
+            return self.decision
+        if kind == "route_selection" and self.decision:
+            offered = detail.get("available_choices")
+            if isinstance(offered, list) and offered and isinstance(offered[0], str):
+                return [offered[0]]
+        if kind == "user_input" and self.inputs:
+            fields = _fields(detail)
+            if not fields:  # no schema: every value as given
+                return dict(self.inputs)
+            given = {
+                name: _typed(name, text, fields[name][0])
+                for name, text in self.inputs.items()
+                if name in fields
+            }
+            needed = [name for name, (_, still) in fields.items() if still]
+            return None if any(name not in given for name in needed) else given
+        if kind == "external_tool":
+            return self.result
+        return None
+
+    def _waits(self, item: Mapping[str, Any], kind: Any, detail: Mapping[str, Any]) -> str:
+        """``run R waits for <what>: <how to answer>``, one line."""
+        run = item.get("run_id")
+        tools = [t for t in detail.get("tools") or () if isinstance(t, Mapping)]
+        named = ", ".join(str(t.get("tool_name")) for t in tools)
+        if kind == "user_input":
+            fields = [n for n, (_, needed) in _fields(detail).items() if needed]
+            said = f" ({', '.join(fields)})" if fields else ""
+            what, how = f"user input{said}", "answer with --input FIELD=VALUE"
+        elif kind == "external_tool":
+            what, how = f"the result of {named or 'a tool'}", "answer with --tool-result TEXT"
+        elif kind == "route_selection":
+            offered = detail.get("available_choices") or ()
+            what = f"a route selection ({', '.join(map(str, offered))})"
+            how = "--on-pause approve takes the first"
+        elif kind in ("confirmation", "output_review"):
+            what = "a " + str(kind).replace("_", " ") + (f" of {named}" if named else "")
+            how = "answer with --on-pause approve|reject"
+        else:
+            what, how = f"an answer ({kind})", "flowrx agno cannot give it"
+        message = detail.get("message")
+        said = f' "{message}"' if isinstance(message, str) and message else ""
+        return f"run {run} waits for {what}{said}: {how}"
+
+
+def _fields(detail: Mapping[str, Any]) -> dict[str, tuple[Any, bool]]:
+    """The user-input fields a pause names: ``name -> (field type, still needed)``; a step's
+    (its ``schema``: needed unless ``required`` is false) or its tools' (needed while without
+    a value)."""
+    fields: dict[str, tuple[Any, bool]] = {}
+    for spec in detail.get("schema") or ():
+        if isinstance(spec, Mapping) and isinstance(spec.get("name"), str):
+            fields[spec["name"]] = (spec.get("field_type"), spec.get("required") is not False)
+    for tool in detail.get("tools") or ():
+        for spec in (tool.get("user_input_schema") if isinstance(tool, Mapping) else None) or ():
+            if isinstance(spec, Mapping) and isinstance(spec.get("name"), str):
+                fields[spec["name"]] = (spec.get("field_type"), spec.get("value") is None)
+    return fields
+
+
+def _typed(name: str, text: str, field_type: Any) -> Any:
+    """``--input name=text`` as the value its field takes (one-line ``ValueError``)."""
+    expected = _TYPES.get(field_type) if isinstance(field_type, str) else None
+    if expected is None:
+        return text
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, expected) or (field_type != "bool" and isinstance(value, bool)):
+        article = "an" if field_type == "int" else "a"
+        raise ValueError(f"--input {name}={text}: {name} takes {article} {field_type}")
+    return value
 
 
 async def _agno_graph(args: argparse.Namespace, kind: str, component: str) -> FlowGraph:
@@ -1253,7 +1400,7 @@ async def _agno_graph(args: argparse.Namespace, kind: str, component: str) -> Fl
 
 async def _agno(args: argparse.Namespace, out: TextIO) -> int:
     from flowrx.streams.agentos_ws import AgentOSSocketOptions, agentos_ws_conversation
-    from flowrx.streams.agno import agentos_conversation, agentos_run, agentos_runs_url
+    from flowrx.streams.agno import agentos_conversation, agentos_runs_url
     from flowrx.streams.sse import check_http_url, checked_headers
 
     kind, component = next(
@@ -1267,8 +1414,6 @@ async def _agno(args: argparse.Namespace, out: TextIO) -> int:
     )
     if args.ws and kind != "workflows":
         raise UsageError("--ws runs a workflow (AgentOS's WebSocket serves workflows only)")
-    if args.on_pause != "stop" and kind != "workflows":
-        raise UsageError("--on-pause continues a workflow's pauses; not an agent's or a team's")
     sent = dict(args.header)
     if args.token is not None:
         sent["Authorization"] = f"Bearer {args.token}"
@@ -1283,24 +1428,32 @@ async def _agno(args: argparse.Namespace, out: TextIO) -> int:
     def source(replies: Any, status: Any, scheduler: AsyncIOScheduler, options: Any) -> Any:
         common: dict[str, Any] = {
             "scheduler": scheduler,
+            "kind": kind,
             "token": args.token,
             "session_id": args.session,
             "user_id": args.user,
             "headers": dict(args.header),
             "options": options,
             "status": status,
+            "background": args.background,
         }
-        if args.ws:
+        if args.ws:  # AgentOS runs a socket's workflow in its background: always resumable
+            del common["kind"], common["background"]
             common["options"] = AgentOSSocketOptions(burst=options.burst)
             return agentos_ws_conversation(args.url, component, args.message, replies, **common)
-        if kind == "workflows":
-            return agentos_conversation(args.url, component, args.message, replies, **common)
-        return agentos_run(args.url, component, args.message, kind=kind, **common)
+        return agentos_conversation(args.url, component, args.message, replies, **common)
 
-    decide = None
-    if args.on_pause != "stop":  # answer each paused run's questions, once
-        decide = functools.partial(_pause_answer, approve=args.on_pause == "approve")
-    return await _http_session(args, out, "agno", graph, source, decide)
+    answers = _Answers(args)  # each paused run's questions, answered once (or kept)
+    code = await _http_session(args, out, "agno", graph, source, answers)
+    if answers.mistake is not None:
+        raise UsageError(answers.mistake)
+    if answers.unanswered:
+        more = len(answers.unanswered) - 1
+        line = next(iter(answers.unanswered.values())) + (f" (and {more} more)" if more else "")
+        if answers.asked:
+            raise _Exit(line, 3)
+        _line(sys.stderr, f"flowrx: {line}")
+    return code
 
 
 async def _record(args: argparse.Namespace, out: TextIO) -> int:

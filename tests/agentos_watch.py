@@ -154,20 +154,26 @@ def watch_run(
 
 
 def converse(
-    conversation: Callable[..., Any], url: str, workflow_id: str, decide: Callable[[Any], Any]
+    conversation: Callable[..., Any],
+    url: str,
+    component_id: str,
+    decide: Callable[[Any], Any],
+    **options: Any,
 ) -> Watched:
-    """Run ``workflow_id`` as a conversation (``agentos_conversation``,
-    ``agentos_ws_conversation``): each pause answered with ``decide(item)`` and continued
+    """Run ``component_id`` (a workflow; an agent or team with ``kind=`` over SSE) as a
+    conversation (``agentos_conversation``, ``agentos_ws_conversation``) with the
+    ``options`` given: each pause answered with ``decide(item)`` and continued
     (``FlowState.answer_pauses`` → ``replies`` → the conversation's continue)."""
     return watch(
         lambda scheduler, status, replies: conversation(
             url,
-            workflow_id,
-            wf.PROMPTS[workflow_id],
+            component_id,
+            wf.PROMPTS.get(component_id, "go"),
             replies,
             scheduler=scheduler,
             token=TOKEN,
             status=status,
+            **options,
         ),
         decide=decide,
     )

@@ -18,6 +18,13 @@ test can run them for real, in process or behind AgentOS, and compare with the s
   leg d1); :func:`executor_pause` (``wf-executor-pause``): an agent whose tool asks for one
   (leg d2); :func:`router_pause` (``wf-router-pause``): a Router that lets the user choose
   (leg d3);
+* :func:`ask_input` (``wf-input``): a step that asks a person for two fields' values;
+* :func:`gated` (``wf-gated``): a step that waits until the test lets it through, so that a
+  run in the background is still running while a test drops and resumes its stream;
+* :func:`mailer_agent`, :func:`archive_agent`, :func:`shell_agent` and :func:`mail_team`,
+  served alone: an agent whose tool asks for a confirmation, one whose tool asks a person
+  for a field's value, one whose tool the caller runs, a team whose member's tool asks for
+  a confirmation (each with an in-memory db, where AgentOS keeps a paused run);
 * :func:`cancelled` (``wf-cancel``): the second step cancels its own run;
 * :func:`nested` (``wf-nested``): a step that runs a whole inner workflow (``wf-inner``);
 * :func:`failing` (``wf-failing``): a step that raises with ``on_error="fail"`` (``StepError``,
@@ -74,6 +81,8 @@ __all__ = [
     "Gated",
     "Scripted",
     "Turn",
+    "archive_agent",
+    "ask_input",
     "cancelled",
     "condition_router",
     "confirm",
@@ -81,10 +90,14 @@ __all__ = [
     "continue_paused",
     "executor_pause",
     "failing",
+    "gated",
     "loop_parallel",
+    "mail_team",
+    "mailer_agent",
     "nested",
     "router_pause",
     "sequential",
+    "shell_agent",
     "slow_run",
     "team",
     "weather_agent",
@@ -540,19 +553,88 @@ def send_email(to: str, body: str) -> str:
     return f"sent to {to}"
 
 
+def _tool_agent(
+    agent_id: str,
+    name: str,
+    call: Any,
+    args: dict[str, Any],
+    answer: Sequence[str],
+    db: InMemoryDb | None,
+) -> Agent:
+    """An agent that calls its one tool ``call`` with ``args``, then says ``answer``."""
+    return Agent(
+        telemetry=False,
+        id=agent_id,
+        name=name,
+        db=db,
+        model=_model(Turn(calls=[(call.name, args)]), Turn(text=tuple(answer))),
+        tools=[call],
+    )
+
+
+def mailer_agent(db: InMemoryDb | None = None) -> Agent:
+    """``mailer-agent``: its ``send_email`` asks for a confirmation, then it says "Email
+    sent." (served alone with a ``db``: AgentOS keeps a paused agent run there)."""
+    args = {"to": "ops@example.com", "body": "done"}
+    return _tool_agent("mailer-agent", "Mailer Agent", send_email, args, ("Email", " sent."), db)
+
+
+@tool(requires_user_input=True, user_input_fields=["reason"])
+def archive_records(count: int, reason: str) -> str:
+    """Archives records, for a reason a person gives."""
+    return f"archived {count} records: {reason}"
+
+
+def archive_agent() -> Agent:
+    """``archive-agent``: its ``archive_records`` call asks a person for ``reason`` (Agno's
+    user input), then it says "Archived."."""
+    args = {"count": 3}
+    return _tool_agent(
+        "archive-agent", "Archive Agent", archive_records, args, ("Archived", "."), InMemoryDb()
+    )
+
+
+@tool(external_execution=True)
+def run_shell(command: str) -> str:
+    """Runs a shell command (the caller runs it, not the agent)."""
+    raise AssertionError("an external tool is run by the caller")
+
+
+def shell_agent() -> Agent:
+    """``shell-agent``: its ``run_shell`` call is run by the caller (Agno's external
+    execution), then it says "Listed."."""
+    args = {"command": "ls"}
+    return _tool_agent("shell-agent", "Shell Agent", run_shell, args, ("Listed", "."), InMemoryDb())
+
+
+def mail_team() -> Team:
+    """``mail-team``: the leader delegates to the mailer, whose ``send_email`` asks for a
+    confirmation (the team pauses for its member), then answers."""
+    leader = _model(
+        Turn(
+            calls=[
+                (
+                    "delegate_task_to_member",
+                    {"member_id": "mailer-agent", "task": "mail the ops team"},
+                )
+            ]
+        ),
+        Turn(text=("Mail", " handled.")),
+    )
+    return Team(
+        telemetry=False,
+        id="mail-team",
+        name="Mail Team",
+        db=InMemoryDb(),
+        members=[mailer_agent()],
+        model=leader,
+    )
+
+
 def executor_pause() -> Workflow:
     """``wf-executor-pause``: gather; the mailer agent's ``send_email`` asks for a
     confirmation; report."""
-    mailer = Agent(
-        telemetry=False,
-        id="mailer-agent",
-        name="Mailer Agent",
-        model=_model(
-            Turn(calls=[("send_email", {"to": "ops@example.com", "body": "done"})]),
-            Turn(text=("Email", " sent.")),
-        ),
-        tools=[send_email],
-    )
+    mailer = mailer_agent()
     return Workflow(
         telemetry=False,
         db=InMemoryDb(),
@@ -594,6 +676,66 @@ def router_pause() -> Workflow:
                 human_review=HumanReview(requires_user_input=True),
             ),
             Step(name="report", executor=report, step_id="step-report"),
+        ],
+    )
+
+
+def archive_for(step_input: StepInput) -> StepOutput:
+    """Archives the records, for the reason the person gave."""
+    given = (step_input.additional_data or {}).get("user_input") or {}
+    return StepOutput(
+        content=f"archived: {given.get('reason')} (keep_days={given.get('keep_days')!r})"
+    )
+
+
+def ask_input() -> Workflow:
+    """``wf-input``: gather; ``archive`` asks a person why and for how many days (Agno's
+    step user input, a ``str`` and an ``int`` field) before it runs; report."""
+    return Workflow(
+        telemetry=False,
+        db=InMemoryDb(),
+        id="wf-input",
+        name="Input Demo",
+        steps=[
+            Step(name="gather", executor=gather, step_id="step-gather"),
+            Step(
+                name="archive",
+                executor=archive_for,
+                step_id="step-archive",
+                human_review=HumanReview(
+                    requires_user_input=True,
+                    user_input_message="Why archive?",
+                    user_input_schema=[
+                        {"name": "reason", "field_type": "str", "required": True},
+                        {"name": "keep_days", "field_type": "int", "required": True},
+                    ],
+                ),
+            ),
+            Step(name="report", executor=report, step_id="step-report"),
+        ],
+    )
+
+
+def gated(turnstile: threading.Semaphore, patience: float = 300.0) -> Workflow:
+    """``wf-gated``: prepare; ``hold`` waits (off the loop) until the test lets one run
+    through ``turnstile`` (at most ``patience`` seconds: then it raises); summarize. A run
+    in the background stays running at ``hold`` for as long as the test wants."""
+
+    async def hold(step_input: StepInput) -> StepOutput:
+        """Waits for the turnstile."""
+        if not await asyncio.to_thread(turnstile.acquire, True, patience):
+            raise TimeoutError("the test never let the run through")
+        return StepOutput(content=f"held: {step_input.previous_step_content}")
+
+    return Workflow(
+        telemetry=False,
+        db=InMemoryDb(),
+        id="wf-gated",
+        name="Gated Demo",
+        steps=[
+            Step(name="prepare", executor=prepare, step_id="step-prepare"),
+            Step(name="hold", executor=hold, step_id="step-hold"),
+            Step(name="summarize", executor=summarize, step_id="step-summarize"),
         ],
     )
 

@@ -1,4 +1,5 @@
-"""Plumbing shared by the test suite: the repository's paths, the suite's frames, log capture.
+"""Plumbing shared by the test suite: the repository's paths, the suite's frames, log capture,
+servers' threads and a TCP relay that drops a connection.
 
 What a user writing their own tests would want (frame builders, ``Driver``, ``run_marbles``,
 ``fold``) lives in :mod:`flowrx.testing`; this module only binds those to the suite's own
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Self
@@ -25,6 +26,7 @@ __all__ = [
     "ROOT",
     "RUN",
     "LoopThread",
+    "Relay",
     "end_node",
     "end_tool",
     "flowrx_logs",
@@ -167,3 +169,81 @@ async def serve_asgi(
     await stop.wait()
     server.should_exit = True
     await serving
+
+
+_LAST_CHUNK = b"\r\n0\r\n\r\n"
+"""How a chunked HTTP body ends (an SSE answer is chunked)."""
+
+
+class Relay(LoopThread):
+    """A TCP relay on 127.0.0.1, port 0 (:attr:`url`), in front of the HTTP server at
+    ``target``: every connection is passed through byte for byte, except that connection
+    number ``n`` (0-based, in the order they come) for each ``n`` in ``cuts`` is cut after
+    ``cuts[n]`` bytes of the server's answer (headers included): the client gets those bytes
+    and then a closed socket, mid-body, as when a proxy or a network drops. With ``drain``,
+    the relay first reads the rest of that answer (a chunked body, to its last chunk) from
+    the server and drops it, so the server has sent everything (a run in the background has
+    ended) by the time the client sees the cut; without, it closes the server's side at once
+    too (the server sees its client go away). :attr:`cut` counts the connections cut,
+    :attr:`connections` all."""
+
+    def __init__(
+        self,
+        target: str,
+        cuts: Mapping[int, int],
+        *,
+        drain: bool = False,
+        patience: float = 300.0,
+    ) -> None:
+        import urllib.parse
+
+        parts = urllib.parse.urlsplit(target)
+        assert parts.hostname is not None
+        assert parts.port is not None
+        self._target = (parts.hostname, parts.port)
+        self._cuts = dict(cuts)
+        self._drain = drain
+        self.url = ""
+        self.connections = 0
+        self.cut = 0
+        super().__init__(self._serve, patience)
+
+    async def _serve(self, ready: Callable[[], None], stop: asyncio.Event) -> None:
+        server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        ready()
+        async with server:
+            await stop.wait()
+
+    async def _relay(self, client: asyncio.StreamReader, to_client: asyncio.StreamWriter) -> None:
+        number = self.connections
+        self.connections += 1
+        server, to_server = await asyncio.open_connection(*self._target)
+        up = asyncio.create_task(self._pipe(client, to_server, None))
+        down = asyncio.create_task(self._pipe(server, to_client, self._cuts.get(number)))
+        try:
+            await asyncio.wait({up, down}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (up, down):
+                task.cancel()
+            await asyncio.gather(up, down, return_exceptions=True)
+            for writer in (to_client, to_server):
+                writer.close()
+
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, limit: int | None
+    ) -> None:
+        sent = 0
+        while chunk := await reader.read(64 * 1024):
+            if limit is not None and sent + len(chunk) >= limit:
+                writer.write(chunk[: limit - sent])
+                await writer.drain()
+                self.cut += 1
+                if self._drain:  # to the chunked body's last chunk (the connection stays open)
+                    tail = chunk[-len(_LAST_CHUNK) :]
+                    while not tail.endswith(_LAST_CHUNK) and (more := await reader.read(65536)):
+                        tail = (tail + more)[-len(_LAST_CHUNK) :]
+                return
+            writer.write(chunk)
+            sent += len(chunk)
+            await writer.drain()

@@ -450,6 +450,31 @@ def test_a_resume_after_the_run_replays_only_duplicates() -> None:
     assert list(snap["lifecycle"]["runs"]) == list(alone["lifecycle"]["runs"])
 
 
+def test_a_background_body_cut_after_event_35_and_its_resume_make_the_whole_run() -> None:
+    """The background capture cut where ``agentos-sse-resume-after35`` picks up (its frames up
+    to ``event_index`` 35), then that resume: the same sections as the whole body, the
+    ``replay`` header a heartbeat, nothing duplicated and nothing missing."""
+    whole = _replay("agentos-sse-workflow-background.txt").finish()
+    timed = transcript_frames(
+        (AGNO_DIR / "agentos-sse-workflow-background.txt").read_text(encoding="utf-8")
+    )
+    cut = [(t, f) for t, f in timed if json.loads(f.split("data: ", 1)[1])["event_index"] <= 35]
+    assert len(cut) == 36
+    resumed = transcript_frames(
+        (AGNO_DIR / "agentos-sse-resume-after35.txt").read_text(encoding="utf-8")
+    )
+    frames = [RecordedFrame(t, f) for t, f in cut]
+    frames += [RecordedFrame(frames[-1].t + 1.0 + t, f) for t, f in resumed]
+    snap = run_frames(frames, protocol="agno").finish()
+    diag = _clean(snap)
+    assert (diag["heartbeats"], diag["duplicates"]) == (1, 0)
+    assert diag["messages"] == whole["diagnostics"]["messages"]
+    for section in ("store", "group", "chat", "interaction"):
+        assert snap[section] == whole[section], section
+    (run,) = snap["lifecycle"]["runs"].values()
+    assert (run["status"], run["resumes"]) == ("error", 0)  # one unbroken run: no pause
+
+
 def test_a_websocket_reconnect_to_a_finished_run_is_all_duplicates() -> None:
     """WS ``reconnect`` to a finished run replays everything (flat JSON): all duplicates."""
     snap = _replay("agentos-ws-workflow.txt").finish()
@@ -976,6 +1001,40 @@ def test_pending_items_of_one_leg_merge_into_one() -> None:
     assert items[-1].detail["executor_name"] == "M"
     ends = [m for m in out if isinstance(m, ExecutionEvent) and m.event == "run_end"]
     assert [m.outcome for m in ends] == ["paused"]
+
+
+def test_a_team_member_pausing_pauses_its_bare_team_run_once_at_the_team_pause() -> None:
+    """A bare team run whose member's tool waits for a confirmation: the member's
+    ``RunPaused``, the leader's delegation ending and ``TeamRunPaused`` are one pause (no
+    leg starts in between): one item, its kind from the team's requirements (its ``tools``
+    name only the delegation), the requirements kept verbatim for the continue."""
+    waiting = {"tool_call_id": "c1", "tool_name": "send", "requires_confirmation": True}
+    requirements = [{"id": "q1", "member_agent_id": "m", "tool_execution": waiting}]
+    delegation = {"tool_call_id": "d1", "tool_name": "delegate_task_to_member", "tool_args": {}}
+    frames = [
+        agno_event("TeamRunStarted", run_id="t1", team_id="team", team_name="Team"),
+        agno_event("TeamToolCallStarted", run_id="t1", team_id="team", tool=delegation),
+        agno_event("RunStarted", run_id="m1", parent_run_id="t1", agent_id="m", agent_name="M"),
+        agno_event("RunPaused", run_id="m1", parent_run_id="t1", agent_id="m", tools=[waiting]),
+        agno_event("TeamToolCallCompleted", run_id="t1", team_id="team", tool=delegation),
+        agno_event(
+            "TeamRunPaused",
+            run_id="t1",
+            team_id="team",
+            tools=[delegation],
+            requirements=requirements,
+        ),
+    ]
+    state, out = AgnoState(), []
+    for frame in frames:
+        state, more = reduce_agno(state, frame, 0.0)
+        out.extend(more)
+    (item,) = {m.interaction_id: m for m in out if isinstance(m, Pending)}.values()
+    assert (item.kind, item.node_id) == ("confirmation", "team")
+    assert item.detail["requirements"] == requirements
+    assert [t["tool_name"] for t in item.detail["tools"]] == ["send"]
+    events = [m.event for m in out if isinstance(m, ExecutionEvent) and m.node_id is None]
+    assert events == ["run_start", "run_end"]
 
 
 # --- the command line -----------------------------------------------------------------------

@@ -31,7 +31,12 @@ from helpers import EXAMPLES
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from flowrx.messages import Answer, EndOfStream
-from flowrx.protocols.agno import continue_requirements, transcript_frames, workflow_graph
+from flowrx.protocols.agno import (
+    continue_requirements,
+    continue_run_requirements,
+    transcript_frames,
+    workflow_graph,
+)
 from flowrx.streams.agno import (
     agentos_conversation,
     agentos_run,
@@ -227,9 +232,10 @@ def test_bad_arguments_are_one_line_errors_before_any_request() -> None:
 # --- continuing a paused run -------------------------------------------------------------------
 
 
-def _converse(url: str, workflow_id: str, decide: Any) -> Watched:
-    """Run ``workflow_id`` as a conversation over SSE (``agentos_conversation``)."""
-    return converse(agentos_conversation, url, workflow_id, decide)
+def _converse(url: str, component_id: str, decide: Any, **options: Any) -> Watched:
+    """Run ``component_id`` (a workflow, or an agent or team with ``kind=``) as a conversation
+    over SSE (``agentos_conversation``)."""
+    return converse(agentos_conversation, url, component_id, decide, **options)
 
 
 @pytest.mark.parametrize(("workflow_id", "payload", "badges"), ANSWERED_PAUSES)
@@ -308,3 +314,168 @@ def test_continue_requirements_fill_in_each_kind_of_answer_and_refuse_bad_ones()
         continue_requirements([answer("confirmation", True)])
     with pytest.raises(ValueError, match="a user input is answered with a mapping"):
         continue_requirements([answer("user_input", "cleanup")], [typed])
+
+
+# --- continuing a paused agent or team run ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "component", "payload", "asked", "tools"),
+    [
+        (
+            "agents",
+            "mailer-agent",
+            True,
+            "confirmation",
+            [("send_email", {"to": "ops@example.com", "body": "done"}, "sent to ops@example.com")],
+        ),
+        ("agents", "mailer-agent", {"approved": False}, "confirmation", []),
+        (
+            "agents",
+            "archive-agent",
+            {"reason": "cleanup"},
+            "user_input",
+            [("archive_records", {"count": 3, "reason": "cleanup"}, "archived 3 records: cleanup")],
+        ),
+        ("agents", "shell-agent", "file1 file2", "external_tool", []),
+        (
+            "teams",
+            "mail-team",
+            True,
+            "confirmation",
+            [("send_email", {"to": "ops@example.com", "body": "done"}, "sent to ops@example.com")],
+        ),
+    ],
+    ids=["tool-confirmed", "tool-refused", "user-input", "external-tool", "team-member"],
+)
+def test_an_agent_or_team_pause_answered_continues_the_same_run_on_agentos(
+    server: AgentOSServer,
+    kind: str,
+    component: str,
+    payload: Any,
+    asked: str,
+    tools: list[tuple[str, dict[str, Any], str]],
+) -> None:
+    """An agent's ``RunPaused`` (a tool to confirm, a field a person fills in, a tool the
+    caller runs) or a team's ``TeamRunPaused`` (its member's tool to confirm) is one pending
+    item; its answer becomes ``POST /agents|teams/{id}/runs/{run_id}/continue`` (the paused
+    requirements, answered): the same run resumes once and ends success. A confirmed or
+    answered tool runs with what the person gave; a refused one does not run; an external
+    tool's result is the caller's (Agno shows no call for either)."""
+    seen: list[dict[str, Any]] = []
+
+    def decide(item: dict[str, Any]) -> Any:
+        seen.append(item)
+        return payload
+
+    watched = _converse(server.url, component, decide, kind=kind)
+    assert watched.error is None
+    clean(watched.snap)
+    (item,) = seen
+    assert (item["kind"], item["node_id"]) == (asked, component)
+    (run,) = watched.snap["lifecycle"]["runs"].values()
+    assert (run["status"], run["resumes"]) == ("success", 1)
+    assert watched.snap["interaction"] == {"pending": [], "resolved": 1}
+    (messages,) = watched.snap["chat"].values()
+    ran = [(t["name"], t["args"], t["result"]) for m in messages for t in m["tools"]]
+    assert [t for t in ran if t[0] != "delegate_task_to_member"] == tools
+    assert messages[-1]["closed"] is True
+
+
+def test_a_user_input_pause_lists_the_fields_to_fill_and_refuses_an_answer_lacking_one(
+    server: AgentOSServer,
+) -> None:
+    """``archive-agent`` pauses for ``reason``: its item lists the tool's
+    ``user_input_schema`` (``count`` given by the model, ``reason`` empty); an answer without
+    ``reason`` makes no continue: one line, the run stays paused."""
+    seen: list[dict[str, Any]] = []
+
+    def decide(item: dict[str, Any]) -> Any:
+        seen.append(item)
+        return {"note": "no reason"}
+
+    watched = _converse(server.url, "archive-agent", decide, kind="agents")
+    (item,) = seen
+    (tool,) = item["detail"]["tools"]
+    assert [(f["name"], f["value"]) for f in tool["user_input_schema"]] == [
+        ("count", 3),
+        ("reason", None),
+    ]
+    (run_id,) = watched.snap["lifecycle"]["runs"]
+    assert isinstance(watched.error, SourceFailed)
+    assert watched.error.reason == (
+        f"cannot continue run {run_id}: archive_records needs a value for reason"
+    )
+    assert watched.snap["lifecycle"]["runs"][run_id]["status"] == "paused"
+
+
+def test_a_workflow_paused_in_the_background_is_continued_with_its_stored_requirements(
+    server: AgentOSServer,
+) -> None:
+    """``wf-confirm`` with ``background=True``: AgentOS ends the stream at ``StepPaused``
+    without a ``WorkflowPaused``; the conversation fetches the paused run's step
+    requirements (``GET /workflows/{id}/runs/{run_id}``) and continues it: the same badges and
+    outcome as in the foreground."""
+    watched = _converse(server.url, "wf-confirm", lambda item: True, background=True)
+    assert watched.error is None
+    clean(watched.snap)
+    names = [f.split("\n", 1)[0] for f in watched.items if isinstance(f, str)]
+    assert "event: WorkflowPaused" not in names
+    (run,) = watched.snap["lifecycle"]["runs"].values()
+    assert (run["status"], run["resumes"]) == ("success", 1)
+    (records,) = watched.snap["store"].values()
+    assert [(r["handle"], r["status"]) for r in records] == [
+        ("gather", "success"),
+        ("delete", "success"),
+        ("report", "success"),
+    ]
+
+
+def test_continue_run_requirements_fill_in_what_each_tool_waits_for() -> None:
+    """Agno's ``RunRequirement`` dicts answered as ``RunRequirement.confirm``/``reject``,
+    ``provide_user_input`` and ``set_external_execution_result`` would: on the tool and on
+    the requirement; each takes the answer whose item lists its call; the given dicts are not
+    changed; a wrong shape, a field left empty or nothing to answer is one line."""
+
+    def requirement(call: str, **tool: Any) -> dict[str, Any]:
+        return {"id": f"q-{call}", "tool_execution": {"tool_call_id": call, **tool}}
+
+    def answer(payload: Any, *calls: str, status: str = "resolved") -> Answer:
+        listed = [{"tool_call_id": c} for c in calls]
+        return Answer("i1", "confirmation", {"tools": listed}, payload, status)
+
+    confirm = requirement("c1", tool_name="send", requires_confirmation=True)
+    (done,) = continue_run_requirements([answer(True)], [confirm])
+    assert (done["confirmation"], done["tool_execution"]["confirmed"]) == (True, True)
+    assert "confirmed" not in confirm["tool_execution"]
+    (refused,) = continue_run_requirements([answer(None, status="cancelled")], [confirm])
+    assert refused["tool_execution"]["confirmed"] is False
+    schema = [{"name": "count", "value": 3}, {"name": "reason", "value": None}]
+    typed = requirement(
+        "c2", tool_name="archive", requires_user_input=True, user_input_schema=schema
+    )
+    (filled,) = continue_run_requirements([answer({"reason": "cleanup"})], [typed])
+    assert filled["tool_execution"]["answered"] is True
+    assert filled["user_input_schema"] == [
+        {"name": "count", "value": 3},
+        {"name": "reason", "value": "cleanup"},
+    ]
+    with pytest.raises(ValueError, match=r"^archive needs a value for reason$"):
+        continue_run_requirements([answer({"why": "x"})], [typed])
+    with pytest.raises(ValueError, match="a user input is answered with a mapping"):
+        continue_run_requirements([answer("cleanup")], [typed])
+    shell = requirement("c3", tool_name="sh", external_execution_required=True)
+    for payload, result in (("out", "out"), ({"result": {"n": 1}}, '{"n": 1}'), (["a"], '["a"]')):
+        (ran,) = continue_run_requirements([answer(payload)], [shell])
+        assert ran["external_execution_result"] == ran["tool_execution"]["result"] == result
+    with pytest.raises(ValueError, match="an external tool is answered with the tool's result"):
+        continue_run_requirements([answer(None, status="cancelled")], [shell])
+    both = continue_run_requirements(
+        [answer(False, "c1"), answer({"reason": "r"}, "c2")], [confirm, typed]
+    )
+    assert both[0]["tool_execution"]["confirmed"] is False
+    assert both[1]["tool_execution"]["answered"] is True
+    with pytest.raises(ValueError, match="no answers to continue with"):
+        continue_run_requirements([], [confirm])
+    with pytest.raises(ValueError, match="AgentOS gave no requirements to answer"):
+        continue_run_requirements([answer(True)], [])

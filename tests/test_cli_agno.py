@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from agentos_server import TOKEN, AgentOSServer
-from helpers import EXAMPLES
+from helpers import EXAMPLES, Relay
 
 from flowrx import read_recording
 from flowrx.cli import main
@@ -153,8 +153,12 @@ def test_on_pause_approve_continues_the_paused_run_to_its_end(
             "flowrx: error: argument --agent: not allowed with argument --workflow",
         ),
         (
-            ("--team", "content-team", "--on-pause", "approve"),
-            "flowrx: error: --on-pause continues a workflow's pauses; not an agent's or a team's",
+            ("--agent", "archive-agent", "--input", "reason"),
+            "flowrx: error: argument --input: an input is FIELD=VALUE, not 'reason'",
+        ),
+        (
+            ("--agent", "archive-agent", "--token", TOKEN, "--input", "count=x"),
+            "flowrx: error: --input count=x: count takes an int",
         ),
         (
             ("--agent", "weather-agent", "--ws"),
@@ -175,7 +179,8 @@ def test_on_pause_approve_continues_the_paused_run_to_its_end(
         "unknown-agent",
         "bad-token-text",
         "two-targets",
-        "on-pause-for-a-team",
+        "input-not-field-value",
+        "input-of-the-wrong-type",
         "ws-for-an-agent",
         "ws-for-a-team",
         "ws-bad-token",
@@ -189,11 +194,198 @@ def test_a_mistake_is_one_line_and_exit_2(
     line: str,
 ) -> None:
     """A refused key, an unknown workflow or agent, a key a header cannot carry, two targets
-    at once, --on-pause for a team, --ws for an agent or a team (AgentOS's socket runs
-    workflows only), a key the socket refuses (the graph given, so the socket is the first to
-    ask): one line on stderr, no traceback, exit 2."""
+    at once, an --input that is not FIELD=VALUE or whose value its field cannot take (found
+    when the run asks), --ws for an agent or a team (AgentOS's socket runs workflows only), a
+    key the socket refuses (the graph given, so the socket is the first to ask): one line on
+    stderr, no traceback, exit 2."""
     capsys.readouterr()
     code, _, _ = _agno(server, tmp_path, "--message", "hi", *extra)
     assert code == 2
     errors = [x for x in capsys.readouterr().err.splitlines() if x.startswith("flowrx:")]
     assert errors == [line]
+
+
+def _errors(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    return [x for x in capsys.readouterr().err.splitlines() if x.startswith("flowrx:")]
+
+
+@pytest.mark.parametrize(
+    ("target", "answers", "tool"),
+    [
+        (
+            ("--agent", "mailer-agent"),
+            ("--on-pause", "approve"),
+            ("send_email", "sent to ops@example.com"),
+        ),
+        (
+            ("--agent", "archive-agent"),
+            ("--input", "reason=cleanup"),
+            ("archive_records", "archived 3 records: cleanup"),
+        ),
+        (("--agent", "shell-agent"), ("--tool-result", "file1 file2"), None),
+        (
+            ("--team", "mail-team"),
+            ("--on-pause", "approve"),
+            ("send_email", "sent to ops@example.com"),
+        ),
+    ],
+    ids=["confirm", "input", "tool-result", "team"],
+)
+def test_an_agent_or_team_pause_is_answered_by_the_flags_and_the_run_continued(
+    server: AgentOSServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    target: tuple[str, ...],
+    answers: tuple[str, ...],
+    tool: tuple[str, str] | None,
+) -> None:
+    """A tool to confirm (``--on-pause approve``), a field a person fills in (``--input``),
+    a tool the caller runs (``--tool-result``), a team member's tool to confirm: the run is
+    continued once and ends success, exit 0, nothing on stderr; a tool that ran shows its
+    result."""
+    capsys.readouterr()
+    code, snap, _ = _agno(server, tmp_path, *target, "--message", "go", "--token", TOKEN, *answers)
+    assert code == 0
+    assert _errors(capsys) == []
+    (run,) = snap["lifecycle"]["runs"].values()
+    assert (run["status"], run["resumes"]) == ("success", 1)
+    assert snap["interaction"] == {"pending": [], "resolved": 1}
+    (messages,) = snap["chat"].values()
+    ran = [(t["name"], t["result"]) for m in messages for t in m["tools"]]
+    assert [t for t in ran if t[0] != "delegate_task_to_member"] == ([tool] if tool else [])
+
+
+@pytest.mark.parametrize(
+    ("target", "answers", "code", "line"),
+    [
+        (
+            ("--agent", "archive-agent"),
+            ("--on-pause", "approve"),
+            3,
+            "waits for user input (reason): answer with --input FIELD=VALUE",
+        ),
+        (
+            ("--agent", "archive-agent"),
+            ("--input", "note=x"),
+            3,
+            "waits for user input (reason): answer with --input FIELD=VALUE",
+        ),
+        (
+            ("--agent", "shell-agent"),
+            (),
+            0,
+            "waits for the result of run_shell: answer with --tool-result TEXT",
+        ),
+        (
+            ("--workflow", "wf-confirm"),
+            ("--tool-result", "x"),
+            3,
+            'waits for a confirmation "Delete 3 records?": answer with --on-pause approve|reject',
+        ),
+    ],
+    ids=["input-missing", "other-field", "stop", "confirmation-unanswered"],
+)
+def test_a_pause_the_flags_do_not_answer_is_one_line_and_the_run_stays_paused(
+    server: AgentOSServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    target: tuple[str, ...],
+    answers: tuple[str, ...],
+    code: int,
+    line: str,
+) -> None:
+    """A user-input pause without the field it needs, an external tool without
+    ``--tool-result``, a confirmation when only other answers were given: the command stops
+    with the run paused and its question pending, and says on one line what the run waits for
+    and which flag answers it; exit 3 when the flags asked to answer pauses, 0 with
+    ``--on-pause stop`` (the default) and no answers given."""
+    capsys.readouterr()
+    got, snap, _ = _agno(server, tmp_path, *target, "--message", "go", "--token", TOKEN, *answers)
+    assert got == code
+    ((run_id, run),) = snap["lifecycle"]["runs"].items()
+    assert run["status"] == "paused"
+    (item,) = snap["interaction"]["pending"]
+    assert _errors(capsys) == [f"flowrx: run {run_id} {line}"]
+    assert item["run_id"] == run_id
+
+
+def test_background_resumes_a_dropped_stream_and_the_run_ends_as_if_nothing_happened(
+    server: AgentOSServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--background`` through a relay that cuts the run's connection (its second: the
+    first fetched the definition) once AgentOS has sent the whole run: the plain lines say
+    ``reconnecting`` once, the run ends success with every step, exit 0, no error line."""
+    capsys.readouterr()
+    with Relay(server.url, {1: 1500}, drain=True, patience=PATIENCE) as relay:
+        snap_path = tmp_path / "snap.json"
+        out = io.StringIO()
+        code = main(
+            [
+                "agno",
+                relay.url,
+                "--workflow",
+                "wf-sequential",
+                "--message",
+                "What's the weather in Paris?",
+                "--token",
+                TOKEN,
+                "--background",
+                "--plain",
+                "--snapshot",
+                str(snap_path),
+            ],
+            out,
+        )
+        assert (relay.cut, relay.connections) == (1, 3)
+    assert code == 0
+    assert _errors(capsys) == []
+    printed = out.getvalue()
+    assert printed.count("connection reconnecting (attempt 1): the response broke off") == 1
+    snap = json.loads(snap_path.read_text(encoding="utf-8"))
+    (run,) = snap["lifecycle"]["runs"].values()
+    assert (run["status"], run["resumes"]) == ("success", 0)
+    (records,) = snap["store"].values()
+    assert [(r["handle"], r["status"]) for r in records] == [
+        ("prepare", "success"),
+        ("weather", "success"),
+        ("summarize", "success"),
+    ]
+    assert snap["diagnostics"]["heartbeats"] == 1  # the resume's replay header
+
+
+def test_a_workflow_step_asking_for_input_takes_the_typed_values_and_runs(
+    server: AgentOSServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``wf-input``'s ``archive`` asks why and for how many days: ``--input`` gives both, the
+    ``int`` field as a number (the step's output, in the recording, says so), the run
+    continues to success."""
+    capsys.readouterr()
+    record = tmp_path / "run.jsonl"
+    code, snap, _ = _agno(
+        server,
+        tmp_path,
+        "--record",
+        str(record),
+        "--workflow",
+        "wf-input",
+        "--message",
+        "Archive",
+        "--token",
+        TOKEN,
+        "--input",
+        "reason=old",
+        "--input",
+        "keep_days=30",
+    )
+    assert code == 0
+    assert _errors(capsys) == []
+    (run,) = snap["lifecycle"]["runs"].values()
+    assert (run["status"], run["resumes"]) == ("success", 1)
+    (records,) = snap["store"].values()
+    assert [(r["handle"], r["status"]) for r in records] == [
+        ("gather", "success"),
+        ("archive", "success"),
+        ("report", "success"),
+    ]
+    said = [f.data for f in read_recording(record).frames if "StepCompleted" in str(f.data)]
+    assert any('"content":"archived: old (keep_days=30)"' in str(data) for data in said)

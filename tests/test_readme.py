@@ -61,11 +61,13 @@ MARKERS = {
     "WebSocketSource(": "the live example",
     "run_marbles(": "the marble test example",
     "agui_conversation(": "the AG-UI example",
+    "agentos_conversation(": "the AgentOS example",
 }
 
 
 def test_every_python_block_of_the_readme_is_one_the_tests_run() -> None:
-    """Each python block is the replay, composition, live or marble example, each once."""
+    """Each python block is the replay, composition, live, marble, AG-UI or AgentOS example,
+    each once."""
     kinds = [
         [label for marker, label in MARKERS.items() if marker in code]
         for _, code in blocks("python")
@@ -177,6 +179,23 @@ def test_the_agui_example_approves_a_real_pydantic_ai_agent_and_prints_its_chat(
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "run-1 success resumes: 1"
     assert any("delete_file" in line for line in out[1:])
+
+
+def test_the_agentos_example_answers_a_real_agents_question_in_the_background(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run as a script against a real AgentOS on loopback (``tests/agentos_server.py``): the
+    archive agent, in the background, asks for a reason; the example gives one, the same run
+    continues once and succeeds, its tool having run with that reason."""
+    from agentos_server import TOKEN, AgentOSServer
+
+    with AgentOSServer(patience=PATIENCE) as server:
+        monkeypatch.setattr(sys, "argv", ["tidy.py", server.url, TOKEN])
+        run_block(*python_block("agentos_conversation("), name="__main__")
+    printed = capsys.readouterr().out.splitlines()
+    out = printed[next(i for i, line in enumerate(printed) if " resumes: " in line) :]
+    assert out[0].endswith(" success resumes: 1")  # (Agno's own log lines come before)
+    assert out[1:] == ["  Archive Agent 'Archived.' ['archived 3 records: cleanup']"]
 
 
 def replay_commands() -> list[str]:

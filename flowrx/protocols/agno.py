@@ -36,15 +36,17 @@ messages, so that every concern works on Agno as it does on the platform's strea
   order), the ``iteration`` of the loop the step runs in, a condition's ``condition_result``
   and ``branch``, a router's ``selected_steps``.
 * **Pauses**: ``StepPaused`` (``confirmation``/``user_input``), ``StepExecutorPaused`` and an
-  agent's ``RunPaused`` (``confirmation``/``user_input``/``external_tool`` from the tools
-  waiting), ``RouterPaused`` (``route_selection``), ``StepOutputReview`` (``output_review``),
-  ``WorkflowPaused`` (``error_decision`` after a ``StepError``; otherwise it adds its
-  ``step_requirements``, verbatim, for the host to continue with): the leg ends ``paused``
-  with one :class:`~flowrx.messages.Pending` item on the paused step's node; later pause
-  events of the leg update that item. A source's :class:`~flowrx.messages.EndOfStream` with a
-  run still open pauses it the same way (the in-process iterator just stops at a pause). Any
-  other event of a paused run (``StepContinued``, ``StepExecutorContinued``, ``RunContinued``,
-  a router's start, ...) begins its next leg: ``resume_start`` of the same run, which resolves
+  agent's or team's ``RunPaused`` (``confirmation``/``user_input``/``external_tool`` from the
+  tools waiting, its ``requirements`` kept for the continue; a team member's ``RunPaused``
+  makes no pause of its own: the team's ``TeamRunPaused`` follows), ``RouterPaused``
+  (``route_selection``), ``StepOutputReview`` (``output_review``), ``WorkflowPaused``
+  (``error_decision`` after a ``StepError``; otherwise it adds its ``step_requirements``,
+  verbatim, for the host to continue with): the leg ends ``paused`` with one
+  :class:`~flowrx.messages.Pending` item on the paused step's node; later pause events of the
+  leg update that item. A source's :class:`~flowrx.messages.EndOfStream` with a run still
+  open pauses it the same way (the in-process iterator just stops at a pause). Any other
+  event of a paused run (``StepContinued``, ``StepExecutorContinued``, ``RunContinued``, a
+  router's start, ...) begins its next leg: ``resume_start`` of the same run, which resolves
   the item. Open steps survive the pause.
 * **Tools**: ``ToolCall*`` and ``TeamToolCall*`` glow on the step's node (``start_tool``, a
   team's ``delegate_task_to_member`` ``start_tool_or_member``), keyed by ``tool_call_id``.
@@ -74,6 +76,7 @@ dedupe memory) is the protocol's scan accumulator, frozen like every other state
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
@@ -108,6 +111,7 @@ __all__ = [
     "WORKFLOW_EVENTS",
     "AgnoState",
     "continue_requirements",
+    "continue_run_requirements",
     "escape_name",
     "frame_data",
     "is_agno_frame",
@@ -1196,10 +1200,26 @@ def _tools_pause(tools: list[Mapping[str, Any]]) -> tuple[str | None, list[dict[
             "tool_call_id": t.get("tool_call_id"),
             "tool_name": t.get("tool_name"),
             "tool_args": t.get("tool_args"),
+            **(
+                {"user_input_schema": t["user_input_schema"]}
+                if t.get("user_input_schema") is not None
+                else {}
+            ),
         }
         for t in waiting
     ]
     return kind, listed
+
+
+def _waiting_tools(data: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The tool calls an agent's or team's ``RunPaused`` waits on: its requirements' (a team's
+    ``tools`` list only the leader's delegation), else its ``tools``."""
+    held = [
+        r["tool_execution"]
+        for r in _tools(data.get("requirements"))
+        if isinstance(r.get("tool_execution"), Mapping)
+    ]
+    return held or _tools(data.get("tools"))
 
 
 def _requirement_kind(requirement: Mapping[str, Any]) -> str | None:
@@ -1338,9 +1358,14 @@ def _executor_event(d: _Decoder, run: Run, event: str, data: Mapping[str, Any]) 
         run = d.close(run, who)
     elif base == "RunCompleted" or base == "RunError" or base == "RunCancelled":
         run = _executor_end(d, run, who, speaker, base, data, node)
-    elif base == "RunPaused":
-        kind, listed = _tools_pause(_tools(data.get("tools")))
-        detail = {"tools": listed, "executor_name": speaker.name, "executor_run_id": who}
+    elif base == "RunPaused" and speaker.role != "member":  # a member's: its team's follows
+        kind, listed = _tools_pause(_waiting_tools(data))
+        detail = {
+            "tools": listed,
+            "executor_name": speaker.name,
+            "executor_run_id": who,
+            "requirements": data.get("requirements"),
+        }
         run = d.pause(run, kind, node, detail)
     elif base == "ToolCallStarted":
         run = _tool_start(d, run, who, speaker, data, node)
@@ -1528,32 +1553,91 @@ def _choices(answer: Answer, requirement: Mapping[str, Any]) -> list[str]:
 
 
 def _needs(what: str, answer: Answer) -> ValueError:
-    return ValueError(f"a {what} is answered with {_ANSWER_SHAPES[what]}, not {answer.payload!r}")
+    article = "an" if what in ("output review", "external tool") else "a"
+    return ValueError(
+        f"{article} {what} is answered with {_ANSWER_SHAPES[what]}, not {answer.payload!r}"
+    )
 
 
 _ANSWER_SHAPES: Final = {
     "confirmation": "true or false (or {'approved': bool})",
     "user input": "a mapping of field names to values",
     "output review": "true or false (or {'approved': bool})",
+    "external tool": "the tool's result (text, or {'result': ...})",
 }
+
+
+def _result(answer: Answer) -> str:
+    """An external tool's result in an answer: text as it is, ``{"result": ...}``'s value, or
+    any other JSON value as its JSON text (Agno keeps a tool's result as text)."""
+    payload = answer.payload
+    if answer.status == "cancelled" or payload is None:
+        raise _needs("external tool", answer)
+    if isinstance(payload, Mapping) and "result" in payload:
+        payload = payload["result"]
+    if isinstance(payload, str):
+        return payload
+    try:
+        return json.dumps(payload, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):
+        raise _needs("external tool", answer) from None
+
+
+def _answer_tool(tool: dict[str, Any], answer: Answer) -> None:
+    """Fill in what one of Agno's tool executions (a ``ToolExecution`` dict) waits for, as
+    ``RunRequirement.confirm``/``reject``, ``provide_user_input`` and
+    ``set_external_execution_result`` do: ``confirmed``; the ``user_input_schema`` values
+    (every field must have one) and ``answered``; ``result``."""
+    kind = _tool_kind(tool)
+    if kind == "confirmation":
+        decision = _decision(answer)
+        if decision is None:
+            raise _needs("confirmation", answer)
+        tool["confirmed"] = decision
+    elif kind == "user_input":
+        if answer.status == "cancelled" or not isinstance(answer.payload, Mapping):
+            raise _needs("user input", answer)
+        fields = [f for f in _tools(tool.get("user_input_schema")) if isinstance(f, dict)]
+        for field in fields:
+            if field.get("name") in answer.payload:
+                field["value"] = answer.payload[field["name"]]
+        missing = [str(f.get("name")) for f in fields if f.get("value") is None]
+        if missing:
+            raise ValueError(
+                f"{tool.get('tool_name') or 'the tool'} needs a value for {', '.join(missing)}"
+            )
+        tool["answered"] = True
+    elif kind == "external_tool":
+        tool["result"] = _result(answer)
+
+
+def _answer_requirement(requirement: dict[str, Any], answer: Answer) -> None:
+    """An Agno ``RunRequirement`` dict (an agent's, a team's, a workflow step executor's) with
+    its tool answered, the answer also where the requirement itself keeps it."""
+    tool = requirement.get("tool_execution")
+    if not isinstance(tool, dict):
+        return
+    _answer_tool(tool, answer)
+    if tool.get("confirmed") is not None and tool.get("requires_confirmation"):
+        requirement["confirmation"] = tool["confirmed"]
+    if tool.get("external_execution_required") and tool.get("result") is not None:
+        requirement["external_execution_result"] = tool["result"]
+    if tool.get("answered") and tool.get("user_input_schema") is not None:
+        requirement["user_input_schema"] = copy.deepcopy(tool["user_input_schema"])
 
 
 def _answered(requirement: dict[str, Any], answer: Answer) -> dict[str, Any]:
     """One of AgentOS's step requirements with ``answer`` filled in (as Agno's
-    ``StepRequirement.confirm``/``reject``/``select``/``set_user_input`` and
-    ``RunRequirement.confirm`` fill them)."""
+    ``StepRequirement.confirm``/``reject``/``select``/``set_user_input`` fill them; an agent's
+    tools waiting in a step as :func:`_answer_requirement` does)."""
     decision = _decision(answer)
     executor = requirement.get("executor_requirements")
     if requirement.get("requires_route_selection"):
         requirement["selected_choices"] = _choices(answer, requirement)
     elif isinstance(executor, list) and executor:
-        if decision is None:
-            raise _needs("confirmation", answer)
         for waiting in executor:
-            tool = waiting.get("tool_execution") if isinstance(waiting, dict) else None
-            if isinstance(tool, dict) and tool.get("requires_confirmation"):
-                tool["confirmed"] = decision
-                waiting["confirmation"] = decision
+            if isinstance(waiting, dict):
+                _answer_requirement(waiting, answer)
     elif requirement.get("requires_confirmation"):
         if decision is None:
             raise _needs("confirmation", answer)
@@ -1621,6 +1705,42 @@ def continue_requirements(
     ]
 
 
+def continue_run_requirements(
+    answers: Sequence[Answer], requirements: Sequence[Any]
+) -> list[dict[str, Any]]:
+    """The requirements that continue a paused AgentOS agent or team run
+    (``POST /agents/{id}/runs/{run_id}/continue`` takes their ``tool_execution`` dicts as
+    ``tools``, ``/teams/...`` takes them as ``requirements``), with the answers filled in.
+
+    ``requirements`` are the ``requirements`` of the run's ``RunPaused`` (``TeamRunPaused``):
+    Agno's ``RunRequirement`` dicts, each around the tool call that waits (a team's name the
+    member). Each takes the answer whose item lists its tool call, else the first answer, and
+    the answer fills what its tool waits for: a confirmation ``true``/``false`` or
+    ``{"approved": bool}`` (a cancelled answer is a no); a user input a mapping of the tool's
+    ``user_input_schema`` field names to values (every field must end with a value); an
+    external tool's run its result (text, or ``{"result": ...}``, any other JSON value sent as
+    its JSON text). :class:`ValueError` with one line when there is nothing to answer or an
+    answer has the wrong shape. The given requirements are not changed."""
+    if not answers:
+        raise ValueError("no answers to continue with")
+    held = [r for r in requirements if isinstance(r, Mapping)]
+    if not held:
+        raise ValueError("AgentOS gave no requirements to answer (the run's RunPaused has them)")
+    by_call: dict[Any, Answer] = {}
+    for answer in answers:
+        tools = answer.detail.get("tools") if isinstance(answer.detail, Mapping) else None
+        for listed in _tools(tools):
+            by_call.setdefault(listed.get("tool_call_id"), answer)
+    answered = []
+    for requirement in held:
+        copied = copy.deepcopy(dict(requirement))
+        waiting = copied.get("tool_execution")
+        call = waiting.get("tool_call_id") if isinstance(waiting, Mapping) else None
+        _answer_requirement(copied, by_call.get(call, answers[0]))
+        answered.append(copied)
+    return answered
+
+
 AGNO: Protocol[AgnoState] = Protocol(
     name="agno",
     initial=AgnoState(),
@@ -1631,4 +1751,5 @@ AGNO: Protocol[AgnoState] = Protocol(
 )
 """Agno's own events (``agno.md``): workflows, agents and teams, in process or from AgentOS.
 It talks back: ``FlowState.resolve`` gathers a paused run's answers into one ``Reply``, from
-which :func:`continue_requirements` builds AgentOS's continue (in process: ``continue_run``)."""
+which :func:`continue_requirements` (a workflow) or :func:`continue_run_requirements` (an
+agent or team) builds AgentOS's continue (in process: ``continue_run``)."""

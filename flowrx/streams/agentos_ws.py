@@ -84,8 +84,8 @@ from websockets.exceptions import ConnectionClosed
 
 from flowrx._text import one_line
 from flowrx.messages import Reply
-from flowrx.protocols.agno import CONTROL_EVENTS, WORKFLOW_EVENTS, frame_data
-from flowrx.streams.agno import PausedRun, chain_continues, new_session
+from flowrx.protocols.agno import CONTROL_EVENTS, WORKFLOW_EVENTS, continue_requirements, frame_data
+from flowrx.streams.agno import PausedRun, answered_leg, chain_continues, new_session
 from flowrx.streams.sse import Frame, LoopTask, checked_headers, loop_source
 from flowrx.streams.websocket import (
     CONNECT_ERRORS,
@@ -248,16 +248,19 @@ def agentos_ws_conversation(
     }
     first = agentos_ws_run(url, workflow_id, message, session_id=session, **common)
 
-    def follow(paused: PausedRun, answered: list[dict[str, Any]]) -> Observable[Frame]:
-        return agentos_ws_continue(
-            url,
-            workflow_id,
-            paused.run_id,
-            answered,
-            session_id=session,
-            last_event_index=paused.event_index,
-            **common,
-        )
+    def follow(reply: Reply, paused: PausedRun) -> Observable[Frame]:
+        def leg(answered: list[dict[str, Any]]) -> Observable[Frame]:
+            return agentos_ws_continue(
+                url,
+                workflow_id,
+                paused.run_id,
+                answered,
+                session_id=session,
+                last_event_index=paused.event_index,
+                **common,
+            )
+
+        return answered_leg(reply, paused.requirements, continue_requirements, leg)
 
     return chain_continues(first, replies, follow)
 

@@ -62,12 +62,28 @@ answer that is not SSE, ...) as :class:`~flowrx.streams.sse.SourceFailed`, bound
 backpressure, bursts, and dispose closing the request (AgentOS then cancels the run's task).
 :func:`agentos_definition` fetches a workflow's definition (``GET /workflows/{id}``), from
 which :func:`~flowrx.protocols.agno.workflow_graph` derives the flow graph.
-:func:`agentos_continue` continues a paused workflow run with answered step requirements
-(``POST /workflows/{id}/runs/{run_id}/continue``), and :func:`agentos_conversation` chains
-the continues the host's answers ask for (``FlowState.replies``) after the first run, as
-:func:`~flowrx.streams.sse.agui_conversation` does for AG-UI. The chaining itself,
-:func:`chain_continues`, does not care what carries the legs: AgentOS's WebSocket
-(:mod:`flowrx.streams.agentos_ws`) chains its own legs with it.
+
+**Background runs resume.** With ``background=True`` AgentOS runs the run detached (it needs
+a database) and numbers every frame (``event_index``); when the response breaks off, or ends
+before the run's end or pause, :func:`agentos_run` resumes it by itself (:func:`resumable`,
+bounded by :class:`ResumeOptions`, the waits on the given scheduler, ``reconnecting`` in the
+status): ``POST .../runs/{run_id}/resume`` after the last ``event_index`` handed on, whose
+``replay``/``catch_up`` header the decoder counts as a heartbeat and whose frames it dedupes
+by ``(run, event_index)``. Resuming is automatic for background runs and never happens for
+others (their frames carry no index). :func:`agentos_resume` is one such request, for a host
+that reconnects by itself.
+
+**Answers go back.** :func:`agentos_continue` continues a paused run with its requirements
+answered (``POST .../runs/{run_id}/continue``): a workflow's step requirements
+(:func:`~flowrx.protocols.agno.continue_requirements`), an agent's or a team's tool
+requirements from its ``RunPaused`` (:func:`~flowrx.protocols.agno.continue_run_requirements`:
+a confirmation, a person's input, an external tool's result). :func:`agentos_conversation`
+chains the continues the host's answers ask for (``FlowState.replies``) after the first run, as
+:func:`~flowrx.streams.sse.agui_conversation` does for AG-UI; a workflow paused in the
+background (no ``WorkflowPaused`` is sent then) is continued with the requirements AgentOS
+stored (:func:`agentos_paused_requirements`).
+The chaining itself, :func:`chain_continues`, does not care what carries the legs: AgentOS's
+WebSocket (:mod:`flowrx.streams.agentos_ws`) chains its own legs with it.
 """
 
 from __future__ import annotations
@@ -75,23 +91,30 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import random
 import threading
 import urllib.parse
 import uuid
-from collections.abc import AsyncIterable, Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
+from typing import Any, Final
 
 import attrs
 import httpx
 import reactivex
 from loguru import logger
 from reactivex import Observable, abc
-from reactivex.disposable import CompositeDisposable, Disposable
+from reactivex import operators as ops
+from reactivex.disposable import (
+    CompositeDisposable,
+    Disposable,
+    SerialDisposable,
+    SingleAssignmentDisposable,
+)
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from flowrx._text import one_line
-from flowrx.messages import EndOfStream, Reply
-from flowrx.protocols.agno import continue_requirements, frame_data
+from flowrx.messages import Answer, EndOfStream, Reply
+from flowrx.protocols.agno import continue_requirements, continue_run_requirements, frame_data
 from flowrx.streams.sse import (
     Frame,
     SourceFailed,
@@ -102,21 +125,28 @@ from flowrx.streams.sse import (
     refusal_line,
     sse_post,
 )
-from flowrx.streams.websocket import ConnectionStatus, hand_on
+from flowrx.streams.websocket import Backoff, ConnectionStatus, hand_on
 
 __all__ = [
     "AGENTOS_KINDS",
+    "Leg",
     "PausedRun",
+    "ResumeOptions",
+    "Status",
     "agentos_continue",
     "agentos_conversation",
     "agentos_definition",
+    "agentos_paused_requirements",
+    "agentos_resume",
     "agentos_run",
     "agentos_runs_url",
+    "answered_leg",
     "chain_continues",
     "events",
     "frame_of",
     "new_session",
     "paused_run",
+    "resumable",
     "sse_text",
     "workflow_definition",
 ]
@@ -481,6 +511,98 @@ def agentos_runs_url(url: str, component_id: str, kind: str = "workflows") -> st
     return f"{root}/{kind}/{urllib.parse.quote(component_id, safe='')}/runs"
 
 
+@attrs.frozen
+class ResumeOptions:
+    """How an AgentOS run whose frames carry ``event_index`` (``background=true``) is resumed
+    after its SSE response broke off or ended before the run did: at most ``attempts``
+    resumes in a row that bring no new event (a resume that does starts the count again),
+    each after ``backoff.delay(n)`` seconds on the source's scheduler (``seed`` seeds the
+    jitter, for tests). ``attempts=0`` never resumes."""
+
+    attempts: int = attrs.field(default=5, validator=attrs.validators.ge(0))
+    backoff: Backoff = Backoff(initial=0.5, cap=10.0)
+    seed: int | None = None
+
+
+Status = Callable[[ConnectionStatus], object] | None
+"""Where a request reports its :class:`~flowrx.streams.websocket.ConnectionStatus` (None:
+nowhere)."""
+
+Leg = Callable[[Status], Observable[Frame]]
+"""A request not made yet, as a function of where it reports its status."""
+
+
+def _with_token(headers: Mapping[str, str] | None, token: str | None) -> dict[str, str]:
+    sent = {
+        k: v for k, v in (headers or {}).items() if not (token and k.lower() == "authorization")
+    }
+    if token is not None:
+        sent["Authorization"] = f"Bearer {token}"
+    return sent
+
+
+@attrs.frozen
+class _Http:
+    """What every AgentOS request of a source shares: the loop, the headers (with the token),
+    the bounds and the stats."""
+
+    scheduler: AsyncIOScheduler
+    headers: dict[str, str]
+    options: SSEOptions
+    stats: SSEStats | None
+
+    @classmethod
+    def checked(
+        cls,
+        target: str,
+        scheduler: AsyncIOScheduler,
+        token: str | None,
+        headers: Mapping[str, str] | None,
+        options: SSEOptions,
+        stats: SSEStats | None,
+    ) -> _Http:
+        """The shared parts, checked before any request (one-line errors at once)."""
+        if not isinstance(scheduler, AsyncIOScheduler):
+            raise TypeError(
+                "an AgentOS source emits on an asyncio loop: it needs an AsyncIOScheduler, "
+                f"not {type(scheduler).__name__}"
+            )
+        check_http_url(target)
+        sent = _with_token(headers, token)
+        checked_headers(sent)
+        return cls(scheduler, sent, options, stats)
+
+    def post(self, target: str, form: Mapping[str, str], endpoint: str) -> Leg:
+        """POST ``form`` to ``target`` as AgentOS's form data, its SSE answer as frames."""
+        body = urllib.parse.urlencode(form).encode()
+
+        def leg(status: Status) -> Observable[Frame]:
+            return sse_post(
+                target,
+                body,
+                "application/x-www-form-urlencoded",
+                scheduler=self.scheduler,
+                headers=self.headers,
+                options=self.options,
+                status=status,
+                stats=self.stats,
+                frame=sse_text,
+                endpoint=endpoint,
+            )
+
+        return leg
+
+
+def _strings(form: dict[str, str], **given: str | None) -> dict[str, str]:
+    """``form`` with the ``given`` fields that are not None (each must be a string)."""
+    for name, value in given.items():
+        if value is not None:
+            if not isinstance(value, str):
+                raise ValueError(f"{name} must be a string, not {type(value).__name__}")
+            form[name] = value
+    return form
+
+
 def agentos_run(
     url: str,
     component_id: str,
@@ -495,6 +617,8 @@ def agentos_run(
     options: SSEOptions = SSEOptions(),
     status: Callable[[ConnectionStatus], object] | None = None,
     stats: SSEStats | None = None,
+    background: bool = False,
+    resume: ResumeOptions | None = ResumeOptions(),
 ) -> Observable[Frame]:
     """One run on the AgentOS at ``url`` (its root): POST ``message`` to
     ``<url>/<kind>/<component_id>/runs`` as form data with ``stream=true`` (and the
@@ -504,33 +628,379 @@ def agentos_run(
     ``token`` is AgentOS's security key or a JWT, sent as ``Authorization: Bearer <token>``
     (over any ``Authorization`` in ``headers``). ``status``, ``stats`` and ``options`` are
     those of :func:`flowrx.streams.sse.sse_post`. Each subscription starts its own run.
+
+    ``background=True`` asks AgentOS to run it detached (``background=true``: the run goes on
+    if the client goes away; AgentOS needs a database for it): every frame then carries
+    ``event_index``, and when the response breaks off (or ends) before the run's end or pause,
+    the source resumes it by itself (:func:`resumable`, by ``resume``'s rules; None: never):
+    ``POST .../runs/{run_id}/resume`` with the last ``event_index`` handed on, whose
+    ``replay``/``catch_up`` header and missed frames follow (the decoder counts the header
+    as a heartbeat and drops any frame it already had), then live frames while the run goes
+    on. Meanwhile the status is ``reconnecting`` (attempt n, why, the wait), and only the last
+    response's ``EndOfStream`` is handed on: the run is one unbroken stream to the decoder.
     """
     target = agentos_runs_url(url, component_id, kind)
     if not isinstance(message, str):
         raise ValueError(f"the message must be a string, not {type(message).__name__}")
-    form = {"message": message, "stream": "true"}
-    for name, value in (("session_id", session_id), ("user_id", user_id)):
-        if value is not None:
-            if not isinstance(value, str):
-                raise ValueError(f"{name} must be a string, not {type(value).__name__}")
-            form[name] = value
-    sent = {
-        k: v for k, v in (headers or {}).items() if not (token and k.lower() == "authorization")
+    form = _strings({"message": message, "stream": "true"}, session_id=session_id, user_id=user_id)
+    if background:
+        form["background"] = "true"
+    http = _Http.checked(target, scheduler, token, headers, options, stats)
+    first = http.post(target, form, "an AgentOS run endpoint")
+    if not background or resume is None:
+        return first(status)
+
+    def again(run_id: str, last_event_index: int, session: str | None) -> Leg:
+        return _resume_leg(http, url, component_id, run_id, last_event_index, kind, session)
+
+    return resumable(first, again, scheduler=scheduler, options=resume, status=status)
+
+
+def _resume_leg(
+    http: _Http,
+    url: str,
+    component_id: str,
+    run_id: str,
+    last_event_index: int,
+    kind: str,
+    session_id: str | None,
+) -> Leg:
+    target = agentos_runs_url(url, component_id, kind) + f"/{_quoted(run_id)}/resume"
+    form = _strings({"last_event_index": str(last_event_index)}, session_id=session_id)
+    return http.post(target, form, "an AgentOS resume endpoint")
+
+
+def _quoted(run_id: str) -> str:
+    if not isinstance(run_id, str) or not run_id:
+        raise ValueError(f"the run id must be a non-empty string, not {run_id!r}")
+    return urllib.parse.quote(run_id, safe="")
+
+
+def agentos_resume(
+    url: str,
+    component_id: str,
+    run_id: str,
+    last_event_index: int,
+    *,
+    scheduler: AsyncIOScheduler,
+    kind: str = "workflows",
+    session_id: str | None = None,
+    token: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    options: SSEOptions = SSEOptions(),
+    status: Callable[[ConnectionStatus], object] | None = None,
+    stats: SSEStats | None = None,
+) -> Observable[Frame]:
+    """Pick up the stream of the run ``run_id`` (started with ``background=true``) after the
+    frame ``last_event_index``: ``POST <url>/<kind>/<component_id>/runs/<run_id>/resume``.
+    AgentOS answers with a ``replay`` header (the run is over or paused: the missed frames
+    follow, then the end) or a ``catch_up`` header, the missed frames and ``subscribed`` (it
+    still runs: its frames follow live), or an ``error`` frame (no such run); each frame
+    keeps its original ``event_index``. Emitted as :func:`agentos_run` emits (one request, no
+    retry; :func:`agentos_run` with ``background=True`` resumes by itself)."""
+    if isinstance(last_event_index, bool) or not isinstance(last_event_index, int):
+        raise ValueError(f"last_event_index must be an int, not {last_event_index!r}")
+    target = agentos_runs_url(url, component_id, kind)
+    http = _Http.checked(target, scheduler, token, headers, options, stats)
+    return _resume_leg(http, url, component_id, run_id, last_event_index, kind, session_id)(status)
+
+
+# --- resuming after a dropped response ---------------------------------------------------------
+
+_SETTLING: Final = frozenset(
+    {
+        "WorkflowCompleted",
+        "WorkflowError",
+        "WorkflowCancelled",
+        "WorkflowPaused",
+        "StepPaused",
+        "StepExecutorPaused",
+        "RouterPaused",
+        "StepOutputReview",
+        *(
+            prefix + name
+            for prefix in ("", "Team")
+            for name in ("RunCompleted", "RunError", "RunCancelled", "RunPaused")
+        ),
     }
-    if token is not None:
-        sent["Authorization"] = f"Bearer {token}"
-    return sse_post(
-        target,
-        urllib.parse.urlencode(form).encode(),
-        "application/x-www-form-urlencoded",
-        scheduler=scheduler,
-        headers=sent,
-        options=options,
-        status=status,
-        stats=stats,
-        frame=sse_text,
-        endpoint="an AgentOS run endpoint",
-    )
+)
+"""Events after which a run's stream has nothing more to say (when they are the run's own)."""
+
+
+def _sse_event(frame: object) -> tuple[str, dict[str, Any]] | None:
+    """An SSE frame's event name and data object (None: not one)."""
+    if not isinstance(frame, str):
+        return None
+    name = None
+    lines = []
+    for line in frame.split("\n"):
+        if line.startswith("event:"):
+            name = line[6:].strip()
+        elif line.startswith("data:"):
+            lines.append(line[6:] if line.startswith("data: ") else line[5:])
+    try:
+        data = json.loads("\n".join(lines))
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    said = data.get("event")
+    return name or (said if isinstance(said, str) else "message"), data
+
+
+def resumable(
+    first: Leg,
+    resume: Callable[[str, int, str | None], Leg],
+    *,
+    scheduler: abc.SchedulerBase,
+    options: ResumeOptions = ResumeOptions(),
+    status: Callable[[ConnectionStatus], object] | None = None,
+    run_id: str | None = None,
+) -> Observable[Frame]:
+    """The frames of the request ``first``, and, when its response breaks off or ends before
+    the run does, of ``resume(run_id, last event_index, session_id)``: one stream of a run
+    over as many responses as it takes.
+
+    The run is ``run_id`` or the run of the first frame with an ``event_index`` (its
+    ``workflow_run_id`` or ``run_id``; its ``session_id`` is passed on too). A response ends
+    *early* when the run's own terminal or pause has not come (``WorkflowCompleted``,
+    ``RunPaused``, ...) and it is not a whole replay (a ``replay`` header says the run is over
+    and its missed frames follow: one that breaks off is resumed again); then, unless the last
+    resume said ``error`` or was refused with an HTTP 4xx, it is resumed after
+    ``options.backoff.delay(n)`` seconds on ``scheduler``, at most ``options.attempts`` times in
+    a row without a new ``event_index``. Frames without ``event_index`` (a run not in the
+    background) are never resumed: the stream is then ``first``'s, unchanged.
+
+    Statuses: each request's ``connecting`` and ``open``; for an early end, ``reconnecting``
+    (attempt n, why, the wait) in place of that response's ``failed`` or ``closed``. Only the
+    last response's ``EndOfStream`` is handed on (one is made, with the reason, when the last
+    request never got an answer). Giving up fails the stream with the last failure and the
+    number of resumes, as one line (:class:`~flowrx.streams.sse.SourceFailed`). Dispose stops
+    the request under way and any wait.
+
+    Marble (``#`` a response breaking off after ``b``, ``h`` the resume's header, ``E``
+    EndOfStream)::
+
+        first     -a-b-E#
+        resume                -h-c-d-E|
+        output    -a-b----------h-c-d-E|
+    """
+
+    def subscribe(
+        observer: abc.ObserverBase[Frame], _: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        return _Resuming(first, resume, scheduler, options, status, run_id, observer).start()
+
+    return reactivex.create(subscribe)
+
+
+class _Resuming:
+    """One subscription of :func:`resumable`: the responses of one run, one after another."""
+
+    def __init__(
+        self,
+        first: Leg,
+        resume: Callable[[str, int, str | None], Leg],
+        scheduler: abc.SchedulerBase,
+        options: ResumeOptions,
+        status: Callable[[ConnectionStatus], object] | None,
+        run_id: str | None,
+        observer: abc.ObserverBase[Frame],
+    ) -> None:
+        self.first = first
+        self.resume = resume
+        self.scheduler = scheduler
+        self.options = options
+        self.status = status
+        self.observer = observer
+        self.rng = random.Random(options.seed)
+        self.current = SerialDisposable()
+        self.closing = False
+        self.run_id = run_id
+        self.session: str | None = None
+        self.index: int | None = None
+        """The highest ``event_index`` handed on."""
+        self.settled = False
+        """The run's own end or pause came."""
+        self.replayed = False
+        """This response is a replay: the run is over, its missed frames follow."""
+        self.refused: str | None = None
+        """What a resume's ``error`` frame said."""
+        self.failures = 0
+        """Resumes in a row that brought no new event."""
+        self.resumes = 0
+        self.held_end: EndOfStream | None = None
+        self.held_status: ConnectionStatus | None = None
+
+    def start(self) -> abc.DisposableBase:
+        self.attach(self.first)
+
+        def dispose() -> None:
+            self.closing = True
+            self.current.dispose()
+
+        return Disposable(dispose)
+
+    def attach(self, leg: Leg) -> None:
+        self.held_end = None
+        self.held_status = None
+        self.replayed = False
+        holder = SingleAssignmentDisposable()
+        self.current.disposable = holder  # before subscribing: the leg may end at once
+        holder.disposable = leg(self.on_status).subscribe(
+            self.on_next, self.on_error, lambda: self.ended(None)
+        )
+
+    def on_status(self, status: ConnectionStatus) -> None:
+        if status.state in ("failed", "closed") and not self.closing:
+            self.held_status = status  # known for what it is once the response has ended
+        elif self.status is not None:
+            self.status(status)
+
+    def on_next(self, item: Frame) -> None:
+        if isinstance(item, EndOfStream):
+            self.held_end = item
+            return
+        for frame in item if isinstance(item, list) else (item,):
+            self.track(frame)
+        self.observer.on_next(item)
+
+    def track(self, frame: object) -> None:
+        parsed = _sse_event(frame)
+        if parsed is None:
+            return
+        name, data = parsed
+        if name == "replay":
+            self.replayed = True
+        elif name == "error" and self.resumes:
+            self.refused = one_line(str(data.get("error") or data.get("message") or name))
+        index = data.get("event_index")
+        if isinstance(index, bool) or not isinstance(index, int):
+            return
+        run = data.get("run_id")
+        if self.run_id is None:
+            owner = data.get("workflow_run_id") or run
+            self.run_id = owner if isinstance(owner, str) else None
+        if self.session is None and isinstance(data.get("session_id"), str):
+            self.session = data["session_id"]
+        if self.index is None or index > self.index:
+            self.index = index
+            self.failures = 0
+        if name in _SETTLING and run == self.run_id and not data.get("nested_depth"):
+            self.settled = True
+
+    def on_error(self, error: Exception) -> None:
+        if not isinstance(error, SourceFailed):  # not a request's failure: a bug, passed on
+            self.give_up(None)
+            self.observer.on_error(error)
+            return
+        self.ended(error.reason)
+
+    def resumable(self, why: str | None) -> bool:
+        if self.closing or self.settled or self.refused is not None:
+            return False
+        if self.replayed and why is None:  # the whole replay came: there is no more
+            return False
+        if self.run_id is None or self.index is None:
+            return False
+        if why is not None and why.startswith("HTTP 4"):  # refused (refusal_line's form)
+            return False
+        return self.failures < self.options.attempts
+
+    def ended(self, why: str | None) -> None:
+        """A response ended (``why``: how it failed; None: it ended): resume, or end."""
+        if not self.resumable(why):
+            reason = why if why is not None else self.refused
+            if reason is not None and self.resumes:
+                reason = f"{reason} (after {self.resumes} resume{'s' * (self.resumes > 1)})"
+            self.give_up(reason)
+            if reason is not None:
+                self.observer.on_error(SourceFailed(reason))
+            else:
+                self.observer.on_completed()
+            return
+        run_id, index = self.run_id, self.index
+        assert run_id is not None
+        assert index is not None
+        delay = self.options.backoff.delay(self.failures, self.rng)
+        self.failures += 1
+        self.resumes += 1
+        said = why or "the response ended before the run did"
+        self.report(
+            "reconnecting",
+            self.failures,
+            f"{said}; resuming run {run_id} after event {index}; retry in {delay:.2f}s",
+        )
+        leg = self.resume(run_id, index, self.session)
+
+        def go(_: abc.SchedulerBase, __: Any = None) -> None:
+            self.attach(leg)
+
+        self.current.disposable = self.scheduler.schedule_relative(delay, go)
+
+    def give_up(self, reason: str | None) -> None:
+        """Hand on the last response's end and status; with a ``reason``, the stream fails
+        with it (its status says so)."""
+        end = self.held_end
+        if end is None and self.resumes:  # the last request got no answer: the run's end
+            end = EndOfStream(reason=reason or "the response ended")
+        if end is not None:
+            hand_on(self.observer.on_next, end)
+        held = self.held_status
+        if held is not None and self.status is not None:
+            if reason is not None:
+                held = ConnectionStatus("failed", held.attempt, reason, held.at)
+            self.status(held)
+
+    def report(self, state: str, attempt: int, reason: str) -> None:
+        logger.bind(concern="connection", event=state, run=self.run_id, node=None).warning(
+            "connection {state} (attempt {attempt}): {reason}",
+            state=state,
+            attempt=attempt,
+            reason=reason,
+        )
+        if self.status is not None:
+            self.status(ConnectionStatus(state, attempt, reason, _now(self.scheduler)))
+
+
+def _now(scheduler: abc.SchedulerBase) -> float:
+    """Loop time on the loop (as the requests' statuses say it), else the scheduler's."""
+    try:
+        return asyncio.get_running_loop().time()
+    except RuntimeError:
+        return scheduler.to_seconds(scheduler.now)
+
+
+# --- definitions, paused runs, continues ---------------------------------------------------------
+
+
+async def _get_json(
+    target: str,
+    what: str,
+    token: str | None,
+    headers: Mapping[str, str] | None,
+    timeout: float,
+    params: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """GET ``target`` from AgentOS as a JSON object, or
+    :class:`~flowrx.streams.sse.SourceFailed` with one line (``what`` names it)."""
+    check_http_url(target)
+    sent = {**checked_headers(_with_token(headers, token)), "Accept": "application/json"}
+    try:
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            answer = await client.get(target, headers=sent, params=params)
+    except httpx.HTTPError as exc:
+        raise SourceFailed(f"{type(exc).__name__}: {one_line(str(exc)) or 'no detail'}") from None
+    if answer.status_code != 200:
+        said = one_line(answer.content[:1024].decode("utf-8", "replace"))
+        raise SourceFailed(refusal_line(answer.status_code, answer.reason_phrase, said))
+    try:
+        got = answer.json()
+    except ValueError:
+        raise SourceFailed(f"{what} is not JSON") from None
+    if not isinstance(got, dict):
+        raise SourceFailed(f"{what} is not a JSON object")
+    return got
 
 
 async def agentos_definition(
@@ -547,104 +1017,129 @@ async def agentos_definition(
     with one line when it cannot be had (an HTTP error with what the server said, a refused
     connection, a timeout, an answer that is not a JSON object)."""
     target = agentos_runs_url(url, workflow_id).removesuffix("/runs")
-    check_http_url(target)
-    sent = {
-        k: v for k, v in (headers or {}).items() if not (token and k.lower() == "authorization")
-    }
-    if token is not None:
-        sent["Authorization"] = f"Bearer {token}"
-    sent = {**checked_headers(sent), "Accept": "application/json"}
-    try:
-        async with httpx.AsyncClient(timeout=timeout) as client:
-            answer = await client.get(target, headers=sent)
-    except httpx.HTTPError as exc:
-        raise SourceFailed(f"{type(exc).__name__}: {one_line(str(exc)) or 'no detail'}") from None
-    if answer.status_code != 200:
-        said = one_line(answer.content[:1024].decode("utf-8", "replace"))
-        raise SourceFailed(refusal_line(answer.status_code, answer.reason_phrase, said))
-    try:
-        definition = answer.json()
-    except ValueError:
-        raise SourceFailed(f"the definition of {workflow_id!r} is not JSON") from None
-    if not isinstance(definition, dict):
-        raise SourceFailed(f"the definition of {workflow_id!r} is not a JSON object")
-    return definition
+    return await _get_json(target, f"the definition of {workflow_id!r}", token, headers, timeout)
+
+
+async def agentos_paused_requirements(
+    url: str,
+    workflow_id: str,
+    run_id: str,
+    *,
+    session_id: str,
+    token: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 10.0,
+) -> list[dict[str, Any]]:
+    """The step requirements of the paused workflow run ``run_id`` as AgentOS keeps it
+    (``GET /workflows/{id}/runs/{run_id}?session_id=...``): what :func:`agentos_continue`
+    answers when no ``WorkflowPaused`` came (a run in the background ends its stream at the
+    step's pause without one). :class:`~flowrx.streams.sse.SourceFailed` with one line when
+    they cannot be had or the run is not paused."""
+    target = agentos_runs_url(url, workflow_id) + f"/{_quoted(run_id)}"
+    run = await _get_json(
+        target, f"run {run_id}", token, headers, timeout, params={"session_id": session_id}
+    )
+    requirements = run.get("step_requirements")
+    if str(run.get("status", "")).upper() != "PAUSED" or not isinstance(requirements, list):
+        raise SourceFailed(f"run {run_id} is not paused (AgentOS says {run.get('status')!r})")
+    return [r for r in requirements if isinstance(r, dict)]
+
+
+_CONTINUE_FIELD: Final = {
+    "workflows": "step_requirements",
+    "agents": "tools",
+    "teams": "requirements",
+}
 
 
 def agentos_continue(
     url: str,
-    workflow_id: str,
+    component_id: str,
     run_id: str,
-    step_requirements: list[dict[str, Any]],
+    requirements: list[dict[str, Any]],
     *,
     session_id: str,
     scheduler: AsyncIOScheduler,
+    kind: str = "workflows",
     token: str | None = None,
     user_id: str | None = None,
     headers: Mapping[str, str] | None = None,
     options: SSEOptions = SSEOptions(),
     status: Callable[[ConnectionStatus], object] | None = None,
     stats: SSEStats | None = None,
+    resume: ResumeOptions | None = None,
 ) -> Observable[Frame]:
-    """Continue the paused run ``run_id`` of ``workflow_id`` (in ``session_id``, where AgentOS
-    keeps it) with ``step_requirements`` answered
-    (:func:`~flowrx.protocols.agno.continue_requirements`): POST them as AgentOS's form data,
+    """Continue the paused run ``run_id`` of ``component_id`` (in ``session_id``, where
+    AgentOS keeps it) with its requirements answered: ``POST .../runs/{run_id}/continue``,
     streaming; the answer's events as :func:`agentos_run` emits them (the same run: it resumes
-    where it paused)."""
-    target = agentos_runs_url(url, workflow_id) + f"/{urllib.parse.quote(run_id, safe='')}/continue"
+    where it paused).
+
+    ``requirements`` are, for a workflow, its step requirements answered by
+    :func:`~flowrx.protocols.agno.continue_requirements` (sent as ``step_requirements``); for
+    an agent or a team (``kind``), the requirements of its ``RunPaused`` answered by
+    :func:`~flowrx.protocols.agno.continue_run_requirements` (an agent's are sent as the
+    ``tools`` they wait on, a team's as ``requirements``). With ``resume``, a response that
+    breaks off is resumed as :func:`agentos_run` does in the background (an agent's or team's
+    continue carries ``event_index``; a workflow's does not, and is never resumed)."""
+    target = agentos_runs_url(url, component_id, kind) + f"/{_quoted(run_id)}/continue"
+    field = _CONTINUE_FIELD[kind]
+    sent: list[Any] = requirements
+    if kind == "agents":
+        sent = [r["tool_execution"] for r in requirements if isinstance(r, Mapping)]
     try:
-        encoded = json.dumps(step_requirements, ensure_ascii=False, allow_nan=False)
+        encoded = json.dumps(sent, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"the step requirements are not JSON: {exc}") from None
-    form = {"step_requirements": encoded, "session_id": session_id, "stream": "true"}
-    if user_id is not None:
-        form["user_id"] = user_id
-    return sse_post(
-        target,
-        urllib.parse.urlencode(form).encode(),
-        "application/x-www-form-urlencoded",
-        scheduler=scheduler,
-        headers=_with_token(headers, token),
-        options=options,
-        status=status,
-        stats=stats,
-        frame=sse_text,
-        endpoint="an AgentOS continue endpoint",
-    )
+        raise ValueError(f"the requirements are not JSON: {exc}") from None
+    form = _strings({field: encoded, "stream": "true"}, session_id=session_id, user_id=user_id)
+    http = _Http.checked(target, scheduler, token, headers, options, stats)
+    leg = http.post(target, form, "an AgentOS continue endpoint")
+    if resume is None:
+        return leg(status)
+
+    def again(run: str, last_event_index: int, session: str | None) -> Leg:
+        return _resume_leg(http, url, component_id, run, last_event_index, kind, session)
+
+    return resumable(leg, again, scheduler=scheduler, options=resume, status=status, run_id=run_id)
 
 
-def _with_token(headers: Mapping[str, str] | None, token: str | None) -> dict[str, str]:
-    sent = {
-        k: v for k, v in (headers or {}).items() if not (token and k.lower() == "authorization")
-    }
-    if token is not None:
-        sent["Authorization"] = f"Bearer {token}"
-    return sent
+_PAUSE_EVENT: Final = {
+    "workflows": ("WorkflowPaused", "step_requirements"),
+    "agents": ("RunPaused", "requirements"),
+    "teams": ("TeamRunPaused", "requirements"),
+}
+"""The event that carries what a continue answers, by kind, and its field."""
 
 
 @attrs.frozen
 class PausedRun:
-    """What a continue needs of a paused AgentOS workflow run, from its ``WorkflowPaused``."""
+    """What a continue needs of a paused run, from the frame that paused it (a workflow's
+    ``WorkflowPaused``, an agent's ``RunPaused``, a team's ``TeamRunPaused``)."""
 
     run_id: str
-    step_requirements: list[Any]
-    """The requirements to answer (:func:`~flowrx.protocols.agno.continue_requirements`)."""
+    requirements: list[Any]
+    """The requirements to answer (:func:`~flowrx.protocols.agno.continue_requirements` for a
+    workflow's step requirements, :func:`~flowrx.protocols.agno.continue_run_requirements`
+    for an agent's or a team's)."""
     event_index: int | None = None
-    """The ``WorkflowPaused``'s ``event_index`` (on AgentOS's resumable paths, the WebSocket
-    say): the continue leg's events come after it."""
+    """The pause frame's ``event_index`` (on AgentOS's resumable paths, the WebSocket say):
+    the continue leg's events come after it."""
 
 
-def paused_run(frame: object) -> PausedRun | None:
-    """The paused run an AgentOS ``WorkflowPaused`` frame names (SSE text, flat JSON or a
+def paused_run(frame: object, kind: str = "workflows") -> PausedRun | None:
+    """The paused run a frame pausing a run of ``kind`` names (SSE text, flat JSON or a
     mapping, as :func:`~flowrx.protocols.agno.frame_data` reads them); None for any other
-    frame or one without a run id and step requirements."""
-    if isinstance(frame, str) and "WorkflowPaused" not in frame:
+    frame or one without a run id and requirements. An agent's ``RunPaused`` without
+    ``requirements`` has its waiting ``tools`` as them."""
+    event, key = _PAUSE_EVENT[kind]
+    if isinstance(frame, str) and event not in frame:
         return None  # most frames: not parsed twice
     data = frame_data(frame)
-    if isinstance(data, str) or data["event"] != "WorkflowPaused":
+    if isinstance(data, str) or data["event"] != event:
         return None
     run_id = data.get("run_id")
-    requirements = data.get("step_requirements")
+    requirements = data.get(key)
+    if requirements is None and kind == "agents" and isinstance(data.get("tools"), list):
+        requirements = [{"tool_execution": tool} for tool in data["tools"]]
     if not isinstance(run_id, str) or not isinstance(requirements, list):
         return None
     index = data.get("event_index")
@@ -656,24 +1151,41 @@ def new_session(session_id: str | None) -> str:
     return session_id if session_id is not None else f"flowrx-{uuid.uuid4()}"
 
 
+_NO_PAUSE_FRAME: Final = "AgentOS sent no WorkflowPaused (with the step requirements) for it"
+"""Why a reply waits in vain when its leg ended without the frame that pauses its run."""
+
+
 def chain_continues(
     first: Observable[Frame],
     replies: Observable[Reply],
-    follow: Callable[[PausedRun, list[dict[str, Any]]], Observable[Frame]],
+    follow: Callable[[Reply, PausedRun], Observable[Frame]],
+    *,
+    paused: Callable[[object], PausedRun | None] = paused_run,
+    unpaused: Callable[[Reply], Observable[Frame] | str] | None = None,
 ) -> Observable[Frame]:
-    """A workflow run and its continues as one stream of frames, whatever carries them: the
-    ``first`` leg, then, for each :class:`~flowrx.messages.Reply` (``FlowState.replies``: a
-    paused run's answers), the leg ``follow(paused run, answered requirements)`` builds (over
-    SSE, :func:`agentos_continue`; over the WebSocket, ``agentos_ws_continue``).
+    """A run and its continues as one stream of frames, whatever carries them: the ``first``
+    leg, then, for each :class:`~flowrx.messages.Reply` (``FlowState.replies``: a paused run's
+    answers), the leg ``follow(reply, paused run)`` builds (over SSE,
+    :func:`agentos_continue`; over the WebSocket, ``agentos_ws_continue``; in process,
+    Agno's ``continue_run``).
 
-    A continue is sent once AgentOS's ``WorkflowPaused`` of that run has come (it carries the
-    step requirements, and AgentOS sends it once the paused run is saved): a reply given at
-    the step's own pause event waits for it. The requirements are those of the latest
-    ``WorkflowPaused``, the answers filled in by
-    :func:`~flowrx.protocols.agno.continue_requirements`. It completes when every leg it
-    started has ended and no reply waits; an error of a leg, answers that make no
-    requirements, or a reply whose leg ended without a ``WorkflowPaused`` end it with
-    :class:`~flowrx.streams.sse.SourceFailed` (one line)."""
+    A continue is built once the frame that paused that run has come (``paused`` finds it:
+    AgentOS's ``WorkflowPaused`` carries the step requirements and is sent once the paused
+    run is saved): a reply given at the step's own pause event waits for it. When every leg
+    has ended and a reply still waits (the pause sent no such frame: a workflow in AgentOS's
+    background, a run in process), ``unpaused(reply)`` gives the leg that continues it anyway
+    (one that first fetches what the pause asks), or a line saying why it cannot be. It
+    completes when every leg it started has ended and no reply waits; an error of a leg ends
+    it, a reply that cannot be continued with :class:`~flowrx.streams.sse.SourceFailed` (one
+    line).
+
+    Marble (``P`` the pause frame, ``R`` a reply, ``E`` EndOfStream)::
+
+        first     -a-P-E|
+        replies   ---R------
+        continue        -b-c-E|
+        output    -a-P-E-b-c-E|
+    """
 
     def subscribe(
         observer: abc.ObserverBase[Frame], _: abc.SchedulerBase | None = None
@@ -681,34 +1193,24 @@ def chain_continues(
         legs = CompositeDisposable()
         running = [0]
         known: dict[str, PausedRun] = {}
-        """The latest WorkflowPaused of each run."""
+        """The latest pause frame of each run."""
         waiting: dict[str, Reply] = {}
-        """Replies for runs whose WorkflowPaused has not come yet."""
+        """Replies for runs whose pause frame has not come yet."""
         ended = [False]
 
-        def fail(reason: str) -> None:
+        def fail_with(error: Exception) -> None:
             if not ended[0]:
                 ended[0] = True
-                observer.on_error(SourceFailed(reason))
-
-        def send(reply: Reply) -> None:
-            paused = known.pop(reply.run_id)
-            try:
-                answered = continue_requirements(reply.answers, paused.step_requirements)
-                leg = follow(paused, answered)
-            except ValueError as exc:
-                fail(f"cannot continue run {reply.run_id}: {exc}")
-                return
-            start(leg)
+                observer.on_error(error)
 
         def on_frame(frame: Frame) -> None:
             for each in frame if isinstance(frame, list) else [frame]:
-                paused = paused_run(each)
-                if paused is not None:
-                    known[paused.run_id] = paused
+                found = paused(each)
+                if found is not None:
+                    known[found.run_id] = found
             observer.on_next(frame)
             for run_id in [r for r in waiting if r in known]:
-                send(waiting.pop(run_id))
+                start(follow(waiting.pop(run_id), known.pop(run_id)))
 
         def start(leg: Observable[Frame]) -> None:
             running[0] += 1
@@ -717,25 +1219,29 @@ def chain_continues(
                 running[0] -= 1
                 if running[0] > 0 or ended[0]:
                     return
-                if waiting:
-                    fail(
-                        f"cannot continue run {next(iter(waiting))}: AgentOS sent no "
-                        "WorkflowPaused (with the step requirements) for it"
+                if waiting:  # no pause frame came for these: continue them another way
+                    held = list(waiting.values())
+                    waiting.clear()
+                    made = [unpaused(reply) if unpaused else _NO_PAUSE_FRAME for reply in held]
+                    why = next(
+                        ((r, m) for r, m in zip(held, made, strict=True) if isinstance(m, str)),
+                        None,
                     )
+                    if why is not None:
+                        fail_with(SourceFailed(f"cannot continue run {why[0].run_id}: {why[1]}"))
+                        return
+                    for leg in made:
+                        if not isinstance(leg, str):
+                            start(leg)
                     return
                 ended[0] = True
                 observer.on_completed()
 
-            legs.add(leg.subscribe(on_frame, lambda e: fail_with(e), leg_ended))
-
-        def fail_with(error: Exception) -> None:
-            if not ended[0]:
-                ended[0] = True
-                observer.on_error(error)
+            legs.add(leg.subscribe(on_frame, fail_with, leg_ended))
 
         def on_reply(reply: Reply) -> None:
             if reply.run_id in known:
-                send(reply)
+                start(follow(reply, known.pop(reply.run_id)))
             else:
                 waiting[reply.run_id] = reply
 
@@ -746,13 +1252,29 @@ def chain_continues(
     return reactivex.create(subscribe)
 
 
+def answered_leg(
+    reply: Reply,
+    requirements: list[Any],
+    answer: Callable[[Sequence[Answer], list[Any]], list[dict[str, Any]]],
+    leg: Callable[[list[dict[str, Any]]], Observable[Frame]],
+) -> Observable[Frame]:
+    """The continue leg ``leg(answered requirements)`` for ``reply``, its answers put into
+    ``requirements`` by ``answer``; answers that make no requirements are the leg's one-line
+    :class:`~flowrx.streams.sse.SourceFailed`."""
+    try:
+        return leg(answer(reply.answers, requirements))
+    except ValueError as exc:
+        return reactivex.throw(SourceFailed(f"cannot continue run {reply.run_id}: {exc}"))
+
+
 def agentos_conversation(
     url: str,
-    workflow_id: str,
+    component_id: str,
     message: str,
     replies: Observable[Reply],
     *,
     scheduler: AsyncIOScheduler,
+    kind: str = "workflows",
     token: str | None = None,
     session_id: str | None = None,
     user_id: str | None = None,
@@ -760,16 +1282,30 @@ def agentos_conversation(
     options: SSEOptions = SSEOptions(),
     status: Callable[[ConnectionStatus], object] | None = None,
     stats: SSEStats | None = None,
+    background: bool = False,
+    resume: ResumeOptions | None = ResumeOptions(),
 ) -> Observable[Frame]:
-    """A workflow run on AgentOS over SSE and its continues: :func:`agentos_run`, then
-    :func:`agentos_continue` for each :class:`~flowrx.messages.Reply` (``FlowState.replies``:
-    a paused run's answers), their frames in one stream for
-    ``flowrx.connect(..., protocol="agno")``, chained by :func:`chain_continues` (when a
-    continue is sent, when it ends, how it fails). The run's session is ``session_id`` or a
-    new one (a continue must name it)."""
+    """A run on AgentOS (a workflow, or an agent or team by ``kind``) and its continues:
+    :func:`agentos_run`, then :func:`agentos_continue` for each
+    :class:`~flowrx.messages.Reply` (``FlowState.replies``: a paused run's answers), their
+    frames in one stream for ``flowrx.connect(..., protocol="agno")``, chained by
+    :func:`chain_continues`. The run's session is ``session_id`` or a new one (a continue must
+    name it). ``background`` and ``resume`` are :func:`agentos_run`'s (an agent's or team's
+    continues are resumed too).
+
+    A continue answers the requirements of the run's latest pause frame: a workflow's
+    ``WorkflowPaused`` (``step_requirements``, filled in by
+    :func:`~flowrx.protocols.agno.continue_requirements`), an agent's ``RunPaused`` or a
+    team's ``TeamRunPaused`` (``requirements``, filled in by
+    :func:`~flowrx.protocols.agno.continue_run_requirements`). A workflow leg that ended
+    without one (a run in the background sends none) has the requirements fetched from
+    AgentOS (:func:`agentos_paused_requirements`); an agent's or team's reply whose leg ended
+    without its pause frame ends the stream with :class:`~flowrx.streams.sse.SourceFailed`
+    (one line)."""
     session = new_session(session_id)
     common: dict[str, Any] = {
         "scheduler": scheduler,
+        "kind": kind,
         "token": token,
         "user_id": user_id,
         "headers": headers,
@@ -777,11 +1313,57 @@ def agentos_conversation(
         "status": status,
         "stats": stats,
     }
-    first = agentos_run(url, workflow_id, message, session_id=session, **common)
+    first = agentos_run(
+        url,
+        component_id,
+        message,
+        session_id=session,
+        background=background,
+        resume=resume,
+        **common,
+    )
+    answer = continue_requirements if kind == "workflows" else continue_run_requirements
+    again = resume if background and kind != "workflows" else None  # (a workflow's: no index)
 
-    def follow(paused: PausedRun, answered: list[dict[str, Any]]) -> Observable[Frame]:
-        return agentos_continue(
-            url, workflow_id, paused.run_id, answered, session_id=session, **common
-        )
+    def continued(reply: Reply, requirements: list[Any]) -> Observable[Frame]:
+        def leg(answered: list[dict[str, Any]]) -> Observable[Frame]:
+            return agentos_continue(
+                url,
+                component_id,
+                reply.run_id,
+                answered,
+                session_id=session,
+                resume=again,
+                **common,
+            )
 
-    return chain_continues(first, replies, follow)
+        return answered_leg(reply, requirements, answer, leg)
+
+    def follow(reply: Reply, paused: PausedRun) -> Observable[Frame]:
+        return continued(reply, paused.requirements)
+
+    def unpaused(reply: Reply) -> Observable[Frame] | str:
+        if kind != "workflows":
+            return f"AgentOS sent no {_PAUSE_EVENT[kind][0]} (with the requirements) for it"
+
+        async def fetch() -> list[dict[str, Any]]:  # no WorkflowPaused: ask for the paused run
+            return await agentos_paused_requirements(
+                url, component_id, reply.run_id, session_id=session, token=token, headers=headers
+            )
+
+        def requested(_: abc.SchedulerBase) -> Observable[list[dict[str, Any]]]:
+            return reactivex.from_future(asyncio.get_running_loop().create_task(fetch()))
+
+        def then(got: list[dict[str, Any]]) -> Observable[Frame]:
+            return continued(reply, got)
+
+        requirements: Observable[list[dict[str, Any]]] = reactivex.defer(requested)
+        return requirements.pipe(ops.flat_map(then))
+
+    return chain_continues(
+        first,
+        replies,
+        follow,
+        paused=lambda frame: paused_run(frame, kind),
+        unpaused=unpaused,
+    )
