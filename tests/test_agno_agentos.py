@@ -28,9 +28,12 @@ from agentos_watch import (
     watch_run,
 )
 from helpers import EXAMPLES
+from reactivex import operators as ops
 from reactivex.scheduler.eventloop import AsyncIOScheduler
+from reactivex.subject import Subject
 
-from flowrx.messages import Answer, EndOfStream
+from flowrx import VirtualClock, connect
+from flowrx.messages import Answer, EndOfStream, Reply
 from flowrx.protocols.agno import (
     continue_requirements,
     continue_run_requirements,
@@ -479,3 +482,54 @@ def test_continue_run_requirements_fill_in_what_each_tool_waits_for() -> None:
         continue_run_requirements([], [confirm])
     with pytest.raises(ValueError, match="AgentOS gave no requirements to answer"):
         continue_run_requirements([answer(True)], [])
+
+
+def test_a_held_conversation_waits_for_a_late_answer_then_continues_the_run(
+    server: AgentOSServer,
+) -> None:
+    """``hold=True``: the paused run's leg has ended and nobody has answered yet, so the
+    conversation stays open; the answer given afterwards (``resolve``) continues the same run
+    on AgentOS to its end, and the conversation completes then."""
+
+    async def body() -> tuple[dict[str, Any], bool]:
+        loop = asyncio.get_running_loop()
+        clock = VirtualClock()
+        replies: Subject[Reply] = Subject()
+        paused_leg_ended = asyncio.Event()
+        ended: asyncio.Future[None] = loop.create_future()
+
+        def seen(item: Any) -> None:
+            if isinstance(item, EndOfStream):
+                paused_leg_ended.set()
+
+        source = agentos_conversation(
+            server.url,
+            "wf-confirm",
+            "Clean up",
+            replies,
+            scheduler=AsyncIOScheduler(loop),
+            token=TOKEN,
+            hold=True,
+        ).pipe(
+            ops.do_action(
+                seen, on_error=ended.set_exception, on_completed=lambda: ended.set_result(None)
+            )
+        )
+        state, _ = connect(source, scheduler=clock, protocol="agno")
+        state.replies.subscribe(replies.on_next)
+        await asyncio.wait_for(paused_leg_ended.wait(), PATIENCE)
+        clock.run()
+        (item,) = state.snapshot()["interaction"]["pending"]
+        held_open = not ended.done()
+        state.resolve(item["id"], True)
+        await asyncio.wait_for(ended, PATIENCE)
+        clock.run()
+        return state.snapshot(), held_open
+
+    snap, held_open = asyncio.run(body())
+    assert held_open
+    clean(snap)
+    (run,) = snap["lifecycle"]["runs"].values()
+    assert (run["status"], run["resumes"]) == ("success", 1)
+    (records,) = snap["store"].values()
+    assert [r["handle"] for r in records] == ["gather", "delete", "report"]

@@ -24,11 +24,12 @@ from agno.run.workflow import WorkflowRunOutput
 from helpers import EXAMPLES, flowrx_logs
 from reactivex import operators as ops
 from reactivex.scheduler.eventloop import AsyncIOScheduler
+from reactivex.subject import Subject
 
 from flowrx import VirtualClock, connect, read_recording
-from flowrx.messages import EndOfStream
+from flowrx.messages import EndOfStream, Reply
 from flowrx.protocols.agno import transcript_frames, workflow_graph
-from flowrx.streams.agno import events, workflow_definition
+from flowrx.streams.agno import events, workflow_conversation, workflow_definition
 from flowrx.streams.replay import RecordedFrame
 from flowrx.streams.sse import SourceFailed
 from flowrx.testing import run_frames
@@ -599,3 +600,166 @@ def test_an_async_run_gives_the_same_sections_as_a_sync_run() -> None:
     sync, _ = _watch(_run("wf-cond-router"))
     for section in SECTIONS:
         assert list(snap[section].values()) == list(sync[section].values()), section
+
+
+# --- talking back in process ------------------------------------------------------------------
+
+
+def _converse(name: str, decide: Callable[[Any], Any]) -> tuple[dict[str, Any], Seen]:
+    """``name`` run in process on a virtual clock as a conversation: each pause answered with
+    ``decide(item)`` (``FlowState.answer_pauses``) and continued by
+    ``workflow_conversation``; the settled snapshot and what the source emitted."""
+    clock = VirtualClock()
+    workflow = wf.FACTORIES[name]()
+    replies: Subject[Reply] = Subject()
+    first = workflow.run(wf.PROMPTS[name], stream=True, stream_events=True, session_id="s-1")
+    seen = Seen()
+    source = workflow_conversation(workflow, first, replies, scheduler=clock).pipe(
+        ops.do_action(
+            seen.items.append,
+            lambda e: setattr(seen, "error", e),
+            lambda: setattr(seen, "completed", True),
+        )
+    )
+    state, _ = connect(source, scheduler=clock, protocol="agno")
+    state.replies.subscribe(replies.on_next)
+    state.answer_pauses(decide)
+    clock.run()
+    return state.snapshot(), seen
+
+
+@pytest.mark.parametrize(
+    ("name", "answer", "handles"),
+    [
+        ("wf-confirm", True, ["gather", "delete", "report"]),
+        ("wf-confirm", {"approved": False}, ["gather", "report"]),
+        ("wf-executor-pause", True, ["gather", "mail", "report"]),
+        ("wf-router-pause", "slow", ["lane", "slow", "report"]),
+    ],
+    ids=["confirm-yes", "confirm-no", "tool-confirm", "route-slow"],
+)
+def test_a_pause_answered_in_process_continues_the_same_run_to_its_end(
+    name: str, answer: Any, handles: list[str]
+) -> None:
+    """``workflow_conversation``: the host's answer (``answer_pauses``) continues the paused
+    run in process (``continue_run`` with the step requirements answered) as one run,
+    resumed once, its item resolved; a refused step is skipped, a chosen route runs."""
+    snap, seen = _converse(name, lambda item: answer)
+    assert seen.error is None
+    assert seen.completed
+    _clean(snap)
+    _settled(snap)
+    (run,) = snap["lifecycle"]["runs"].values()
+    assert (run["status"], run["resumes"]) == ("success", 1)
+    assert snap["interaction"] == {"pending": [], "resolved": 1}
+    (records,) = snap["store"].values()
+    assert [r["handle"] for r in records] == handles
+    assert sum(isinstance(item, EndOfStream) for item in seen.items) == 2
+
+
+def test_an_async_run_is_continued_by_acontinue_run_on_the_loop() -> None:
+    """``arun``'s stream makes the continue ``acontinue_run`` (a coroutine of an async
+    iterator, which ``events`` awaits): the same run as the sync conversation gives."""
+
+    async def body() -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        clock = VirtualClock()
+        workflow = wf.FACTORIES["wf-router-pause"]()
+        replies: Subject[Reply] = Subject()
+        ended: asyncio.Future[None] = loop.create_future()
+        first = workflow.arun("Route this", stream=True, stream_events=True, session_id="s-2")
+        source = workflow_conversation(
+            workflow, first, replies, scheduler=AsyncIOScheduler(loop)
+        ).pipe(
+            ops.do_action(
+                on_error=lambda e: ended.set_exception(e),
+                on_completed=lambda: ended.set_result(None),
+            )
+        )
+        state, _ = connect(source, scheduler=clock, protocol="agno")
+        state.replies.subscribe(replies.on_next)
+        state.answer_pauses(lambda item: "slow")
+        await asyncio.wait_for(ended, 300)
+        clock.run()
+        return state.snapshot()
+
+    snap = asyncio.run(body())
+    sync, _ = _converse("wf-router-pause", lambda item: "slow")
+    for section in ("store", "group", "chat", "interaction"):
+        assert list(snap[section].values()) == list(sync[section].values()), section
+
+
+def test_an_answer_in_process_that_makes_no_requirements_ends_the_stream_with_one_line() -> None:
+    """A route that is not offered: the conversation ends with SourceFailed naming the run
+    and why; the run stays paused, its question pending."""
+    snap, seen = _converse("wf-router-pause", lambda item: "nowhere")
+    assert isinstance(seen.error, SourceFailed)
+    assert seen.error.reason.startswith("cannot continue run ")
+    assert "nowhere" in seen.error.reason
+    (run,) = snap["lifecycle"]["runs"].values()
+    assert run["status"] == "paused"
+    assert len(snap["interaction"]["pending"]) == 1
+
+
+def test_a_coroutine_of_events_needs_the_loop_and_is_refused_on_one_line_elsewhere() -> None:
+    """``acontinue_run(..., stream=True)`` is a coroutine: ``events`` awaits it on an asyncio
+    loop; with a virtual clock it is a TypeError at once (the coroutine closed, not leaked)."""
+
+    async def never() -> None:
+        return None
+
+    coroutine = never()
+    with pytest.raises(TypeError, match="awaited on an asyncio loop"):
+        events(coroutine, scheduler=VirtualClock())
+    assert coroutine.cr_frame is None  # closed
+
+
+def test_a_person_answering_after_the_stream_paused_continues_the_run_it_held_open() -> None:
+    """``workflow_conversation`` holds (its default) while the paused run is unanswered: the
+    stream does not complete at the pause; an answer given later (``resolve``) continues the
+    same run to its end, and only then does the stream complete."""
+    clock = VirtualClock()
+    workflow = wf.FACTORIES["wf-confirm"]()
+    replies: Subject[Reply] = Subject()
+    first = workflow.run("Clean up", stream=True, stream_events=True, session_id="s-3")
+    seen = Seen()
+    source = workflow_conversation(workflow, first, replies, scheduler=clock).pipe(
+        ops.do_action(seen.items.append, on_completed=lambda: setattr(seen, "completed", True))
+    )
+    state, _ = connect(source, scheduler=clock, protocol="agno")
+    state.replies.subscribe(replies.on_next)
+    clock.run()
+    paused = state.snapshot()
+    (item,) = paused["interaction"]["pending"]
+    assert paused["lifecycle"]["runs"][item["run_id"]]["status"] == "paused"
+    assert not seen.completed  # held open for the answer
+    state.resolve(item["id"], True)
+    clock.run()
+    assert seen.completed
+    snap = state.snapshot()
+    run = snap["lifecycle"]["runs"][item["run_id"]]
+    assert (run["status"], run["resumes"]) == ("success", 1)
+
+
+@pytest.mark.parametrize("how", ["hold=False", "replies completed"])
+def test_a_pause_left_unanswered_ends_the_stream_when_nobody_will_answer(how: str) -> None:
+    """Without ``hold``, or once ``replies`` completes (the host will answer no more), the
+    conversation completes with the run paused and its question pending."""
+    clock = VirtualClock()
+    workflow = wf.FACTORIES["wf-confirm"]()
+    replies: Subject[Reply] = Subject()
+    first = workflow.run("Clean up", stream=True, stream_events=True, session_id="s-4")
+    seen = Seen()
+    source = workflow_conversation(
+        workflow, first, replies, scheduler=clock, hold=how != "hold=False"
+    ).pipe(ops.do_action(on_completed=lambda: setattr(seen, "completed", True)))
+    state, _ = connect(source, scheduler=clock, protocol="agno")
+    clock.run()
+    if how == "replies completed":
+        assert not seen.completed
+        replies.on_completed()
+        clock.run()
+    assert seen.completed
+    (run,) = state.snapshot()["lifecycle"]["runs"].values()
+    assert run["status"] == "paused"
+    assert len(state.snapshot()["interaction"]["pending"]) == 1

@@ -230,12 +230,14 @@ def agentos_ws_conversation(
     options: AgentOSSocketOptions = AgentOSSocketOptions(),
     status: Callable[[ConnectionStatus], object] | None = None,
     stats: SourceStats | None = None,
+    hold: bool = False,
 ) -> Observable[Frame]:
     """A workflow run over AgentOS's WebSocket and its continues: :func:`agentos_ws_run`, then
     :func:`agentos_ws_continue` (a socket of its own, from the pause's ``event_index``) for
     each :class:`~flowrx.messages.Reply`, chained by
     :func:`~flowrx.streams.agno.chain_continues` exactly as over SSE. The run's session is
-    ``session_id`` or a new one (a continue must name it)."""
+    ``session_id`` or a new one (a continue must name it); ``hold`` as
+    :func:`~flowrx.streams.agno.chain_continues` has it."""
     session = new_session(session_id)
     common: dict[str, Any] = {
         "scheduler": scheduler,
@@ -262,7 +264,7 @@ def agentos_ws_conversation(
 
         return answered_leg(reply, paused.requirements, continue_requirements, leg)
 
-    return chain_continues(first, replies, follow)
+    return chain_continues(first, replies, follow, hold=hold)
 
 
 def _leg(

@@ -90,13 +90,22 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import inspect
 import json
 import random
 import threading
 import urllib.parse
 import uuid
-from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
-from typing import Any, Final
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Iterable,
+    Mapping,
+    Sequence,
+)
+from typing import Any, Final, TypeVar
 
 import attrs
 import httpx
@@ -148,6 +157,7 @@ __all__ = [
     "paused_run",
     "resumable",
     "sse_text",
+    "workflow_conversation",
     "workflow_definition",
 ]
 
@@ -224,6 +234,14 @@ def events(
         raise ValueError(f"queue_size must be a positive int, not {queue_size!r}")
     if not isinstance(burst, int) or burst < 1:
         raise ValueError(f"burst must be a positive int, not {burst!r}")
+    if inspect.iscoroutine(iterator):  # acontinue_run(..., stream=True): awaited, then read
+        if not isinstance(scheduler, AsyncIOScheduler):
+            iterator.close()
+            raise TypeError(
+                "a coroutine of Agno events (acontinue_run) is awaited on an asyncio loop: "
+                f"events() needs an AsyncIOScheduler with it, not {type(scheduler).__name__}"
+            )
+        iterator = _awaited(iterator)
     if isinstance(iterator, AsyncIterable):
         if not isinstance(scheduler, AsyncIOScheduler):
             raise TypeError(
@@ -241,6 +259,19 @@ def events(
             lambda observer: _ThreadFeed(iterator, observer, queue_size, burst), scheduler
         )
     return _observable(lambda observer: _SyncFeed(iterator, observer), scheduler)
+
+
+async def _awaited(coroutine: Coroutine[Any, Any, object]) -> AsyncIterator[Any]:
+    """The events of the async iterator ``coroutine`` gives once awaited (Agno's
+    ``acontinue_run(..., stream=True)`` is a coroutine, unlike ``arun``)."""
+    stream = await coroutine
+    if not isinstance(stream, AsyncIterable):
+        raise TypeError(
+            f"the coroutine gave a {type(stream).__name__}, not an async iterator of Agno "
+            "events (continue the run with stream=True, stream_events=True)"
+        )
+    async for event in stream:
+        yield event
 
 
 def _observable(
@@ -1151,33 +1182,45 @@ def new_session(session_id: str | None) -> str:
     return session_id if session_id is not None else f"flowrx-{uuid.uuid4()}"
 
 
+_STEP_PAUSES: Final = frozenset(
+    {"StepPaused", "StepExecutorPaused", "RouterPaused", "StepOutputReview"}
+)
+"""A workflow's pause events in process (each names the workflow's run)."""
+
+_F = TypeVar("_F")
+"""What a conversation's legs emit: frames of a transport, or in-process events' dicts."""
+
 _NO_PAUSE_FRAME: Final = "AgentOS sent no WorkflowPaused (with the step requirements) for it"
 """Why a reply waits in vain when its leg ended without the frame that pauses its run."""
 
 
 def chain_continues(
-    first: Observable[Frame],
+    first: Observable[_F],
     replies: Observable[Reply],
-    follow: Callable[[Reply, PausedRun], Observable[Frame]],
+    follow: Callable[[Reply, PausedRun], Observable[_F]],
     *,
     paused: Callable[[object], PausedRun | None] = paused_run,
-    unpaused: Callable[[Reply], Observable[Frame] | str] | None = None,
-) -> Observable[Frame]:
+    unpaused: Callable[[Reply], Observable[_F] | str] | None = None,
+    hold: bool = False,
+) -> Observable[_F]:
     """A run and its continues as one stream of frames, whatever carries them: the ``first``
     leg, then, for each :class:`~flowrx.messages.Reply` (``FlowState.replies``: a paused run's
     answers), the leg ``follow(reply, paused run)`` builds (over SSE,
     :func:`agentos_continue`; over the WebSocket, ``agentos_ws_continue``; in process,
     Agno's ``continue_run``).
 
-    A continue is built once the frame that paused that run has come (``paused`` finds it:
-    AgentOS's ``WorkflowPaused`` carries the step requirements and is sent once the paused
-    run is saved): a reply given at the step's own pause event waits for it. When every leg
-    has ended and a reply still waits (the pause sent no such frame: a workflow in AgentOS's
-    background, a run in process), ``unpaused(reply)`` gives the leg that continues it anyway
-    (one that first fetches what the pause asks), or a line saying why it cannot be. It
-    completes when every leg it started has ended and no reply waits; an error of a leg ends
-    it, a reply that cannot be continued with :class:`~flowrx.streams.sse.SourceFailed` (one
-    line).
+    ``paused`` finds the frame that pauses a run (AgentOS's ``WorkflowPaused`` carries the
+    step requirements). A continue is made once every leg has ended (the paused run is saved
+    by then, whatever carries it): a reply given at the step's own pause event waits for that.
+    A reply for a run no pause frame named (the pause sent none: a workflow in AgentOS's
+    background) has ``unpaused(reply)`` make its leg (one that first fetches what the pause
+    asks), or a line saying why it cannot be continued.
+
+    It completes when every leg has ended and no reply waits; with ``hold``, not while a run a
+    pause frame named is still unanswered, until ``replies`` completes (a person answering
+    later, in a notebook or an app, rather than a policy answering at once). An error of a
+    leg ends it; a reply that cannot be continued, with
+    :class:`~flowrx.streams.sse.SourceFailed` (one line).
 
     Marble (``P`` the pause frame, ``R`` a reply, ``E`` EndOfStream)::
 
@@ -1188,65 +1231,74 @@ def chain_continues(
     """
 
     def subscribe(
-        observer: abc.ObserverBase[Frame], _: abc.SchedulerBase | None = None
+        observer: abc.ObserverBase[_F], _: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
         legs = CompositeDisposable()
         running = [0]
         known: dict[str, PausedRun] = {}
-        """The latest pause frame of each run."""
+        """The latest pause frame of each run not continued yet."""
         waiting: dict[str, Reply] = {}
-        """Replies for runs whose pause frame has not come yet."""
+        """Replies to continue once every leg has ended."""
         ended = [False]
+        answered_all = [False]
+        """Whether ``replies`` completed: no answer will come any more."""
 
         def fail_with(error: Exception) -> None:
             if not ended[0]:
                 ended[0] = True
                 observer.on_error(error)
 
-        def on_frame(frame: Frame) -> None:
+        def idle() -> None:
+            """Every leg has ended: continue what was answered, else end (or hold)."""
+            if running[0] > 0 or ended[0]:
+                return
+            held = list(waiting.values())
+            waiting.clear()
+            made: list[Observable[_F] | str] = []
+            for reply in held:
+                found = known.pop(reply.run_id, None)
+                if found is not None:
+                    made.append(follow(reply, found))
+                else:
+                    made.append(unpaused(reply) if unpaused else _NO_PAUSE_FRAME)
+            for reply, leg in zip(held, made, strict=True):
+                if isinstance(leg, str):
+                    fail_with(SourceFailed(f"cannot continue run {reply.run_id}: {leg}"))
+                    return
+            for leg in made:
+                if not isinstance(leg, str):
+                    start(leg)
+            if made or (hold and known and not answered_all[0]):
+                return
+            ended[0] = True
+            observer.on_completed()
+
+        def on_frame(frame: _F) -> None:
             for each in frame if isinstance(frame, list) else [frame]:
                 found = paused(each)
                 if found is not None:
                     known[found.run_id] = found
             observer.on_next(frame)
-            for run_id in [r for r in waiting if r in known]:
-                start(follow(waiting.pop(run_id), known.pop(run_id)))
 
-        def start(leg: Observable[Frame]) -> None:
+        def start(leg: Observable[_F]) -> None:
             running[0] += 1
 
             def leg_ended() -> None:
                 running[0] -= 1
-                if running[0] > 0 or ended[0]:
-                    return
-                if waiting:  # no pause frame came for these: continue them another way
-                    held = list(waiting.values())
-                    waiting.clear()
-                    made = [unpaused(reply) if unpaused else _NO_PAUSE_FRAME for reply in held]
-                    why = next(
-                        ((r, m) for r, m in zip(held, made, strict=True) if isinstance(m, str)),
-                        None,
-                    )
-                    if why is not None:
-                        fail_with(SourceFailed(f"cannot continue run {why[0].run_id}: {why[1]}"))
-                        return
-                    for leg in made:
-                        if not isinstance(leg, str):
-                            start(leg)
-                    return
-                ended[0] = True
-                observer.on_completed()
+                idle()
 
             legs.add(leg.subscribe(on_frame, fail_with, leg_ended))
 
         def on_reply(reply: Reply) -> None:
-            if reply.run_id in known:
-                start(follow(reply, known.pop(reply.run_id)))
-            else:
-                waiting[reply.run_id] = reply
+            waiting[reply.run_id] = reply
+            idle()
 
-        legs.add(replies.subscribe(on_reply, fail_with))
+        def no_more() -> None:
+            answered_all[0] = True
+            idle()
+
         start(first)
+        legs.add(replies.subscribe(on_reply, fail_with, no_more))
         return legs
 
     return reactivex.create(subscribe)
@@ -1256,8 +1308,8 @@ def answered_leg(
     reply: Reply,
     requirements: list[Any],
     answer: Callable[[Sequence[Answer], list[Any]], list[dict[str, Any]]],
-    leg: Callable[[list[dict[str, Any]]], Observable[Frame]],
-) -> Observable[Frame]:
+    leg: Callable[[list[dict[str, Any]]], Observable[_F]],
+) -> Observable[_F]:
     """The continue leg ``leg(answered requirements)`` for ``reply``, its answers put into
     ``requirements`` by ``answer``; answers that make no requirements are the leg's one-line
     :class:`~flowrx.streams.sse.SourceFailed`."""
@@ -1284,6 +1336,7 @@ def agentos_conversation(
     stats: SSEStats | None = None,
     background: bool = False,
     resume: ResumeOptions | None = ResumeOptions(),
+    hold: bool = False,
 ) -> Observable[Frame]:
     """A run on AgentOS (a workflow, or an agent or team by ``kind``) and its continues:
     :func:`agentos_run`, then :func:`agentos_continue` for each
@@ -1301,7 +1354,9 @@ def agentos_conversation(
     without one (a run in the background sends none) has the requirements fetched from
     AgentOS (:func:`agentos_paused_requirements`); an agent's or team's reply whose leg ended
     without its pause frame ends the stream with :class:`~flowrx.streams.sse.SourceFailed`
-    (one line)."""
+    (one line). It completes when no leg runs and no answer waits; with ``hold``, not while a
+    run a pause frame named is unanswered, until ``replies`` completes (a person answering
+    later; :func:`chain_continues`)."""
     session = new_session(session_id)
     common: dict[str, Any] = {
         "scheduler": scheduler,
@@ -1366,4 +1421,106 @@ def agentos_conversation(
         follow,
         paused=lambda frame: paused_run(frame, kind),
         unpaused=unpaused,
+        hold=hold,
     )
+
+
+def workflow_conversation(
+    workflow: Any,
+    first: Iterable[Any] | AsyncIterable[Any],
+    replies: Observable[Reply],
+    *,
+    scheduler: abc.SchedulerBase,
+    queue_size: int = 1024,
+    burst: int = 1,
+    hold: bool = True,
+) -> Observable[object]:
+    """A workflow run in process and its continues: the events of ``first`` (the stream of
+    ``workflow.run(..., stream=True, stream_events=True)``, or ``arun``'s), then, for each
+    :class:`~flowrx.messages.Reply` (``FlowState.replies``: a paused run's answers), the
+    events of ``workflow.continue_run`` (``acontinue_run`` when ``first`` is async) with the
+    paused run's step requirements answered, in one stream for
+    ``flowrx.connect(..., protocol="agno")``: what :func:`agentos_conversation` does over
+    AgentOS, chained by the same :func:`chain_continues`. Each leg is read as :func:`events`
+    reads it, with ``scheduler``, ``queue_size`` and ``burst``.
+
+    In process a pause sends no frame with the requirements (the stream just ends after the
+    step's pause event), so a continue is made once the leg that paused has ended (Agno has
+    saved the paused run by then: a reply given at the pause event, as
+    ``FlowState.answer_pauses`` gives it, waits for that): the paused run is
+    ``workflow.get_run_output(run_id, session_id)`` (the session as the run's events name it;
+    the workflow needs a ``db``, as Agno's own ``continue_run`` does), its step requirements
+    answered by
+    :func:`~flowrx.protocols.agno.continue_requirements`. A reply for a run the workflow does
+    not hold paused, or answers that make no requirements, end the stream with
+    :class:`~flowrx.streams.sse.SourceFailed` (one line); so does a leg that raises.
+
+    With ``hold`` (the default here: in process the host answering is this program, a person
+    in a notebook say, who may answer long after the stream paused) the stream stays open
+    while a run that paused is unanswered, until an answer comes or ``replies`` completes;
+    ``hold=False`` ends it as soon as no leg runs and no answer waits (as
+    :func:`agentos_conversation` does by default).
+
+    Marble (``p`` the pause's event, ``R`` the reply, ``E`` EndOfStream)::
+
+        first     -a-p-E|
+        replies   ---R------
+        continue        -b-c-E|
+        output    -a-p-E-b-c-E|
+    """
+    read: dict[str, Any] = {"scheduler": scheduler, "queue_size": queue_size, "burst": burst}
+    leg = events(first, **read)  # the checks of the first leg, before anything is read
+    sessions: dict[str, str] = {}
+    """The session of each run, as its events name it."""
+
+    def noted(frame: object) -> PausedRun | None:
+        """A workflow's pause event names its run (its requirements come from Agno once the
+        leg has ended); every event tells the run's session."""
+        if not isinstance(frame, Mapping):
+            return None
+        run_id, session = frame.get("run_id"), frame.get("session_id")
+        if not isinstance(run_id, str):
+            return None
+        if isinstance(session, str):
+            sessions.setdefault(run_id, session)
+        return PausedRun(run_id, []) if frame.get("event") in _STEP_PAUSES else None
+
+    def unpaused(reply: Reply) -> Observable[object] | str:
+        session = sessions.get(reply.run_id)
+        try:
+            paused = workflow.get_run_output(run_id=reply.run_id, session_id=session)
+        except Exception as exc:  # Agno's: no db, a storage error
+            return f"the workflow cannot give the paused run: {_raised(exc)}"
+        if paused is None or not getattr(paused, "is_paused", False):
+            return "the workflow holds no paused run of that id"
+        held = list(paused.step_requirements or ())
+
+        def continued(answered: list[dict[str, Any]]) -> Observable[object]:
+            requirements = [
+                type(was).from_dict(now) for was, now in zip(held, answered, strict=True)
+            ]
+            again = (
+                workflow.acontinue_run
+                if isinstance(first, AsyncIterable)
+                else (workflow.continue_run)
+            )
+            return events(
+                again(
+                    run_id=reply.run_id,
+                    session_id=session,
+                    step_requirements=requirements,
+                    stream=True,
+                    stream_events=True,
+                ),
+                **read,
+            )
+
+        return answered_leg(reply, [r.to_dict() for r in held], continue_requirements, continued)
+
+    def follow(reply: Reply, _: PausedRun) -> Observable[object]:
+        made = unpaused(reply)  # the requirements are Agno's paused run's, in either case
+        if isinstance(made, str):
+            return reactivex.throw(SourceFailed(f"cannot continue run {reply.run_id}: {made}"))
+        return made
+
+    return chain_continues(leg, replies, follow, paused=noted, unpaused=unpaused, hold=hold)
