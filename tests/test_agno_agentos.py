@@ -37,10 +37,12 @@ from flowrx.messages import Answer, EndOfStream, Reply
 from flowrx.protocols.agno import (
     continue_requirements,
     continue_run_requirements,
+    frame_data,
     transcript_frames,
     workflow_graph,
 )
 from flowrx.streams.agno import (
+    agentos_cancel,
     agentos_conversation,
     agentos_run,
     agentos_runs_url,
@@ -533,3 +535,57 @@ def test_a_held_conversation_waits_for_a_late_answer_then_continues_the_run(
     assert (run["status"], run["resumes"]) == ("success", 1)
     (records,) = snap["store"].values()
     assert [r["handle"] for r in records] == ["gather", "delete", "report"]
+
+
+def test_a_run_cancelled_on_agentos_ends_killed_and_a_refused_cancel_is_one_line(
+    server: AgentOSServer,
+) -> None:
+    """``agentos_cancel`` while ``wf-gated`` waits at ``hold``: Agno stops the run once the
+    step returns, sends ``WorkflowCancelled``, and flowrx shows the run ``killed`` with
+    ``summarize`` never started; a cancel AgentOS refuses (a bad key) is one line."""
+
+    async def body() -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        clock = VirtualClock()
+        holding = asyncio.Event()
+        ended: asyncio.Future[None] = loop.create_future()
+
+        def seen(item: Any) -> None:
+            data = frame_data(item) if isinstance(item, str) else None
+            if isinstance(data, dict) and (data.get("event"), data.get("step_name")) == (
+                "StepStarted",
+                "hold",
+            ):
+                holding.set()
+
+        source = agentos_run(
+            server.url,
+            "wf-gated",
+            "go",
+            scheduler=AsyncIOScheduler(loop),
+            token=TOKEN,
+            session_id="cancel-session",
+        ).pipe(
+            ops.do_action(
+                seen, on_error=ended.set_exception, on_completed=lambda: ended.set_result(None)
+            )
+        )
+        state, _ = connect(source, scheduler=clock, protocol="agno")
+        await asyncio.wait_for(holding.wait(), PATIENCE)
+        (run_id,) = state.snapshot()["lifecycle"]["runs"]
+        with pytest.raises(SourceFailed, match=r"^HTTP 401 Unauthorized \(bad token\?\)"):
+            await agentos_cancel(server.url, "wf-gated", run_id, token="wrong")
+        await agentos_cancel(
+            server.url, "wf-gated", run_id, session_id="cancel-session", token=TOKEN
+        )
+        server.turnstile.release()  # the step returns; Agno sees the cancel then
+        await asyncio.wait_for(ended, PATIENCE)
+        clock.run()
+        return state.snapshot()
+
+    snap = asyncio.run(body())
+    clean(snap)
+    (run,) = snap["lifecycle"]["runs"].values()
+    assert run["status"] == "killed"
+    (records,) = snap["store"].values()
+    assert "summarize" not in [r["handle"] for r in records]

@@ -142,6 +142,7 @@ __all__ = [
     "PausedRun",
     "ResumeOptions",
     "Status",
+    "agentos_cancel",
     "agentos_continue",
     "agentos_conversation",
     "agentos_definition",
@@ -1012,14 +1013,18 @@ async def _get_json(
     headers: Mapping[str, str] | None,
     timeout: float,
     params: Mapping[str, str] | None = None,
+    form: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """GET ``target`` from AgentOS as a JSON object, or
+    """GET ``target`` from AgentOS as a JSON object (POST ``form`` when given), or
     :class:`~flowrx.streams.sse.SourceFailed` with one line (``what`` names it)."""
     check_http_url(target)
     sent = {**checked_headers(_with_token(headers, token)), "Accept": "application/json"}
     try:
         async with httpx.AsyncClient(timeout=timeout) as client:
-            answer = await client.get(target, headers=sent, params=params)
+            if form is None:
+                answer = await client.get(target, headers=sent, params=params)
+            else:
+                answer = await client.post(target, headers=sent, params=params, data=form)
     except httpx.HTTPError as exc:
         raise SourceFailed(f"{type(exc).__name__}: {one_line(str(exc)) or 'no detail'}") from None
     if answer.status_code != 200:
@@ -1049,6 +1054,30 @@ async def agentos_definition(
     connection, a timeout, an answer that is not a JSON object)."""
     target = agentos_runs_url(url, workflow_id).removesuffix("/runs")
     return await _get_json(target, f"the definition of {workflow_id!r}", token, headers, timeout)
+
+
+async def agentos_cancel(
+    url: str,
+    component_id: str,
+    run_id: str,
+    *,
+    kind: str = "workflows",
+    session_id: str | None = None,
+    token: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 10.0,
+) -> None:
+    """Ask AgentOS to cancel the run ``run_id`` of a workflow (an agent or a team by
+    ``kind``): ``POST <url>/<kind>/<component_id>/runs/<run_id>/cancel``. Agno stops the run
+    at its next check (a step already running runs to its end); its stream then sends
+    ``WorkflowCancelled`` (``RunCancelled``, ``TeamRunCancelled``), which flowrx shows as the
+    run ``killed``. ``session_id`` is the run's session (AgentOS asks for it where runs are
+    scoped to users). :class:`~flowrx.streams.sse.SourceFailed` with one line when AgentOS
+    refuses (an unknown run, a bad key) or cannot be reached."""
+    target = agentos_runs_url(url, component_id, kind) + f"/{_quoted(run_id)}/cancel"
+    params = {"session_id": session_id} if session_id is not None else None
+    what = f"the cancel of run {run_id}"
+    await _get_json(target, what, token, headers, timeout, params=params, form={})
 
 
 async def agentos_paused_requirements(
