@@ -333,9 +333,11 @@ class NodeAnnounced:
     """A node of a run's flow as its protocol names it while the run goes (Agno: a workflow
     step or container), for a pipeline that has no graph of the flow: its enclosing group node
     (``None`` at the top level; a node some other node names as its group is a group), and its
-    handle and type. Sent once per node and run, before the node's first ``start_node``; the
-    group concern learns the membership from it and the store the handle and type, wherever
-    the flow graph given to the pipeline does not know the node."""
+    handle and type. Sent once per node and run, before the node's first ``start_node``
+    (and again if the protocol learns more of it later: Agno's step that turns out to run a
+    nested workflow becomes a ``Workflow``); the group concern learns the membership from it
+    and the store the handle and type (also for the node's records so far), wherever the flow
+    graph given to the pipeline does not know the node."""
 
     run_id: str
     node_id: str

@@ -527,6 +527,21 @@ def test_a_nested_workflow_is_a_group_of_its_steps_in_the_outer_run() -> None:
     ]
 
 
+def test_the_step_running_a_nested_workflow_is_a_workflow_learned_or_derived() -> None:
+    """The outer step is a ``Workflow`` (as AgentOS's definition says) whether the graph is
+    learned from the stream (its StepStarted says Step; the inner WorkflowStarted tells) or
+    derived from ``Workflow.to_dict()`` (which says Step, with the workflow): the same badge
+    records either way."""
+    learned, _ = _watch(_run("wf-nested"))
+    graph = workflow_graph(workflow_definition(wf.FACTORIES["wf-nested"]()))
+    derived, _ = _watch(_run("wf-nested"), graph=graph)
+    assert graph.type("wf-nested:inner") == "Workflow"
+    for snap in (learned, derived):
+        (records,) = snap["store"].values()
+        assert {r["handle"]: r["type"] for r in records}["inner"] == "Workflow"
+    assert list(learned["store"].values()) == list(derived["store"].values())
+
+
 def test_a_failing_step_ends_the_run_in_error_and_the_source_failure_is_noted() -> None:
     """wf-failing: StepError ends ``post`` in error, WorkflowError the run; ``report`` never
     starts; the iterator's raise is the source's failure, logged once, the state kept."""

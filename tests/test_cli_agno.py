@@ -11,8 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import agno_workflows as wf
 import pytest
 from agentos_server import TOKEN, AgentOSServer
+from agentos_watch import clean, in_process, same_sections
 from helpers import EXAMPLES, Relay
 
 from flowrx import read_recording
@@ -389,3 +391,28 @@ def test_a_workflow_step_asking_for_input_takes_the_typed_values_and_runs(
     ]
     said = [f.data for f in read_recording(record).frames if "StepCompleted" in str(f.data)]
     assert any('"content":"archived: old (keep_days=30)"' in str(data) for data in said)
+
+
+@pytest.mark.parametrize("transport", [(), ("--ws",)], ids=["sse", "ws"])
+@pytest.mark.parametrize("workflow_id", ["wf-cond-router", "wf-team", "wf-nested", "wf-cancel"])
+def test_flowrx_agno_shows_what_the_same_workflow_run_in_process_shows(
+    server: AgentOSServer, tmp_path: Path, workflow_id: str, transport: tuple[str, ...]
+) -> None:
+    """The issue's promise: a workflow on the served AgentOS watched with ``flowrx agno``
+    (over SSE, and over the WebSocket) and the same workflow run in process (``arun``, no
+    graph given: the nodes learned from the stream) give the same badges, groups, chat and
+    interactions up to the run ids, and the same outcome."""
+    code, snap, _ = _agno(
+        server,
+        tmp_path,
+        "--workflow",
+        workflow_id,
+        "--message",
+        wf.PROMPTS[workflow_id],
+        "--token",
+        TOKEN,
+        *transport,
+    )
+    assert code == 0
+    clean(snap)
+    same_sections(snap, in_process(workflow_id))

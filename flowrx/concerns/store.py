@@ -11,7 +11,8 @@
   it gets the run's own arrival position instead, never a position across runs.
 * ``run_end``/``resume_end`` → records still ``executing`` become ``unfinished``.
 * A node the flow graph does not know takes the handle and type its protocol announced for it
-  in the run (:class:`~flowrx.messages.NodeAnnounced`: Agno learns its steps from the stream).
+  in the run (:class:`~flowrx.messages.NodeAnnounced`: Agno learns its steps from the stream);
+  a later announcement of the node renames its records so far.
 * Records persist after the run ends; :class:`~flowrx.messages.Evict` drops the run whole.
 """
 
@@ -133,7 +134,17 @@ def reduce_store(
     if isinstance(msg, NodeAnnounced):
         held = state.runs.get(msg.run_id) or StoreRun()
         names = assoc(held.names, msg.node_id, (msg.handle, msg.type))
-        return StoreState(runs=assoc(state.runs, msg.run_id, StoreRun(held.records, names))), ()
+        renamed = {  # learned after the node started (a nested workflow's step): its records too
+            k: evolve(b, handle=msg.handle, type=msg.type)
+            for k, b in held.records.items()
+            if b.node_id == msg.node_id
+            and (b.handle, b.type) != (msg.handle, msg.type)
+            and (graph is None or graph.node(msg.node_id) is None)
+        }
+        records = {**held.records, **renamed} if renamed else held.records
+        new_state = StoreState(runs=assoc(state.runs, msg.run_id, StoreRun(records, names)))
+        changes = tuple(Change(NAME, "badge", msg.run_id, b.node_id, b) for b in renamed.values())
+        return new_state, changes
     if not isinstance(msg, ExecutionEvent):
         return state, ()
     run_id = msg.run_id

@@ -456,6 +456,12 @@ def workflow_flow(definition: Mapping[str, Any]) -> dict[str, Any]:
             name = step.get("name")
             name = name if isinstance(name, str) and name else f"step-{index}"
             kind = step.get("type") if isinstance(step.get("type"), str) else "Step"
+            if isinstance(step.get("workflow"), Mapping) or isinstance(
+                step.get("workflow_id"), str
+            ):
+                kind = (
+                    "Workflow"  # AgentOS says so; Workflow.to_dict() says Step, with the workflow
+                )
             node_id = node_id_of(workflow_id, *path, name)
             children = _children(step)
             category, variables = _executor(step)
@@ -1042,7 +1048,17 @@ def _workflow_event(d: _Decoder, run: Run, event: str, data: Mapping[str, Any]) 
     depth = _int(data, "nested_depth") or 0
     if event == "WorkflowStarted":  # a nested workflow's start: its run joins this one
         inner = _str(data, "run_id")
-        return d.alias(inner, run) if depth and inner is not None else run
+        if not depth or inner is None:
+            return run
+        run = d.alias(inner, run)
+        host = _str(data, "parent_step_id")  # the step that runs it: a Workflow, a group
+        opened = run.open.get(host) if host is not None else None
+        if opened is None or opened.family == "Workflow":
+            return run
+        group = run.nodes.get(opened.parent) if opened.parent is not None else None
+        d.emit(NodeAnnounced(run.run_id, opened.node, group, opened.name, "Workflow", "group"))
+        assert host is not None
+        return evolve(run, open=assoc(run.open, host, evolve(opened, family="Workflow")))
     if event in _TERMINALS:
         if depth:
             return run  # a nested workflow's end: its step ends the group
