@@ -12,16 +12,17 @@
 * ``flowrx record URL -o FILE`` writes ``recording/1`` until interrupted or ``--seconds N``.
 * ``flowrx agno URL --workflow ID --message TEXT [--token KEY]`` runs a workflow (``--agent``,
   ``--team``) on an Agno AgentOS and shows it live from Agno's own events (SSE; ``--ws``: a
-  workflow over AgentOS's WebSocket, resumed after a dropped connection), the graph derived
-  from the workflow's served definition; a paused run (a workflow's, an agent's or a team's)
-  is answered and continued by ``--on-pause approve|reject`` (confirmations, reviews, the
-  first route), ``--input FIELD=VALUE`` (a person's input) and ``--tool-result TEXT`` (a tool
-  the caller runs); ``--background`` runs it detached on AgentOS and resumes its stream by
-  ``event_index`` if the connection drops; ``--plain``, ``--snapshot``, ``--record`` as
-  ``watch`` has them. A refused key, an unknown workflow, a failed request or an ``--input``
-  its field cannot take: one line, exit 2. A pause the flags do not answer: one line saying
-  what the run waits for and which flag answers it, the run left paused; exit 3 when the
-  flags asked to answer pauses, 0 with ``--on-pause stop`` (the default) alone.
+  workflow over AgentOS's WebSocket, resumed after a dropped connection), the graph derived from
+  the workflow's served definition; a paused run (a workflow's, an agent's or a team's) is
+  answered and continued by ``--on-pause approve|reject`` (confirmations, reviews, the first
+  route), ``--route NAME`` (a route selection), ``--input FIELD=VALUE`` (a person's input) and
+  ``--tool-result TEXT`` (a tool the caller runs); ``--background`` runs it detached on AgentOS
+  and resumes its stream by ``event_index`` if the connection drops; ``--plain``,
+  ``--snapshot``, ``--record`` as ``watch`` has them. A refused key, an unknown workflow, a
+  failed request, an ``--input`` its field cannot take or a ``--route`` the router does not
+  offer: one line, exit 2. A pause the flags do not answer: one line saying what the run waits
+  for and which flag answers it, the run left paused; exit 3 when the flags asked to answer
+  pauses, 0 with ``--on-pause stop`` (the default) alone.
 * ``flowrx serve`` is a stand-in platform server on 127.0.0.1 playing the simulator or a
   recording; its first line of output is the URL to connect to (``--write-graph PATH`` writes
   the simulated flow's graph for ``watch --graph``).
@@ -417,8 +418,9 @@ def _add_live_commands(sub: Any) -> None:
         "nodes and groups, agents and teams chatting, tools, pauses. For a workflow the graph\n"
         "comes from its definition (GET /workflows/ID) unless --graph gives one. Pauses (a\n"
         "workflow's, an agent's or a team's) are answered and the run continued: confirmations\n"
-        "by --on-pause approve|reject, a person's input by --input FIELD=VALUE, a tool the\n"
-        "caller runs by --tool-result TEXT; or left pending (stop, the default). It ends when\n"
+        "by --on-pause approve|reject, a route by --route NAME, a person's input by\n"
+        "--input FIELD=VALUE, a tool the caller runs by --tool-result TEXT; or left pending\n"
+        "(stop, the default). It ends when\n"
         "the run is done or paused; a pause the flags do not answer is one line on stderr\n"
         "(exit 3 when asked to answer pauses, 0 with --on-pause stop). --background runs it\n"
         "in AgentOS's background and resumes its stream by event_index if the connection drops.\n"
@@ -446,6 +448,14 @@ def _add_live_commands(sub: Any) -> None:
         metavar="FIELD=VALUE",
         help="a value a pause asks a person for (repeatable): a step's or a tool's user-input "
         "field, typed by the field (int, float, bool, list, dict: VALUE is JSON)",
+    )
+    agno.add_argument(
+        "--route",
+        metavar="NAME",
+        action="append",
+        default=[],
+        help="a route selection's answer: the route to take (repeat it where the router "
+        "allows several); --on-pause approve alone takes the first route offered",
     )
     agno.add_argument(
         "--tool-result",
@@ -1264,10 +1274,10 @@ _TYPES: Final[dict[str, type | tuple[type, ...]]] = {
 
 
 class _Answers:
-    """How ``flowrx agno`` answers a run's pauses: ``--on-pause approve|reject`` a
-    confirmation or output review (yes or no) and, approved, a route selection (the first
-    route offered); ``--input`` a person's input (the fields the pause names, each typed as
-    its field says); ``--tool-result`` a tool the caller runs. A pause the flags cannot
+    """How ``flowrx agno`` answers a run's pauses: ``--on-pause approve|reject`` a confirmation or
+    output review (yes or no) and, approved, a route selection (the first route offered, or
+    those ``--route`` names); ``--input`` a person's input (the fields the pause names, each
+    typed as its field says); ``--tool-result`` a tool the caller runs. A pause the flags cannot
     answer stays pending and is kept (:attr:`unanswered`), as is a value of the wrong type
     (:attr:`mistake`), for the command's last line."""
 
@@ -1275,6 +1285,7 @@ class _Answers:
         self.decision = None if args.on_pause == "stop" else args.on_pause == "approve"
         self.inputs: dict[str, str] = dict(args.input)
         self.result: str | None = args.tool_result
+        self.routes: list[str] = list(args.route)
         self.unanswered: dict[str, str] = {}
         """Each pending item left unanswered, by id: what it waits for and how to answer."""
         self.mistake: str | None = None
@@ -1282,7 +1293,12 @@ class _Answers:
     @property
     def asked(self) -> bool:
         """Whether the flags ask to answer pauses at all (else they are left pending)."""
-        return self.decision is not None or bool(self.inputs) or self.result is not None
+        return (
+            self.decision is not None
+            or bool(self.inputs)
+            or self.result is not None
+            or bool(self.routes)
+        )
 
     def __call__(self, item: Mapping[str, Any]) -> Any:
         kind = item.get("kind")
@@ -1303,10 +1319,17 @@ class _Answers:
     def _payload(self, kind: Any, detail: Mapping[str, Any]) -> Any:
         if kind in ("confirmation", "output_review"):
             return self.decision
-        if kind == "route_selection" and self.decision:
-            offered = detail.get("available_choices")
-            if isinstance(offered, list) and offered and isinstance(offered[0], str):
-                return [offered[0]]
+        if kind == "route_selection" and (self.routes or self.decision):
+            choices = detail.get("available_choices")
+            offered = (
+                [c for c in choices if isinstance(c, str)] if isinstance(choices, list) else []
+            )
+            if not self.routes:
+                return offered[:1] or None
+            unknown = [name for name in self.routes if offered and name not in offered]
+            if unknown:
+                raise ValueError(f"--route {unknown[0]}: the router offers {', '.join(offered)}")
+            return list(self.routes)
         if kind == "user_input" and self.inputs:
             fields = _fields(detail)
             if not fields:  # no schema: every value as given
@@ -1336,7 +1359,7 @@ class _Answers:
         elif kind == "route_selection":
             offered = detail.get("available_choices") or ()
             what = f"a route selection ({', '.join(map(str, offered))})"
-            how = "--on-pause approve takes the first"
+            how = "answer with --route NAME (--on-pause approve takes the first)"
         elif kind in ("confirmation", "output_review"):
             what = "a " + str(kind).replace("_", " ") + (f" of {named}" if named else "")
             how = "answer with --on-pause approve|reject"

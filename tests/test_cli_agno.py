@@ -416,3 +416,50 @@ def test_flowrx_agno_shows_what_the_same_workflow_run_in_process_shows(
     assert code == 0
     clean(snap)
     same_sections(snap, in_process(workflow_id))
+
+
+def test_route_names_the_route_a_paused_router_takes(server: AgentOSServer, tmp_path: Path) -> None:
+    """``--route slow`` answers ``wf-router-pause``'s route selection (``--on-pause approve``
+    alone would take ``fast``, the first offered): the run continues down ``slow``."""
+    code, snap, _ = _agno(
+        server,
+        tmp_path,
+        "--workflow",
+        "wf-router-pause",
+        "--message",
+        "Route this",
+        "--token",
+        TOKEN,
+        "--route",
+        "slow",
+    )
+    assert code == 0
+    (run,) = snap["lifecycle"]["runs"].values()
+    assert (run["status"], run["resumes"]) == ("success", 1)
+    (records,) = snap["store"].values()
+    assert [r["handle"] for r in records] == ["lane", "slow", "report"]
+
+
+def test_a_route_the_router_does_not_offer_is_one_line_and_exit_2(
+    server: AgentOSServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--route nowhere``: found when the router asks; one line naming the routes it
+    offers, exit 2, the run left paused."""
+    capsys.readouterr()
+    code, snap, _ = _agno(
+        server,
+        tmp_path,
+        "--workflow",
+        "wf-router-pause",
+        "--message",
+        "Route this",
+        "--token",
+        TOKEN,
+        "--route",
+        "nowhere",
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == ["flowrx: error: --route nowhere: the router offers fast, slow"]
+    (run,) = snap["lifecycle"]["runs"].values()
+    assert run["status"] == "paused"
