@@ -418,21 +418,20 @@ def test_flowrx_agno_shows_what_the_same_workflow_run_in_process_shows(
     same_sections(snap, in_process(workflow_id))
 
 
+def _routed(server: AgentOSServer, tmp_path: Path, route: str) -> tuple[int, Any, str]:
+    """``wf-router-pause`` run with ``--route route``."""
+    return _agno(
+        server,
+        tmp_path,
+        *("--workflow", "wf-router-pause", "--message", "Route this", "--token", TOKEN),
+        *("--route", route),
+    )
+
+
 def test_route_names_the_route_a_paused_router_takes(server: AgentOSServer, tmp_path: Path) -> None:
     """``--route slow`` answers ``wf-router-pause``'s route selection (``--on-pause approve``
     alone would take ``fast``, the first offered): the run continues down ``slow``."""
-    code, snap, _ = _agno(
-        server,
-        tmp_path,
-        "--workflow",
-        "wf-router-pause",
-        "--message",
-        "Route this",
-        "--token",
-        TOKEN,
-        "--route",
-        "slow",
-    )
+    code, snap, _ = _routed(server, tmp_path, "slow")
     assert code == 0
     (run,) = snap["lifecycle"]["runs"].values()
     assert (run["status"], run["resumes"]) == ("success", 1)
@@ -446,18 +445,7 @@ def test_a_route_the_router_does_not_offer_is_one_line_and_exit_2(
     """``--route nowhere``: found when the router asks; one line naming the routes it
     offers, exit 2, the run left paused."""
     capsys.readouterr()
-    code, snap, _ = _agno(
-        server,
-        tmp_path,
-        "--workflow",
-        "wf-router-pause",
-        "--message",
-        "Route this",
-        "--token",
-        TOKEN,
-        "--route",
-        "nowhere",
-    )
+    code, snap, _ = _routed(server, tmp_path, "nowhere")
     assert code == 2
     err = capsys.readouterr().err
     assert err.splitlines() == ["flowrx: error: --route nowhere: the router offers fast, slow"]
