@@ -437,6 +437,33 @@ def test_views_show_a_groups_status_as_its_members_decide_beside_its_own_badge()
     assert page.count('class="fx-group fx-st-error"') == 2
 
 
+def test_without_a_definition_the_views_nest_the_groups_the_stream_announced() -> None:
+    """No graph given: ``FlowState.view_graph`` is the flow the stream announced (the loop
+    holds the Parallel, which holds its two branches), so the terminal view draws a tree and
+    the HTML view nested lists; the snapshot document is the same as with no such graph."""
+    import io
+
+    from rich.console import Console
+
+    from flowrx.sinks.html_view import render_html
+    from flowrx.sinks.terminal import render_snapshot
+
+    h = _replay("agentos-sse-workflow-background.txt")
+    snap = h.finish()
+    graph = h.state.view_graph
+    prefix = "wf-loop-parallel:refine-loop"
+    assert graph.ancestors(f"{prefix}/fan-out/flaky") == (f"{prefix}/fan-out", prefix)
+    assert graph.type(prefix) == "Loop"
+    assert graph.handle(f"{prefix}/fan-out/research") == "research"
+    console = Console(width=160, record=True, color_system=None, file=io.StringIO())
+    console.print(render_snapshot(snap, graph))
+    lines = console.export_text().splitlines()
+    assert any("└── flaky Step" in line or "├── flaky Step" in line for line in lines)
+    flat = render_html(snap, graph_from_mapping({"nodes": []})).count("<ul")
+    assert h.state._repr_html_().count("<ul") == flat + 2  # inside the loop, the Parallel
+    assert dict(h.state.snapshot()) == dict(snap)
+
+
 def test_a_resume_after_the_run_replays_only_duplicates() -> None:
     """SSE ``/resume`` with ``last_event_index=35`` after the whole run: its frames carry the
     original event indexes, so every one is a duplicate and nothing changes."""

@@ -123,7 +123,7 @@ class LiveView:
     def _render(self) -> str:
         try:
             self.renders += 1
-            return render_html(self.state.snapshot(), self.state.graph, title=self.title)
+            return render_html(self.state.snapshot(), self.state.view_graph, title=self.title)
         except Exception as exc:  # a bug in the view must not break the pipeline
             logger.opt(exception=exc).error("Jupyter view failed to render: {error!r}", error=exc)
             shown = html.escape(f"view failed to render: {exc!r}")

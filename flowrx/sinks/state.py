@@ -22,7 +22,7 @@ from reactivex.subject import Subject
 
 from flowrx.concerns.effects import Change, Concern, Hook
 from flowrx.config import Config
-from flowrx.graph import FlowGraph
+from flowrx.graph import FlowGraph, Node
 from flowrx.messages import (
     Answer,
     Background,
@@ -228,13 +228,42 @@ class FlowState:
         the HTML view)."""
         from flowrx.sinks.snapshot import Snapshot, build_snapshot
 
-        return Snapshot(build_snapshot(self), graph=self.graph)
+        return Snapshot(build_snapshot(self), graph=self.view_graph)
 
     def _repr_html_(self) -> str:
         """The HTML view of the state now (Jupyter shows a FlowState with it)."""
         from flowrx.sinks.html_view import render_html
 
-        return render_html(self.snapshot(), self.graph)
+        return render_html(self.snapshot(), self.view_graph)
+
+    @property
+    def view_graph(self) -> FlowGraph:
+        """The graph the views draw: the pipeline's, or, when it was given none, the flow as
+        its protocol announced it in the runs held (:class:`~flowrx.messages.NodeAnnounced`:
+        Agno's steps with their handles, types and enclosing groups), so that a workflow
+        watched without its definition still shows its groups nested. The snapshot document
+        is the same either way."""
+        if self.graph.nodes:
+            return self.graph
+        names: dict[str, tuple[str | None, str | None]] = {}
+        parents: dict[str, str] = {}
+        store, group = self._steps.get("store"), self._steps.get("group")
+        for run in getattr(store.state, "runs", {}).values() if store is not None else ():
+            names.update(getattr(run, "names", {}))
+        for run in getattr(group.state, "runs", {}).values() if group is not None else ():
+            parents.update(getattr(run, "parents", {}))
+        if not names and not parents:
+            return self.graph
+        ids = list(dict.fromkeys([*names, *parents, *parents.values()]))
+        return FlowGraph.build(
+            Node(
+                id=node_id,
+                handle=names.get(node_id, (None, None))[0],
+                path=names.get(node_id, (None, None))[1],
+                group=parents.get(node_id),
+            )
+            for node_id in ids
+        )
 
     @property
     def changes(self) -> Observable[Change]:

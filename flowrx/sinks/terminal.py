@@ -755,7 +755,7 @@ class TerminalView:
         the console it is drawn on (width and height)."""
         return render_snapshot(
             self.state.snapshot(),
-            self.state.graph,
+            self.state.view_graph,
             title=self.title,
             connection=connection,
             fps=fps,
