@@ -246,6 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _common_live(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs", type=_count, metavar="N", help="stop after N runs have ended")
+    _session_options(p)
+
+
+def _session_options(p: argparse.ArgumentParser) -> None:
+    """What every live command takes: --seconds, --plain, --fault, --snapshot."""
     p.add_argument("--seconds", type=_positive, metavar="N", help="stop after N seconds")
     p.add_argument(
         "--plain", action="store_true", help="print one line per change instead of the live view"
@@ -390,24 +395,9 @@ def _add_live_commands(sub: Any) -> None:
         help="answer interrupts: approve, reject, or stop with them pending (default)",
     )
     agui.add_argument(
-        "--plain", action="store_true", help="print one line per change instead of the live view"
-    )
-    agui.add_argument(
-        "--snapshot", metavar="PATH", help="write the final state as JSON to PATH at the end"
-    )
-    agui.add_argument(
         "--record", metavar="FILE", help="also record the events to FILE (for flowrx replay)"
     )
-    agui.add_argument("--seconds", type=_positive, metavar="N", help="stop after N seconds")
-    agui.add_argument(
-        "--fault",
-        type=_fault,
-        action="append",
-        default=[],
-        metavar="CONCERN[:RATE]",
-        help="make one concern fail on a fraction of its events (default all) to see that "
-        "the others carry on",
-    )
+    _session_options(agui)
 
     agno = _command(
         sub,
@@ -496,24 +486,9 @@ def _add_live_commands(sub: Any) -> None:
         "the served definition",
     )
     agno.add_argument(
-        "--plain", action="store_true", help="print one line per change instead of the live view"
-    )
-    agno.add_argument(
-        "--snapshot", metavar="PATH", help="write the final state as JSON to PATH at the end"
-    )
-    agno.add_argument(
         "--record", metavar="FILE", help="also record the events to FILE (for flowrx replay)"
     )
-    agno.add_argument("--seconds", type=_positive, metavar="N", help="stop after N seconds")
-    agno.add_argument(
-        "--fault",
-        type=_fault,
-        action="append",
-        default=[],
-        metavar="CONCERN[:RATE]",
-        help="make one concern fail on a fraction of its events (default all) to see that "
-        "the others carry on",
-    )
+    _session_options(agno)
 
     serve = _command(
         sub,
