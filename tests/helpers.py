@@ -10,6 +10,8 @@ Tests import it as ``helpers`` (pytest puts ``tests/`` on ``sys.path`` for its `
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -27,6 +29,7 @@ __all__ = [
     "RUN",
     "LoopThread",
     "Relay",
+    "cli",
     "end_node",
     "end_tool",
     "flowrx_logs",
@@ -48,6 +51,16 @@ RUN = "r1"
 
 FLOW = "f1"
 """The flow of the suite's hand-written frames."""
+
+
+def cli(*argv: str) -> tuple[int, str, str]:
+    """Run ``flowrx`` with ``argv`` in process: its exit code, standard output and error."""
+    from flowrx.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(list(argv), out)
+    return code, out.getvalue(), err.getvalue()
 
 
 def frame(

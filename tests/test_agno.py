@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import EXAMPLES
+from helpers import EXAMPLES, cli
 
 from flowrx import read_recording
 from flowrx.config import Config
@@ -1067,26 +1067,14 @@ def test_a_team_member_pausing_pauses_its_bare_team_run_once_at_the_team_pause()
 # --- the command line -----------------------------------------------------------------------
 
 
-def _cli(*argv: str) -> tuple[int, str, str]:
-    import contextlib
-    import io
-
-    from flowrx.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stderr(err):
-        code = main(list(argv), out)
-    return code, out.getvalue(), err.getvalue()
-
-
 def test_replay_reads_an_agno_recording_by_its_header_and_a_capture_by_its_frames() -> None:
     """``flowrx replay FILE --instant --snapshot``: a recording's header says ``agno``; an
     AgentOS SSE body or WebSocket transcript is read as the recording of its server frames."""
-    code, out, _ = _cli("replay", str(AGNO_DIR / "e-team.jsonl"), "--instant", "--snapshot")
+    code, out, _ = cli("replay", str(AGNO_DIR / "e-team.jsonl"), "--instant", "--snapshot")
     assert code == 0
     assert json.loads(out)["store"] == _replay("e-team.jsonl").finish()["store"]
     for name in ("agentos-sse-workflow-sequential.txt", "agentos-ws-workflow.txt"):
-        code, out, _ = _cli("replay", str(AGNO_DIR / name), "--instant", "--snapshot")
+        code, out, _ = cli("replay", str(AGNO_DIR / name), "--instant", "--snapshot")
         assert code == 0
         snap = json.loads(out)
         assert snap["diagnostics"]["rejected"] == 0
@@ -1096,7 +1084,7 @@ def test_replay_reads_an_agno_recording_by_its_header_and_a_capture_by_its_frame
 def test_replay_takes_an_agno_workflow_definition_as_the_graph() -> None:
     """``--graph`` with ``GET /workflows/{id}``'s answer: the derived graph names the nodes,
     the groups are the same as learned ones."""
-    code, out, _ = _cli(
+    code, out, _ = cli(
         "replay",
         str(AGNO_DIR / "agentos-sse-workflow-background.txt"),
         "--instant",
@@ -1116,7 +1104,7 @@ def test_a_definition_with_a_bad_step_list_is_one_line_and_exit_2(tmp_path: Path
     """A JSON file that is neither a graph nor a workflow definition: exit 2, one line."""
     path = tmp_path / "odd.json"
     path.write_text(json.dumps({"steps": [], "name": "no id"}))
-    code, _, err = _cli(
+    code, _, err = cli(
         "replay", str(AGNO_DIR / "a-sequential.jsonl"), "--instant", "--graph", str(path)
     )
     assert code == 2

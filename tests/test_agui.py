@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import EXAMPLES
+from helpers import EXAMPLES, cli
 
 from flowrx import read_recording
 from flowrx.config import Config
@@ -522,21 +522,9 @@ def test_a_reply_waits_for_every_pending_item_of_the_run() -> None:
 # --- the command line -----------------------------------------------------------------------
 
 
-def _cli(*argv: str) -> tuple[int, str, str]:
-    import contextlib
-    import io
-
-    from flowrx.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stderr(err):
-        code = main(list(argv), out)
-    return code, out.getvalue(), err.getvalue()
-
-
 def test_replay_detects_an_agui_capture_and_prints_its_snapshot() -> None:
     """``flowrx replay FILE --instant --snapshot`` on a capture: the AG-UI protocol, no flag."""
-    code, out, _ = _cli("replay", str(SAMPLES[0]), "--instant", "--snapshot")
+    code, out, _ = cli("replay", str(SAMPLES[0]), "--instant", "--snapshot")
     assert code == 0
     snap = json.loads(out)
     assert snap["diagnostics"]["rejected"] == 0
@@ -545,7 +533,7 @@ def test_replay_detects_an_agui_capture_and_prints_its_snapshot() -> None:
 
 def test_replay_with_the_wrong_protocol_rejects_what_it_cannot_read() -> None:
     """``--protocol platform`` forced on AG-UI events: none is understood as a run."""
-    code, out, _ = _cli(
+    code, out, _ = cli(
         "replay", str(SAMPLES[0]), "--instant", "--snapshot", "--protocol", "platform"
     )
     assert code == 0
@@ -559,7 +547,7 @@ def test_a_header_naming_an_unknown_protocol_is_one_line_and_exit_2(tmp_path: Pa
     path = tmp_path / "odd.jsonl"
     header = {"flowrx": "recording/1", "note": "", "source": None, "protocol": "mcp"}
     path.write_text(json.dumps(header) + "\n" + json.dumps({"t": 0, "data": START}) + "\n")
-    code, _, err = _cli("replay", str(path), "--instant", "--snapshot")
+    code, _, err = cli("replay", str(path), "--instant", "--snapshot")
     assert code == 2
     assert err.count("\n") == 1
     assert "no such protocol: 'mcp'" in err

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from agui_server import AguiServer
+from helpers import cli
 
 from flowrx import read_recording
 from flowrx.cli import main
@@ -140,18 +141,12 @@ def test_a_recorded_conversation_replays_to_the_same_state(
 
 def test_a_missing_endpoint_is_one_line_and_exit_2(server: AguiServer, tmp_path: Path) -> None:
     """An HTTP 404 from the server: one line naming it, exit 2, no traceback."""
-    err = io.StringIO()
-    import contextlib
-
-    with contextlib.redirect_stderr(err):
-        code = main(
-            ["agui", server.endpoint("nowhere"), "--prompt", "hi", "--plain"], io.StringIO()
-        )
+    code, _, err = cli("agui", server.endpoint("nowhere"), "--prompt", "hi", "--plain")
     assert code == 2
-    lines = err.getvalue().strip().splitlines()
+    lines = err.strip().splitlines()
     assert len(lines) == 1
     assert "404" in lines[0]
-    assert "Traceback" not in err.getvalue()
+    assert "Traceback" not in err
 
 
 @pytest.mark.parametrize(
@@ -164,11 +159,7 @@ def test_a_missing_endpoint_is_one_line_and_exit_2(server: AguiServer, tmp_path:
 )
 def test_user_mistakes_are_one_line_and_exit_2(argv: list[str], needle: str) -> None:
     """A bad URL, state or header: one line on stderr, exit 2."""
-    import contextlib
-
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        code = main(argv, io.StringIO())
+    code, _, err = cli(*argv)
     assert code == 2
-    assert needle in err.getvalue()
-    assert "Traceback" not in err.getvalue()
+    assert needle in err
+    assert "Traceback" not in err
