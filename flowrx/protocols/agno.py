@@ -108,6 +108,7 @@ __all__ = [
     "AGNO",
     "CONTROL_EVENTS",
     "EXECUTOR_EVENTS",
+    "PAUSE_EVENTS",
     "WORKFLOW_EVENTS",
     "AgnoState",
     "continue_requirements",
@@ -130,9 +131,10 @@ _TERMINALS: Final = {
     "WorkflowError": "error",
     "WorkflowCancelled": "killed",
 }
-_PAUSES: Final = frozenset(
+PAUSE_EVENTS: Final = frozenset(
     {"StepPaused", "StepExecutorPaused", "RouterPaused", "StepOutputReview", "WorkflowPaused"}
 )
+"""A workflow's pause events: each names the workflow's run and pauses it."""
 
 WORKFLOW_EVENTS: Final = frozenset(
     {
@@ -916,7 +918,7 @@ def reduce_agno(state: AgnoState, item: object, now: float, config: Config = Con
             d.counts = {"frames": 1, "messages": 1, "late": 1}
             d.emit(Notice("late", f"{event} after the run's end", root))
         return d.done()
-    elif run.status == "paused" and event not in _PAUSES and not _pause_of_executor(event):
+    elif run.status == "paused" and event not in PAUSE_EVENTS and not _pause_of_executor(event):
         run = evolve(run, status="open", legs=run.legs + 1, pause=None, error=None)
         d.emit(ExecutionEvent("resume_start", run.run_id, None, -1, "running"))
     if index is not None:
@@ -1088,7 +1090,7 @@ def _workflow_event(d: _Decoder, run: Run, event: str, data: Mapping[str, Any]) 
             for inner in d.descendants(run, key):
                 run = d.end_one(run, inner, "error", inferred="its loop iteration ended")
         return run
-    if event in _PAUSES:
+    if event in PAUSE_EVENTS:
         return _workflow_pause(d, run, event, data)
     return run  # StepOutput, StepProgress, Continued, LoopIterationStarted, agentic, custom
 

@@ -123,7 +123,12 @@ from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from flowrx._text import one_line
 from flowrx.messages import Answer, EndOfStream, Reply
-from flowrx.protocols.agno import continue_requirements, continue_run_requirements, frame_data
+from flowrx.protocols.agno import (
+    PAUSE_EVENTS,
+    continue_requirements,
+    continue_run_requirements,
+    frame_data,
+)
 from flowrx.streams.sse import (
     Frame,
     SourceFailed,
@@ -1211,11 +1216,6 @@ def new_session(session_id: str | None) -> str:
     return session_id if session_id is not None else f"flowrx-{uuid.uuid4()}"
 
 
-_STEP_PAUSES: Final = frozenset(
-    {"StepPaused", "StepExecutorPaused", "RouterPaused", "StepOutputReview"}
-)
-"""A workflow's pause events in process (each names the workflow's run)."""
-
 _F = TypeVar("_F")
 """What a conversation's legs emit: frames of a transport, or in-process events' dicts."""
 
@@ -1512,7 +1512,7 @@ def workflow_conversation(
             return None
         if isinstance(session, str):
             sessions.setdefault(run_id, session)
-        return PausedRun(run_id, []) if frame.get("event") in _STEP_PAUSES else None
+        return PausedRun(run_id, []) if frame.get("event") in PAUSE_EVENTS else None
 
     def unpaused(reply: Reply) -> Observable[object] | str:
         session = sessions.get(reply.run_id)
