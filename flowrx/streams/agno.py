@@ -1011,7 +1011,7 @@ def _now(scheduler: abc.SchedulerBase) -> float:
 # --- definitions, paused runs, continues ---------------------------------------------------------
 
 
-async def _get_json(
+async def _json_from(
     target: str,
     what: str,
     token: str | None,
@@ -1020,7 +1020,7 @@ async def _get_json(
     params: Mapping[str, str] | None = None,
     form: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """GET ``target`` from AgentOS as a JSON object (POST ``form`` when given), or
+    """The JSON object AgentOS answers at ``target`` (GET, or POST ``form`` when given), or
     :class:`~flowrx.streams.sse.SourceFailed` with one line (``what`` names it)."""
     check_http_url(target)
     sent = {**checked_headers(_with_token(headers, token)), "Accept": "application/json"}
@@ -1058,7 +1058,7 @@ async def agentos_definition(
     with one line when it cannot be had (an HTTP error with what the server said, a refused
     connection, a timeout, an answer that is not a JSON object)."""
     target = agentos_runs_url(url, workflow_id).removesuffix("/runs")
-    return await _get_json(target, f"the definition of {workflow_id!r}", token, headers, timeout)
+    return await _json_from(target, f"the definition of {workflow_id!r}", token, headers, timeout)
 
 
 async def agentos_cancel(
@@ -1082,7 +1082,7 @@ async def agentos_cancel(
     target = agentos_runs_url(url, component_id, kind) + f"/{_quoted(run_id)}/cancel"
     params = {"session_id": session_id} if session_id is not None else None
     what = f"the cancel of run {run_id}"
-    await _get_json(target, what, token, headers, timeout, params=params, form={})
+    await _json_from(target, what, token, headers, timeout, params=params, form={})
 
 
 async def agentos_paused_requirements(
@@ -1101,7 +1101,7 @@ async def agentos_paused_requirements(
     step's pause without one). :class:`~flowrx.streams.sse.SourceFailed` with one line when
     they cannot be had or the run is not paused."""
     target = agentos_runs_url(url, workflow_id) + f"/{_quoted(run_id)}"
-    run = await _get_json(
+    run = await _json_from(
         target, f"run {run_id}", token, headers, timeout, params={"session_id": session_id}
     )
     requirements = run.get("step_requirements")
